@@ -1,0 +1,24 @@
+"""What every stage does around its main(): logging, and bad input reported as one clear line."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Callable
+
+from annotune.config import ParamsError
+from annotune.datasets.sbic import SbicDataError
+from annotune.fetch import FetchError
+from annotune.models import ModelResolutionError
+
+USER_ERRORS = (ParamsError, FetchError, ModelResolutionError, SbicDataError, FileNotFoundError, KeyError, ValueError)
+
+
+def run(main: Callable[[list[str]], None]) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        main(sys.argv[1:])
+    except USER_ERRORS as exc:
+        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+        print(f"error: {message}", file=sys.stderr)
+        sys.exit(2)

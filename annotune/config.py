@@ -1,0 +1,163 @@
+"""params.yaml loading and validation: every section is a dataclass, so a typo or a wrong type
+fails at once with the key, the file and the value, not deep inside a stage."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import types
+import typing
+from pathlib import Path
+from typing import Any, Optional
+
+from ruamel.yaml import YAML
+
+PARAMS_FILE = Path("params.yaml")
+
+
+class ParamsError(ValueError):
+    """A params.yaml entry is missing, unknown or of the wrong type."""
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelsParams:
+    llm: str
+    encoder: str
+
+
+@dataclasses.dataclass(frozen=True)
+class PrepareParams:
+    dev_fraction: float = 0.1
+    max_train: Optional[int] = None
+    max_dev: Optional[int] = None
+    max_test: Optional[int] = None
+
+
+@dataclasses.dataclass(frozen=True)
+class QloraParams:
+    quantization: str = "nf4"
+    double_quant: bool = True
+    compute_dtype: str = "auto"
+    device: str = "auto"
+    r: int = 8
+    alpha: int = 16
+    dropout: float = 0.05
+    target_modules: Any = "all-linear"
+    learning_rate: float = 2e-4
+    epochs: int = 2
+    batch_size: int = 8
+    grad_accum: int = 1
+    optimizer: str = "adamw_torch"
+    lr_scheduler: str = "linear"
+    warmup_ratio: float = 0.03  # fraction of the training steps
+    max_input_tokens: int = 128
+    gradient_checkpointing: bool = False
+
+    def __post_init__(self):
+        _choice("qlora.quantization", self.quantization, ("nf4", "int8", "none"))
+        _choice("qlora.compute_dtype", self.compute_dtype, ("auto", "float32", "bfloat16", "float16"))
+        _choice("qlora.device", self.device, ("auto", "cpu", "cuda"))
+        if not (isinstance(self.target_modules, str) or isinstance(self.target_modules, list)):
+            raise ParamsError(f"params.yaml: qlora.target_modules must be 'all-linear' or a list of module names, got {self.target_modules!r}")
+
+
+@dataclasses.dataclass(frozen=True)
+class BaselinesParams:
+    methods: list = dataclasses.field(default_factory=lambda: ["majority"])
+
+
+@dataclasses.dataclass(frozen=True)
+class PredictParams:
+    batch_size: int = 16
+    max_new_tokens: int = 24
+
+
+@dataclasses.dataclass(frozen=True)
+class Params:
+    seed: int
+    dataset: str
+    tasks: list
+    models: ModelsParams
+    prepare: PrepareParams
+    qlora: QloraParams
+    baselines: BaselinesParams
+    predict: PredictParams
+
+
+def _choice(key: str, value: str, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise ParamsError(f"params.yaml: {key} is {value!r}; allowed values: {', '.join(allowed)}")
+
+
+def _type_ok(value: Any, annotation: Any) -> bool:
+    if annotation is Any:
+        return True
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        return any(_type_ok(value, arg) for arg in typing.get_args(annotation))
+    if annotation is type(None):
+        return value is None
+    if annotation is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if annotation is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, origin or annotation)
+
+
+def build(cls: type, raw: Any, prefix: str = ""):
+    """Build dataclass ``cls`` from a mapping, rejecting unknown keys and wrong types by name."""
+    where = prefix.rstrip(".") or "top level"
+    if not isinstance(raw, dict):
+        raise ParamsError(f"params.yaml: {where} must be a mapping, got {raw!r}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(raw) - set(fields))
+    if unknown:
+        raise ParamsError(
+            f"params.yaml: unknown key(s) {', '.join(prefix + k for k in unknown)} in {where}; "
+            f"known keys: {', '.join(prefix + k for k in fields)}"
+        )
+    values = {}
+    for name, field in fields.items():
+        key = prefix + name
+        if name not in raw:
+            if field.default is dataclasses.MISSING:
+                raise ParamsError(f"params.yaml: missing required key {key}")
+            continue
+        value, annotation = raw[name], hints[name]
+        if dataclasses.is_dataclass(annotation):
+            value = build(annotation, value, key + ".")
+        elif isinstance(value, str) and annotation is float:
+            value = _float_or_fail(key, value)  # YAML 1.2 reads 2e-4 as a string
+        elif not _type_ok(value, annotation):
+            raise ParamsError(f"params.yaml: {key} = {value!r} has the wrong type (expected {annotation})")
+        values[name] = value
+    return cls(**values)
+
+
+def _float_or_fail(key: str, value: str) -> float:
+    try:
+        return float(value)
+    except ValueError:
+        raise ParamsError(f"params.yaml: {key} = {value!r} is not a number") from None
+
+
+def load_params(path: Path = PARAMS_FILE) -> Params:
+    if not path.exists():
+        raise ParamsError(f"{path} not found: run stages from the project root, where params.yaml lives")
+    raw = YAML(typ="safe").load(path.read_text())
+    params = build(Params, raw or {})
+    from annotune.tasks import get_task  # late import: tasks know nothing of params
+
+    for name in params.tasks:
+        get_task(params.dataset, name)
+    return params
+
+
+def save_resolved(path: Path, **sections: Any) -> None:
+    """Write the resolved configuration beside an output, so every folder says what produced it."""
+
+    def plain(value):
+        return dataclasses.asdict(value) if dataclasses.is_dataclass(value) else value
+
+    path.write_text(json.dumps({k: plain(v) for k, v in sections.items()}, indent=2, sort_keys=True) + "\n")

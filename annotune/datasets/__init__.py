@@ -1,0 +1,63 @@
+"""Dataset adapters -> canonical records (see DESIGN.md): one module per dataset."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from annotune.config import PrepareParams
+from annotune.datasets import sbic
+from annotune.datasets.common import Record, label_distribution, remove_leakage, stratified_split
+
+log = logging.getLogger(__name__)
+
+ADAPTERS = {"sbic": sbic}
+SPLITS = ("train", "dev", "test")
+
+
+def adapter(dataset: str):
+    if dataset not in ADAPTERS:
+        raise KeyError(f"params.yaml: dataset {dataset!r} has no adapter; known: {', '.join(ADAPTERS)}")
+    return ADAPTERS[dataset]
+
+
+def prepare(dataset: str, raw_dir: Path, params: PrepareParams, seed: int, tasks: list[str]) -> tuple[dict[str, list[Record]], dict]:
+    """Read, split, remove test leakage, bound the sizes; every post read is accounted for in the stats."""
+    module = adapter(dataset)
+    read, layout = module.load_splits(raw_dir)
+    stats: dict = {"dataset": dataset, "layout": layout, "splits": {}}
+    if layout == "fallback":
+        pool, pool_stats = read["pool"]
+        n_dev = round(params.dev_fraction * len(pool))
+        dev, train = stratified_split(pool, n_dev, module.stratum, seed)
+        stats["fallback"] = (
+            f"official train files absent: train and dev carved by post (stratified, seed {seed}, "
+            f"dev_fraction {params.dev_fraction}) from {pool_stats['source']}; test = {read['test'][1]['source']}"
+        )
+        read = {"train": (train, pool_stats | {"carved": len(train)}), "dev": (dev, pool_stats | {"carved": len(dev)}), "test": read["test"]}
+
+    test = read["test"][0]
+    limits = {"train": params.max_train, "dev": params.max_dev, "test": params.max_test}
+    out = {}
+    for split in SPLITS:
+        records, split_stats = read[split]
+        if split != "test":
+            records, split_stats["removed_overlap_with_test"] = remove_leakage(records, test)
+        available = len(records)
+        if limits[split] is not None:
+            records, _ = stratified_split(records, limits[split], module.stratum, seed)
+        split_stats |= {"available": available, "kept": len(records), "sampled_out": available - len(records)}
+        split_stats["labels"] = {
+            task: label_distribution(records, task) for task in tasks if _is_classification(dataset, task)
+        }
+        stats["splits"][split] = split_stats
+        out[split] = records
+        if not records:
+            raise ValueError(f"prepare: the {split} split of {dataset} is empty after filtering ({split_stats})")
+    return out, stats
+
+
+def _is_classification(dataset: str, task: str) -> bool:
+    from annotune.tasks import get_task
+
+    return get_task(dataset, task).is_classification

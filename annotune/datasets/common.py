@@ -1,0 +1,74 @@
+"""Dataset-independent steps of prepare: stable ids, leakage removal, seeded stratified sampling."""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from collections import Counter, defaultdict
+from typing import Callable, Iterable
+
+Record = dict
+
+
+def normalize_text(text: str) -> str:
+    return " ".join(text.lower().split())
+
+
+def record_id(text: str) -> str:
+    """Stable across runs and machines: a hash of the normalized text."""
+    return hashlib.sha1(normalize_text(text).encode("utf-8")).hexdigest()[:16]
+
+
+def dedupe(records: list[Record]) -> tuple[list[Record], int]:
+    """Keep the first record of each id (posts equal after normalizing case and white space)."""
+    seen, kept = set(), []
+    for record in records:
+        if record["id"] not in seen:
+            seen.add(record["id"])
+            kept.append(record)
+    return kept, len(records) - len(kept)
+
+
+def remove_leakage(records: list[Record], held_out: list[Record]) -> tuple[list[Record], dict[str, int]]:
+    """Drop records whose text occurs in ``held_out``, exactly or after normalizing case and white space."""
+    exact = {r["text"] for r in held_out}
+    normalized = {normalize_text(r["text"]) for r in held_out}
+    kept, counts = [], Counter(exact_match=0, normalized_match=0)
+    for record in records:
+        if record["text"] in exact:
+            counts["exact_match"] += 1
+        elif normalize_text(record["text"]) in normalized:
+            counts["normalized_match"] += 1
+        else:
+            kept.append(record)
+    return kept, dict(counts)
+
+
+def stratified_split(
+    records: list[Record], n_first: int, key: Callable[[Record], object], seed: int
+) -> tuple[list[Record], list[Record]]:
+    """Seeded stratified split: ``n_first`` records (proportional per stratum) and the rest, order kept."""
+    if n_first >= len(records):
+        return list(records), []
+    strata: dict[object, list[int]] = defaultdict(list)
+    for index, record in enumerate(records):
+        strata[key(record)].append(index)
+    rng = random.Random(seed)
+    quotas = {k: n_first * len(v) / len(records) for k, v in strata.items()}
+    take = {k: int(q) for k, q in quotas.items()}
+    # Largest remainders get the seats left by rounding down; ties broken by stratum size then name.
+    leftover = n_first - sum(take.values())
+    for k in sorted(quotas, key=lambda k: (take[k] - quotas[k], -len(strata[k]), str(k)))[:leftover]:
+        take[k] += 1
+    chosen = set()
+    for k in sorted(strata, key=str):
+        indices = list(strata[k])
+        rng.shuffle(indices)
+        chosen.update(indices[: take[k]])
+    first = [r for i, r in enumerate(records) if i in chosen]
+    rest = [r for i, r in enumerate(records) if i not in chosen]
+    return first, rest
+
+
+def label_distribution(records: Iterable[Record], task: str) -> dict[str, int]:
+    return dict(sorted(Counter(r["labels"][task] for r in records).items()))

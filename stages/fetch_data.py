@@ -1,0 +1,20 @@
+"""fetch_data: the dataset's raw files, checksum-verified, into data/raw/<dataset>/."""
+
+import argparse
+from pathlib import Path
+
+from annotune import cli
+from annotune.config import load_params
+from annotune.datasets import adapter
+from annotune.fetch import fetch
+
+
+def main(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args(argv)
+    fetch(adapter(load_params().dataset).SOURCE, args.out)
+
+
+if __name__ == "__main__":
+    cli.run(main)

@@ -1,0 +1,27 @@
+"""instruct_format@<task>: canonical records -> Alpaca-style instruction records per split."""
+
+import argparse
+from pathlib import Path
+
+from annotune import cli
+from annotune.config import load_params
+from annotune.datasets import SPLITS
+from annotune.io import read_jsonl, write_jsonl
+from annotune.prompts import instruct_record
+from annotune.tasks import get_task
+
+
+def main(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("task")
+    parser.add_argument("--prepared", type=Path, required=True)
+    parser.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args(argv)
+    task = get_task(load_params().dataset, args.task)
+    for split in SPLITS:
+        records = read_jsonl(args.prepared / f"{split}.jsonl")
+        write_jsonl(args.out / f"{split}.jsonl", (instruct_record(task, r) for r in records))
+
+
+if __name__ == "__main__":
+    cli.run(main)

@@ -1,0 +1,41 @@
+"""qlora_train@<task>: one LoRA adapter per task on the quantized base LLM."""
+
+import argparse
+import shutil
+from pathlib import Path
+
+from annotune import cli
+from annotune.config import load_params, save_resolved
+from annotune.io import read_jsonl
+from annotune.models import resolve_runtime
+from annotune.training import train_qlora
+
+
+def main(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("task")
+    parser.add_argument("--data", type=Path, required=True, help="instruct folder of the task")
+    parser.add_argument("--base", type=Path, required=True)
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--live", type=Path, required=True, help="dvclive folder (training curves)")
+    args = parser.parse_args(argv)
+    params = load_params()
+    qlora = params.qlora
+    runtime = resolve_runtime(qlora.device, qlora.compute_dtype, qlora.quantization)
+    shutil.rmtree(args.out, ignore_errors=True)
+    stats = train_qlora(
+        args.base,
+        read_jsonl(args.data / "train.jsonl"),
+        read_jsonl(args.data / "dev.jsonl"),
+        qlora,
+        runtime,
+        params.seed,
+        args.out,
+        args.live,
+    )
+    shutil.rmtree(args.out / "checkpoints", ignore_errors=True)
+    save_resolved(args.out / "annotune.json", task=args.task, seed=params.seed, qlora=qlora, runtime=runtime, stats=stats)
+
+
+if __name__ == "__main__":
+    cli.run(main)
