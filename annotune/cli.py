@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import Callable
+from collections.abc import Callable
 
 from annotune.config import ParamsError
 from annotune.datasets.sbic import SbicDataError

@@ -8,7 +8,7 @@ import json
 import types
 import typing
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 from ruamel.yaml import YAML
 
@@ -28,9 +28,9 @@ class ModelsParams:
 @dataclasses.dataclass(frozen=True)
 class PrepareParams:
     dev_fraction: float = 0.1
-    max_train: Optional[int] = None
-    max_dev: Optional[int] = None
-    max_test: Optional[int] = None
+    max_train: int | None = None
+    max_dev: int | None = None
+    max_test: int | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,8 +57,11 @@ class QloraParams:
         _choice("qlora.quantization", self.quantization, ("nf4", "int8", "none"))
         _choice("qlora.compute_dtype", self.compute_dtype, ("auto", "float32", "bfloat16", "float16"))
         _choice("qlora.device", self.device, ("auto", "cpu", "cuda"))
-        if not (isinstance(self.target_modules, str) or isinstance(self.target_modules, list)):
-            raise ParamsError(f"params.yaml: qlora.target_modules must be 'all-linear' or a list of module names, got {self.target_modules!r}")
+        if not isinstance(self.target_modules, str | list):
+            raise ParamsError(
+                "params.yaml: qlora.target_modules must be 'all-linear' or a list of module names, "
+                f"got {self.target_modules!r}"
+            )
 
 
 @dataclasses.dataclass(frozen=True)

@@ -22,11 +22,11 @@ def classification_metrics(task: Task, predictions: list[dict]) -> dict:
         "macro_f1": f1_score(gold, pred, labels=labels, average="macro", zero_division=0),
         "per_class": {
             label: {"precision": p, "recall": r, "f1": f, "support": int(s)}
-            for label, p, r, f, s in zip(labels, precision, recall, f1, support)
+            for label, p, r, f, s in zip(labels, precision, recall, f1, support, strict=True)
         },
         "confusion": {
-            g: dict(zip(labels, map(int, row)))
-            for g, row in zip(labels, confusion_matrix(gold, pred, labels=labels))
+            g: dict(zip(labels, map(int, row), strict=True))
+            for g, row in zip(labels, confusion_matrix(gold, pred, labels=labels), strict=True)
         },
     }
     auc = roc_auc(task, gold, [p["scores"] for p in predictions])
@@ -47,7 +47,8 @@ def roc_auc(task: Task, gold: list[str], scores: list[dict]) -> float | None:
         return float(roc_auc_score([g == positive for g in gold], matrix[:, task.labels.index(positive)]))
     per_class = [
         roc_auc_score([g == label for g in gold], matrix[:, i])
-        for i, label in enumerate(task.labels) if label in present
+        for i, label in enumerate(task.labels)
+        if label in present
     ]
     return float(np.mean(per_class))
 
@@ -67,14 +68,16 @@ def generation_metrics(predictions: list[dict]) -> dict:
     scores = np.array([set_scores(g, p) for g, p in rows]) if rows else np.zeros((0, 3))
     has_gold = [bool(g) for g, _ in rows]
     has_pred = [bool(p) for _, p in rows]
-    return _floats({
-        "n": len(rows),
-        "exact_match": float(np.mean([g == p for g, p in rows])) if rows else 0.0,
-        "set_precision": float(scores[:, 0].mean()) if rows else 0.0,
-        "set_recall": float(scores[:, 1].mean()) if rows else 0.0,
-        "set_f1": float(scores[:, 2].mean()) if rows else 0.0,
-        "targets_any_group_accuracy": accuracy_score(has_gold, has_pred) if rows else 0.0,
-    })
+    return _floats(
+        {
+            "n": len(rows),
+            "exact_match": float(np.mean([g == p for g, p in rows])) if rows else 0.0,
+            "set_precision": float(scores[:, 0].mean()) if rows else 0.0,
+            "set_recall": float(scores[:, 1].mean()) if rows else 0.0,
+            "set_f1": float(scores[:, 2].mean()) if rows else 0.0,
+            "targets_any_group_accuracy": accuracy_score(has_gold, has_pred) if rows else 0.0,
+        }
+    )
 
 
 def evaluate(task: Task, predictions: list[dict]) -> dict:

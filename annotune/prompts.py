@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from annotune.tasks import Task
 
-ALPACA = "Below is an instruction that describes a task, paired with an input that provides further context. " \
-    "Write a response that appropriately completes the request.\n\n### Instruction:\n{instruction}\n\n" \
+ALPACA = (
+    "Below is an instruction that describes a task, paired with an input that provides further context. "
+    "Write a response that appropriately completes the request.\n\n### Instruction:\n{instruction}\n\n"
     "### Input:\n{input}\n\n### Response:\n"
+)
 
 
 def instruct_record(task: Task, record: dict) -> dict:
@@ -41,7 +43,9 @@ def truncate_text(tokenizer, text: str, max_tokens: int) -> tuple[str, bool]:
 def prompt_ids(tokenizer, instruction: str, text: str, max_input_tokens: int) -> tuple[list[int], bool]:
     """Token ids of the prompt (the post cut to ``max_input_tokens``) and whether it was cut."""
     text, truncated = truncate_text(tokenizer, text, max_input_tokens)
-    return tokenizer(render_prompt(tokenizer, instruction, text), add_special_tokens=not tokenizer.chat_template)["input_ids"], truncated
+    return tokenizer(render_prompt(tokenizer, instruction, text), add_special_tokens=not tokenizer.chat_template)[
+        "input_ids"
+    ], truncated
 
 
 def answer_ids(tokenizer, answer: str) -> list[int]:

@@ -8,7 +8,7 @@ once per row; its key/value cache is reused for the continuation of every multi-
 from __future__ import annotations
 
 import copy
-from typing import Iterator
+from collections.abc import Iterator
 
 import torch
 
@@ -31,7 +31,9 @@ def left_pad(sequences: list[list[int]], pad_id: int, device) -> tuple[torch.Ten
 
 
 @torch.inference_mode()
-def answer_logprobs(model, prompts: list[list[int]], answers: list[list[int]], pad_id: int, batch_size: int) -> torch.Tensor:
+def answer_logprobs(
+    model, prompts: list[list[int]], answers: list[list[int]], pad_id: int, batch_size: int
+) -> torch.Tensor:
     """log P(answer | prompt) for every prompt x answer: a float tensor [len(prompts), len(answers)]."""
     device = next(model.parameters()).device
     scores = torch.empty(len(prompts), len(answers))

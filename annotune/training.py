@@ -88,8 +88,9 @@ def train_qlora(
     seed: int,
     out_dir: Path,
     live_dir: Path,
-) -> dict:
-    """Train one adapter; saves adapter (safetensors) + tokenizer to ``out_dir``; returns run stats."""
+) -> tuple[object, dict]:
+    """Train one adapter; saves adapter (safetensors) + tokenizer to ``out_dir``; returns the trained
+    model and the run's stats."""
     from dvclive import Live
     from transformers import Trainer, TrainingArguments, set_seed
     from transformers.integrations import DVCLiveCallback
@@ -138,7 +139,7 @@ def train_qlora(
     dev_losses = [entry["eval_loss"] for entry in trainer.state.log_history if "eval_loss" in entry]
     model.save_pretrained(out_dir)
     tokenizer.save_pretrained(out_dir)
-    return {
+    return model, {
         "train_examples": len(train_set),
         "dev_examples": len(dev_set),
         "truncated_inputs": {"train": truncated_train, "dev": truncated_dev},

@@ -39,14 +39,19 @@ def main(argv: list[str]) -> None:
         answers = [answer_ids(tokenizer, task.verbalize(label)) for label in task.labels]
         probs = answer_logprobs(model, prompts, answers, tokenizer.pad_token_id, size).softmax(-1)
         predictions = [
-            {"id": r["id"], "gold": r["label"], "pred": task.labels[int(p.argmax())],
-             "scores": {label: round(float(v), 6) for label, v in zip(task.labels, p)}}
-            for r, p in zip(rows, probs)
+            {
+                "id": r["id"],
+                "gold": r["label"],
+                "pred": task.labels[int(p.argmax())],
+                "scores": {label: round(float(v), 6) for label, v in zip(task.labels, p, strict=True)},
+            }
+            for r, p in zip(rows, probs, strict=True)
         ]
     else:
         texts = generate(model, tokenizer, prompts, params.predict.max_new_tokens, size)
         predictions = [
-            {"id": r["id"], "gold": r["label"], "pred": normalize_groups(t), "text": t} for r, t in zip(rows, texts)
+            {"id": r["id"], "gold": r["label"], "pred": normalize_groups(t), "text": t}
+            for r, t in zip(rows, texts, strict=True)
         ]
     write_jsonl(args.out, predictions)
 

@@ -23,7 +23,7 @@ def main(argv: list[str]) -> None:
     qlora = params.qlora
     runtime = resolve_runtime(qlora.device, qlora.compute_dtype, qlora.quantization)
     shutil.rmtree(args.out, ignore_errors=True)
-    stats = train_qlora(
+    _, stats = train_qlora(
         args.base,
         read_jsonl(args.data / "train.jsonl"),
         read_jsonl(args.data / "dev.jsonl"),
@@ -34,7 +34,9 @@ def main(argv: list[str]) -> None:
         args.live,
     )
     shutil.rmtree(args.out / "checkpoints", ignore_errors=True)
-    save_resolved(args.out / "annotune.json", task=args.task, seed=params.seed, qlora=qlora, runtime=runtime, stats=stats)
+    save_resolved(
+        args.out / "annotune.json", task=args.task, seed=params.seed, qlora=qlora, runtime=runtime, stats=stats
+    )
 
 
 if __name__ == "__main__":

@@ -21,7 +21,9 @@ def adapter(dataset: str):
     return ADAPTERS[dataset]
 
 
-def prepare(dataset: str, raw_dir: Path, params: PrepareParams, seed: int, tasks: list[str]) -> tuple[dict[str, list[Record]], dict]:
+def prepare(
+    dataset: str, raw_dir: Path, params: PrepareParams, seed: int, tasks: list[str]
+) -> tuple[dict[str, list[Record]], dict]:
     """Read, split, remove test leakage, bound the sizes; every post read is accounted for in the stats."""
     module = adapter(dataset)
     read, layout = module.load_splits(raw_dir)
@@ -34,7 +36,11 @@ def prepare(dataset: str, raw_dir: Path, params: PrepareParams, seed: int, tasks
             f"official train files absent: train and dev carved by post (stratified, seed {seed}, "
             f"dev_fraction {params.dev_fraction}) from {pool_stats['source']}; test = {read['test'][1]['source']}"
         )
-        read = {"train": (train, pool_stats | {"carved": len(train)}), "dev": (dev, pool_stats | {"carved": len(dev)}), "test": read["test"]}
+        read = {
+            "train": (train, pool_stats | {"carved": len(train)}),
+            "dev": (dev, pool_stats | {"carved": len(dev)}),
+            "test": read["test"],
+        }
 
     test = read["test"][0]
     limits = {"train": params.max_train, "dev": params.max_dev, "test": params.max_test}

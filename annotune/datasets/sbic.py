@@ -70,7 +70,9 @@ def _read(path: Path, columns: tuple[str, ...]) -> pd.DataFrame:
     frame = pd.read_csv(path, dtype={"WorkerId": str})
     missing = [c for c in columns if c not in frame.columns]
     if missing:
-        raise SbicDataError(f"{path}: missing column(s) {', '.join(missing)}; found {', '.join(map(str, frame.columns))}")
+        raise SbicDataError(
+            f"{path}: missing column(s) {', '.join(missing)}; found {', '.join(map(str, frame.columns))}"
+        )
     return frame
 
 
@@ -79,7 +81,7 @@ def _check_raw_answers(frame: pd.DataFrame, path: Path) -> None:
     if bad.any():
         row = int(np.flatnonzero(bad.to_numpy())[0])
         raise SbicDataError(
-            f"{path}: row {row + 2} (line in file) has offensiveYN={frame['offensiveYN'].iloc[row]!r}; "
+            f"{path}, line {row + 2}: offensiveYN={frame['offensiveYN'].iloc[row]}; "
             f"annotator answers must be one of {sorted(ANSWERS)} or empty"
         )
 
@@ -159,11 +161,15 @@ def read_agg_split(path: Path) -> tuple[list[Record], dict]:
     out_of_range = agg["offensiveYN"].notna() & ~agg["offensiveYN"].between(0, 1)
     if out_of_range.any():
         row = int(np.flatnonzero(out_of_range.to_numpy())[0])
-        raise SbicDataError(f"{path}: row {row + 2} has offensiveYN={agg['offensiveYN'].iloc[row]!r}; a mean must lie in [0, 1]")
+        raise SbicDataError(
+            f"{path}, line {row + 2}: offensiveYN={agg['offensiveYN'].iloc[row]}; a mean must lie in [0, 1]"
+        )
     bad_flag = ~agg["hasBiasedImplication"].isin([0, 1])
     if bad_flag.any():
         row = int(np.flatnonzero(bad_flag.to_numpy())[0])
-        raise SbicDataError(f"{path}: row {row + 2} has hasBiasedImplication={agg['hasBiasedImplication'].iloc[row]!r}; expected 0 or 1")
+        raise SbicDataError(
+            f"{path}, line {row + 2}: hasBiasedImplication={agg['hasBiasedImplication'].iloc[row]}; expected 0 or 1"
+        )
     return records_from_frame(agg, f"{path.name} (aggregated by the authors)", None)
 
 
@@ -188,9 +194,14 @@ def load_splits(raw_dir: Path) -> tuple[dict[str, tuple[list[Record], dict]], st
     if (raw_dir / RAW_FILES["dev"]).exists() and (raw_dir / AGG_FILES["test"]).exists():
         log.warning(
             "SBIC train files are absent in %s: FALLBACK split -- train+dev carved from %s, test = %s",
-            raw_dir, AGG_FILES["test"], RAW_FILES["dev"],
+            raw_dir,
+            AGG_FILES["test"],
+            RAW_FILES["dev"],
         )
-        return {"pool": read_agg_split(raw_dir / AGG_FILES["test"]), "test": read_raw_split(raw_dir / RAW_FILES["dev"])}, "fallback"
+        return {
+            "pool": read_agg_split(raw_dir / AGG_FILES["test"]),
+            "test": read_raw_split(raw_dir / RAW_FILES["dev"]),
+        }, "fallback"
     present = sorted(p.name for p in raw_dir.glob("*.csv"))
     raise SbicDataError(
         f"{raw_dir}: cannot build SBIC splits from {present or 'no CSV files'}; need the train/dev/test files "

@@ -1,0 +1,85 @@
+"""Shared fixtures: a tiny random Llama with a tokenizer trained on fixture text (seconds, no download)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("DVC_NO_ANALYTICS", "1")
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+FIXTURE_TEXT = [
+    "Does this social media post imply a stereotype or biased statement about a group of people?",
+    "Could this social media post be considered offensive, disrespectful or toxic to anyone?",
+    "Which group or groups of people does this social media post target or stereotype?",
+    "Answer with one of: yes, no, maybe. Answer with the group names separated by commas, or none.",
+    "women, black folks, jewish folks, muslim folks, immigrants, gay men, none",
+    "I love my neighbours and their dogs.",
+    "Those people are all lazy and stupid, typical of them.",
+    "What a beautiful day at the beach with friends.",
+    "Go back to where you came from, nobody wants you here.",
+]
+CHATML = (
+    "{% for message in messages %}<|im_start|>{{ message['role'] }}\n{{ message['content'] }}<|im_end|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+
+def make_tokenizer(chat_template: bool = True):
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    specials = ["<unk>", "<|im_start|>", "<|im_end|>", "<pad>"]
+    tok = Tokenizer(models.BPE(unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.train_from_iterator(FIXTURE_TEXT * 5, trainers.BpeTrainer(vocab_size=400, special_tokens=specials))
+    from tokenizers import decoders
+
+    tok.decoder = decoders.ByteLevel()
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=tok, unk_token="<unk>", eos_token="<|im_end|>", pad_token="<pad>", bos_token="<|im_start|>"
+    )
+    if chat_template:
+        tokenizer.chat_template = CHATML
+    return tokenizer
+
+
+def make_tiny_llama(folder: Path, chat_template: bool = True, seed: int = 0) -> Path:
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    tokenizer = make_tokenizer(chat_template)
+    torch.manual_seed(seed)
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=512,
+        pad_token_id=tokenizer.pad_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        bos_token_id=tokenizer.bos_token_id,
+    )
+    LlamaForCausalLM(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_llama(tmp_path_factory) -> Path:
+    return make_tiny_llama(tmp_path_factory.mktemp("tiny_llama"))
+
+
+@pytest.fixture
+def shared_sbic() -> Path:
+    folder = SHARED_DATA / "sbic"
+    if not (folder / "SBIC.v2.dev.csv").exists():
+        pytest.skip(f"real SBIC data not found at {folder} (../shared/data is absent on this machine)")
+    return folder

@@ -1,0 +1,85 @@
+"""Dataset-independent prepare steps and the SBIC partial-data fallback, on fixture files."""
+
+import json
+
+import pandas as pd
+import pytest
+
+from annotune.config import PrepareParams
+from annotune.datasets import prepare
+from annotune.datasets.common import record_id, remove_leakage, stratified_split
+
+TASKS = ["hasBiasedImplication", "offensiveYN", "targetMinority"]
+
+
+def rec(text, label="a"):
+    return {"id": record_id(text), "text": text, "labels": {"t": label}}
+
+
+def test_remove_leakage_exact_and_normalized():
+    test = [rec("Hello World"), rec("another  post")]
+    train = [rec("Hello World"), rec("hello   world "), rec("ANOTHER post"), rec("fresh post")]
+    kept, counts = remove_leakage(train, test)
+    assert [r["text"] for r in kept] == ["fresh post"]
+    assert counts == {"exact_match": 1, "normalized_match": 2}
+
+
+def test_record_id_is_stable_under_case_and_spacing():
+    assert record_id("Hello  World") == record_id(" hello world") != record_id("hello worlds")
+
+
+def test_stratified_split_is_seeded_proportional_and_complete():
+    records = [rec(f"p{i}", "a" if i < 60 else "b") for i in range(100)]
+    first, rest = stratified_split(records, 10, lambda r: r["labels"]["t"], seed=3)
+    again, _ = stratified_split(records, 10, lambda r: r["labels"]["t"], seed=3)
+    other, _ = stratified_split(records, 10, lambda r: r["labels"]["t"], seed=4)
+    assert first == again and first != other
+    assert sum(r["labels"]["t"] == "a" for r in first) == 6
+    assert sorted(r["id"] for r in first + rest) == sorted(r["id"] for r in records)
+
+
+def write_partial_sbic(folder, n_pool=60, n_test=20):
+    """The layout of ../shared/data/sbic: aggregated test + per-annotator dev, no train."""
+    pool = pd.DataFrame(
+        {
+            "post": [f"pool post {i}" for i in range(n_pool)] + ["Shared Post"],
+            "offensiveYN": [(i % 3) / 2 for i in range(n_pool)] + [1.0],
+            "targetMinority": [json.dumps(["women"] if i % 2 else []) for i in range(n_pool)] + ["[]"],
+            "hasBiasedImplication": [0 if i % 2 else 1 for i in range(n_pool)] + [1],
+        }
+    )
+    pool.to_csv(folder / "SBIC.v2.agg.tst.csv")
+    raw = pd.DataFrame(
+        [
+            (f"test post {i}", w, 1.0 if i % 2 else 0.0, "women" if i % 2 else None, "x" if i % 2 else None)
+            for i in range(n_test)
+            for w in ("w1", "w2")
+        ]
+        + [("shared  post", "w1", 1.0, None, None)],
+        columns=["post", "WorkerId", "offensiveYN", "targetMinority", "targetStereotype"],
+    )
+    raw.to_csv(folder / "SBIC.v2.dev.csv", index=False)
+    return folder
+
+
+def test_fallback_split_counts_every_post(tmp_path):
+    splits, stats = prepare(
+        "sbic", write_partial_sbic(tmp_path), PrepareParams(dev_fraction=0.25, max_train=30), 0, TASKS
+    )
+    assert stats["layout"] == "fallback" and "train and dev carved" in stats["fallback"]
+    assert len(splits["test"]) == 21 and "annotations" in splits["test"][0]
+    train, dev = stats["splits"]["train"], stats["splits"]["dev"]
+    # 61 pool posts: 15 to dev, 46 to train; the post shared with test is removed (normalized match)
+    assert dev["carved"] + train["carved"] == 61
+    leaked = sum(sum(s["removed_overlap_with_test"].values()) for s in (train, dev))
+    assert leaked == 1
+    assert train["available"] + dev["available"] == 60
+    assert train["kept"] == len(splits["train"]) == 30 and train["sampled_out"] == train["available"] - 30
+    test_texts = {r["text"].lower() for r in splits["test"]}
+    assert not any(r["text"].lower().split() == t.split() for r in splits["train"] + splits["dev"] for t in test_texts)
+
+
+def test_no_usable_files_is_a_clear_error(tmp_path):
+    (tmp_path / "something.csv").write_text("a\n1\n")
+    with pytest.raises(ValueError, match="need the train/dev/test files"):
+        prepare("sbic", tmp_path, PrepareParams(), 0, TASKS)
