@@ -1,0 +1,77 @@
+"""The whole DVC pipeline on ~50 real SBIC posts and a tiny model, in a temporary git repository."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from ruamel.yaml import YAML
+
+ROOT = Path(__file__).resolve().parents[1]
+TASKS = ["hasBiasedImplication", "offensiveYN", "targetMinority"]
+
+
+def run(cmd: list[str], cwd: Path, env: dict) -> str:
+    result = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
+    assert result.returncode == 0, f"{' '.join(cmd)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+    return result.stdout + result.stderr
+
+
+def tiny_params(model: Path) -> dict:
+    params = YAML(typ="safe").load((ROOT / "params.yaml").read_text())
+    params["models"] = {"llm": str(model), "encoder": str(model)}
+    params["prepare"].update(max_train=32, max_dev=8, max_test=16)
+    params["qlora"].update(epochs=1, batch_size=8, r=8, alpha=16)
+    params["predict"].update(max_new_tokens=4)
+    return params
+
+
+def test_dvc_repro_cache_and_experiment(tmp_path, tiny_llama, shared_sbic):
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    for name in ("dvc.yaml", ".gitignore", "pyproject.toml"):
+        shutil.copy(ROOT / name, repo / name)
+    for folder in ("annotune", "stages"):
+        shutil.copytree(ROOT / folder, repo / folder, ignore=shutil.ignore_patterns("__pycache__"))
+    YAML().dump(tiny_params(tiny_llama), repo / "params.yaml")
+    env = {
+        **os.environ,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        "ANNOTUNE_SBIC_SOURCE": str(shared_sbic),
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@t",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@t",
+    }
+    dvc = [sys.executable, "-m", "dvc"]
+    run(["git", "init", "-q"], repo, env)
+    run([*dvc, "init", "-q"], repo, env)
+    run([*dvc, "config", "core.analytics", "false"], repo, env)
+    run(["git", "add", "-A"], repo, env)
+    run(["git", "commit", "-qm", "pipeline"], repo, env)
+
+    run([*dvc, "repro"], repo, env)
+    stats = json.loads((repo / "metrics" / "prepare.json").read_text())
+    assert stats["layout"] == "fallback" and stats["splits"]["test"]["kept"] == 16
+    for task in TASKS:
+        metrics = json.loads((repo / "metrics" / f"{task}.json").read_text())
+        assert set(metrics) == {"qlora", "majority"}
+        assert (repo / "models" / "qlora" / task / "adapter_model.safetensors").exists()
+        assert metrics["qlora"]["n"] == 16
+        predictions = [json.loads(line) for line in (repo / "data/predictions" / task / "qlora.jsonl").open()]
+        assert len(predictions) == 16
+    assert "roc_auc" in json.loads((repo / "metrics" / "offensiveYN.json").read_text())["qlora"]
+    assert (repo / "dvc.lock").exists()
+    run(["git", "add", "-A"], repo, env)
+    run(["git", "commit", "-qm", "first run"], repo, env)
+
+    assert "Running stage" not in run([*dvc, "repro"], repo, env)  # nothing changed, nothing runs
+
+    out = run([*dvc, "exp", "run", "-S", "qlora.r=4"], repo, env)
+    ran = {line.split("'")[1] for line in out.splitlines() if line.startswith("Running stage")}
+    assert ran == {f"{stage}@{task}" for stage in ("qlora_train", "predict", "evaluate") for task in TASKS}
+    diff = json.loads(run([*dvc, "metrics", "diff", "--json"], repo, env))
+    changed = {path for path, metrics in diff.items() if any(m.get("diff") for m in metrics.values())}
+    assert any(path.startswith("metrics/train/") for path in changed)
