@@ -11,13 +11,16 @@ import copy
 from collections.abc import Iterator
 
 import torch
+from tqdm import tqdm
 
 
-def _batches(lengths: list[int], batch_size: int) -> Iterator[list[int]]:
-    """Indices grouped by length (less padding); callers restore input order."""
+def _batches(lengths: list[int], batch_size: int, desc: str) -> Iterator[list[int]]:
+    """Indices grouped by length (less padding), with a progress bar; callers restore input order."""
     order = sorted(range(len(lengths)), key=lambda i: lengths[i])
-    for start in range(0, len(order), batch_size):
-        yield order[start : start + batch_size]
+    with tqdm(total=len(order), desc=desc, unit="row") as progress:
+        for start in range(0, len(order), batch_size):
+            yield order[start : start + batch_size]
+            progress.update(len(order[start : start + batch_size]))
 
 
 def left_pad(sequences: list[list[int]], pad_id: int, device) -> tuple[torch.Tensor, torch.Tensor]:
@@ -37,7 +40,7 @@ def answer_logprobs(
     """log P(answer | prompt) for every prompt x answer: a float tensor [len(prompts), len(answers)]."""
     device = next(model.parameters()).device
     scores = torch.empty(len(prompts), len(answers))
-    for index in _batches([len(p) for p in prompts], batch_size):
+    for index in _batches([len(p) for p in prompts], batch_size, "scoring"):
         ids, mask = left_pad([prompts[i] for i in index], pad_id, device)
         positions = (mask.cumsum(-1) - 1).clamp(min=0)
         out = model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True, logits_to_keep=1)
@@ -65,7 +68,7 @@ def generate(model, tokenizer, prompts: list[list[int]], max_new_tokens: int, ba
     """Greedy decoding; the first line of each answer, special tokens removed."""
     device = next(model.parameters()).device
     texts: list[str] = [""] * len(prompts)
-    for index in _batches([len(p) for p in prompts], batch_size):
+    for index in _batches([len(p) for p in prompts], batch_size, "generating"):
         ids, mask = left_pad([prompts[i] for i in index], tokenizer.pad_token_id, device)
         out = model.generate(
             input_ids=ids,

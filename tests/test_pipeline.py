@@ -40,13 +40,11 @@ def test_dvc_repro_cache_and_experiment(tmp_path, tiny_llama, shared_sbic):
         **os.environ,
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
         "ANNOTUNE_SBIC_SOURCE": str(shared_sbic),
-        "GIT_AUTHOR_NAME": "t",
-        "GIT_AUTHOR_EMAIL": "t@t",
-        "GIT_COMMITTER_NAME": "t",
-        "GIT_COMMITTER_EMAIL": "t@t",
     }
     dvc = [sys.executable, "-m", "dvc"]
     run(["git", "init", "-q"], repo, env)
+    run(["git", "config", "user.name", "annotune tests"], repo, env)  # dvc exp run commits too
+    run(["git", "config", "user.email", "tests@annotune.invalid"], repo, env)
     run([*dvc, "init", "-q"], repo, env)
     run([*dvc, "config", "core.analytics", "false"], repo, env)
     run(["git", "add", "-A"], repo, env)
