@@ -1,39 +1,120 @@
-"""Baselines that need no LLM. ``majority``: always the most frequent training label, with the
-training label distribution as its probabilities (so ROC-AUC is defined, and uninformative)."""
+"""Baselines that need no LLM, fitted on the task's training split.
+
+- ``majority``: always the most frequent training label (or target text).
+- ``stratified``: a label drawn at random from the training distribution (seeded per row).
+- ``tfidf_logreg``: TF-IDF + logistic regression with probabilities; for generation tasks (target
+  groups) one-vs-rest over the groups seen in train, predicting the set of groups above 0.5.
+
+Classification baselines give a probability per label, so ROC-AUC and calibration apply to all of
+them; ``majority`` and ``stratified`` give the training distribution (uninformative by design).
+"""
 
 from __future__ import annotations
 
+import hashlib
+import pickle
+import random
 from collections import Counter
+from pathlib import Path
 
-from annotune.tasks import Task
+from annotune.config import BaselinesParams
+from annotune.tasks import Task, group_set, normalize_groups
 
-METHODS = ("majority",)
+METHODS = ("majority", "stratified", "tfidf_logreg")
+MODEL_FILE = "model.pkl"
 
 
-def train_majority(task: Task, train: list[dict]) -> dict:
-    counts = Counter(r["label"] for r in train)
-    label = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[0][0]
-    model = {"method": "majority", "label": label}
+def _distribution(task: Task, rows: list[dict]) -> dict[str, float]:
+    counts = Counter(r["label"] for r in rows)
+    labels = task.labels if task.is_classification else sorted(counts)
+    return {label: counts.get(label, 0) / len(rows) for label in labels}
+
+
+def _tfidf_logreg(task: Task, rows: list[dict], params: BaselinesParams, seed: int):
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.multiclass import OneVsRestClassifier
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import MultiLabelBinarizer
+
+    texts = [r["input"] for r in rows]
+    vectorizer = TfidfVectorizer(
+        max_features=params.tfidf_max_features, ngram_range=(1, params.tfidf_max_ngram), sublinear_tf=True
+    )
+    classifier = LogisticRegression(
+        C=params.logreg_c, class_weight=params.class_weight, max_iter=2000, random_state=seed
+    )
     if task.is_classification:
-        model["distribution"] = {lab: counts.get(lab, 0) / len(train) for lab in task.labels}
+        return make_pipeline(vectorizer, classifier).fit(texts, [r["label"] for r in rows]), None
+    binarizer = MultiLabelBinarizer()
+    targets = binarizer.fit_transform([sorted(group_set(r["label"])) for r in rows])
+    seen = targets.sum(axis=0) > 0
+    model = make_pipeline(vectorizer, OneVsRestClassifier(classifier)).fit(texts, targets[:, seen])
+    return model, [g for g, keep in zip(binarizer.classes_, seen, strict=True) if keep]
+
+
+def train(method: str, task: Task, rows: list[dict], params: BaselinesParams, seed: int) -> dict:
+    if method not in METHODS:
+        raise KeyError(f"params.yaml: baselines.methods has unknown method {method!r}; known: {', '.join(METHODS)}")
+    if not rows:
+        raise ValueError(f"baseline {method} for {task.name}: the training split is empty")
+    distribution = _distribution(task, rows)
+    model = {"method": method, "task": task.name, "seed": seed, "distribution": distribution}
+    if method == "majority":
+        model["label"] = max(sorted(distribution), key=distribution.get)
+    elif method == "tfidf_logreg":
+        model["pipeline"], model["groups"] = _tfidf_logreg(task, rows, params, seed)
     return model
 
 
-def predict_majority(task: Task, model: dict, rows: list[dict]) -> list[dict]:
-    predictions = []
-    for row in rows:
-        prediction = {"id": row["id"], "gold": row["label"], "pred": model["label"]}
-        if task.is_classification:
-            prediction["scores"] = model["distribution"]
-        predictions.append(prediction)
-    return predictions
-
-
-def train(method: str, task: Task, train_rows: list[dict]) -> dict:
-    if method not in METHODS:
-        raise KeyError(f"params.yaml: baselines.methods has unknown method {method!r}; known: {', '.join(METHODS)}")
-    return train_majority(task, train_rows)
+def _row_rng(seed: int, row_id: str) -> random.Random:
+    """Per-row generator: a row's draw does not depend on which other rows are predicted."""
+    return random.Random(int(hashlib.sha1(f"{seed}:{row_id}".encode()).hexdigest()[:12], 16))
 
 
 def predict(task: Task, model: dict, rows: list[dict]) -> list[dict]:
-    return predict_majority(task, model, rows)
+    method, distribution = model["method"], model["distribution"]
+    if method == "majority":
+        preds = [model["label"]] * len(rows)
+        scores = [distribution] * len(rows)
+    elif method == "stratified":
+        labels, weights = list(distribution), list(distribution.values())
+        preds = [_row_rng(model["seed"], r["id"]).choices(labels, weights)[0] for r in rows]
+        scores = [distribution] * len(rows)
+    elif task.is_classification:
+        pipeline = model["pipeline"]
+        probabilities = pipeline.predict_proba([r["input"] for r in rows])
+        classes = list(pipeline.classes_)
+        scores = [
+            {label: float(p[classes.index(label)]) if label in classes else 0.0 for label in task.labels}
+            for p in probabilities
+        ]
+        preds = [max(task.labels, key=s.get) for s in scores]
+    else:
+        probabilities = model["pipeline"].predict_proba([r["input"] for r in rows])
+        preds = [
+            normalize_groups(", ".join(g for g, p in zip(model["groups"], row, strict=True) if p >= 0.5))
+            for row in probabilities
+        ]
+        scores = None
+    out = []
+    for i, row in enumerate(rows):
+        prediction = {"id": row["id"], "gold": row["label"], "pred": preds[i]}
+        if task.is_classification:
+            prediction["scores"] = {label: round(float(scores[i][label]), 6) for label in task.labels}
+        out.append(prediction)
+    return out
+
+
+def save(model: dict, folder: Path) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    with (folder / MODEL_FILE).open("wb") as fh:
+        pickle.dump(model, fh)
+
+
+def load(folder: Path) -> dict:
+    path = folder / MODEL_FILE
+    if not path.exists():
+        raise FileNotFoundError(f"{path} not found; run `dvc repro baseline_train` first")
+    with path.open("rb") as fh:
+        return pickle.load(fh)

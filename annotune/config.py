@@ -67,6 +67,68 @@ class QloraParams:
 @dataclasses.dataclass(frozen=True)
 class BaselinesParams:
     methods: list = dataclasses.field(default_factory=lambda: ["majority"])
+    tfidf_max_features: int = 20000
+    tfidf_max_ngram: int = 2
+    logreg_c: float = 4.0
+    class_weight: str | None = None  # None | balanced (also used by the encoder methods)
+
+    def __post_init__(self):
+        if self.class_weight not in (None, "balanced"):
+            raise ParamsError(f"params.yaml: baselines.class_weight is {self.class_weight!r}; use null or balanced")
+
+
+@dataclasses.dataclass(frozen=True)
+class EncoderParams:
+    max_length: int = 128
+    batch_size: int = 16
+    epochs: int = 8
+    patience: int = 2  # early stopping on dev loss
+    learning_rate: float = 5e-5
+    trainable_layers: int | None = None  # None: all; N: only the last N encoder layers (+ head); 0: head only
+    class_weight: str | None = None  # None | balanced
+    virtual_tokens: int = 20  # soft prompt
+    prompt_init: str = "text"  # text (the task instruction) | random
+    prompt_learning_rate: float = 3e-3
+
+    def __post_init__(self):
+        _choice("encoder.prompt_init", self.prompt_init, ("text", "random"))
+        if self.class_weight not in (None, "balanced"):
+            raise ParamsError(f"params.yaml: encoder.class_weight is {self.class_weight!r}; use null or balanced")
+
+
+@dataclasses.dataclass(frozen=True)
+class LlmHeadParams:
+    quantization: str = "nf4"
+    compute_dtype: str = "auto"
+    device: str = "auto"
+    r: int = 8
+    alpha: int = 16
+    dropout: float = 0.05
+    learning_rate: float = 5e-4
+    epochs: int = 2
+    batch_size: int = 8
+    max_length: int = 128
+
+    def __post_init__(self):
+        _choice("llm_head.quantization", self.quantization, ("nf4", "int8", "none"))
+
+
+@dataclasses.dataclass(frozen=True)
+class PromptingParams:
+    settings: list = dataclasses.field(default_factory=lambda: ["zero_shot", "few_shot"])
+    shots: int = 4
+    selection: str = "stratified"  # stratified (same exemplars for every row) | similar (TF-IDF nearest)
+    quantization: str = "none"
+    compute_dtype: str = "auto"
+    device: str = "auto"
+    max_input_tokens: int = 128
+
+    def __post_init__(self):
+        _choice("prompting.selection", self.selection, ("stratified", "similar"))
+        _choice("prompting.quantization", self.quantization, ("nf4", "int8", "none"))
+        unknown = sorted(set(self.settings) - {"zero_shot", "few_shot"})
+        if unknown:
+            raise ParamsError(f"params.yaml: prompting.settings has unknown {unknown}; known: zero_shot, few_shot")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -84,6 +146,9 @@ class Params:
     prepare: PrepareParams
     qlora: QloraParams
     baselines: BaselinesParams
+    encoder: EncoderParams
+    llm_head: LlmHeadParams
+    prompting: PromptingParams
     predict: PredictParams
 
 

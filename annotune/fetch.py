@@ -10,6 +10,7 @@ import hashlib
 import logging
 import os
 import shutil
+import tarfile
 import tempfile
 import urllib.request
 from dataclasses import dataclass
@@ -66,9 +67,25 @@ def _files_from(location: str, workdir: Path) -> Path:
         return path
     if path.is_file():
         extracted = workdir / "extracted"
-        shutil.unpack_archive(str(path), extracted, filter="data")
+        unpack(path, extracted)
         return extracted
     raise FileNotFoundError(f"{path} is neither a folder nor an archive")
+
+
+def unpack(archive: Path, into: Path) -> None:
+    """Extract refusing members that would land outside ``into`` (links, absolute paths, '..')."""
+    try:
+        shutil.unpack_archive(str(archive), into, filter="data")
+    except TypeError:  # Python before 3.11.4 has no extraction filters: check tar members ourselves
+        if not tarfile.is_tarfile(archive):
+            shutil.unpack_archive(str(archive), into)  # zipfile already strips absolute paths and '..'
+            return
+        root = into.resolve()
+        with tarfile.open(archive) as tar:
+            for member in tar.getmembers():
+                if not (member.isfile() or member.isdir()) or not (root / member.name).resolve().is_relative_to(root):
+                    raise FetchError(f"{archive}: refusing unsafe archive member {member.name!r}") from None
+            tar.extractall(into)
 
 
 def collect(source: RawSource, found: Path, out_dir: Path) -> dict[str, str]:

@@ -1,18 +1,22 @@
-"""Instruction records and how they become token ids for a causal LM.
+"""Instruction records, few-shot exemplars, and how they become token ids for a causal LM.
 
 The instruction (shared by every row of a task) comes first and the post last, so rows share the
-longest possible prefix. Models with a chat template get it; others get the Alpaca template.
+longest possible prefix. Models with a chat template get it (exemplars as earlier user / assistant
+turns); others get the Alpaca template (exemplars as earlier instruction / response blocks).
 """
 
 from __future__ import annotations
+
+import random
+from collections import defaultdict
 
 from annotune.tasks import Task
 
 ALPACA = (
     "Below is an instruction that describes a task, paired with an input that provides further context. "
-    "Write a response that appropriately completes the request.\n\n### Instruction:\n{instruction}\n\n"
-    "### Input:\n{input}\n\n### Response:\n"
+    "Write a response that appropriately completes the request.\n\n"
 )
+ALPACA_TURN = "### Instruction:\n{instruction}\n\n### Input:\n{input}\n\n### Response:\n"
 
 
 def instruct_record(task: Task, record: dict) -> dict:
@@ -26,11 +30,19 @@ def instruct_record(task: Task, record: dict) -> dict:
     }
 
 
-def render_prompt(tokenizer, instruction: str, text: str) -> str:
+def render_prompt(tokenizer, instruction: str, text: str, examples: list[dict] = ()) -> str:
+    """The prompt for ``text``, after ``examples`` (instruct records) answered in full."""
     if tokenizer.chat_template:
-        message = {"role": "user", "content": f"{instruction}\n\n{text}"}
-        return tokenizer.apply_chat_template([message], tokenize=False, add_generation_prompt=True)
-    return ALPACA.format(instruction=instruction, input=text)
+        messages = []
+        for example in examples:
+            messages.append({"role": "user", "content": f"{instruction}\n\n{example['input']}"})
+            messages.append({"role": "assistant", "content": example["output"]})
+        messages.append({"role": "user", "content": f"{instruction}\n\n{text}"})
+        return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    shots = "".join(
+        ALPACA_TURN.format(instruction=instruction, input=e["input"]) + e["output"] + "\n\n" for e in examples
+    )
+    return ALPACA + shots + ALPACA_TURN.format(instruction=instruction, input=text)
 
 
 def truncate_text(tokenizer, text: str, max_tokens: int) -> tuple[str, bool]:
@@ -40,14 +52,54 @@ def truncate_text(tokenizer, text: str, max_tokens: int) -> tuple[str, bool]:
     return tokenizer.decode(ids[:max_tokens]), True
 
 
-def prompt_ids(tokenizer, instruction: str, text: str, max_input_tokens: int) -> tuple[list[int], bool]:
-    """Token ids of the prompt (the post cut to ``max_input_tokens``) and whether it was cut."""
+def prompt_ids(
+    tokenizer, instruction: str, text: str, max_input_tokens: int, examples: list[dict] = ()
+) -> tuple[list[int], bool]:
+    """Token ids of the prompt (every post cut to ``max_input_tokens``) and whether the row's post was cut."""
     text, truncated = truncate_text(tokenizer, text, max_input_tokens)
-    return tokenizer(render_prompt(tokenizer, instruction, text), add_special_tokens=not tokenizer.chat_template)[
-        "input_ids"
-    ], truncated
+    examples = [{**e, "input": truncate_text(tokenizer, e["input"], max_input_tokens)[0]} for e in examples]
+    prompt = render_prompt(tokenizer, instruction, text, examples)
+    return tokenizer(prompt, add_special_tokens=not tokenizer.chat_template)["input_ids"], truncated
 
 
 def answer_ids(tokenizer, answer: str) -> list[int]:
     """The answer as the model must produce it: its tokens, then end-of-turn."""
     return tokenizer(answer, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
+
+
+def stratified_exemplars(pool: list[dict], k: int, seed: int) -> list[dict]:
+    """k training records, one label at a time round-robin (labels in sorted order), seeded: the same
+    exemplars for every row, so the few-shot prefix is shared."""
+    by_label: dict[str, list[dict]] = defaultdict(list)
+    for record in pool:
+        by_label[record["label"]].append(record)
+    rng = random.Random(seed)
+    queues = {label: rng.sample(records, len(records)) for label, records in sorted(by_label.items())}
+    chosen: list[dict] = []
+    while len(chosen) < min(k, len(pool)):
+        for label in sorted(queues):
+            if queues[label] and len(chosen) < k:
+                chosen.append(queues[label].pop())
+    return rng.sample(chosen, len(chosen))
+
+
+class SimilarExemplars:
+    """The k training records most similar to a row by TF-IDF cosine, never the row itself (same id
+    or same text); ties broken by pool order, so the choice is deterministic."""
+
+    def __init__(self, pool: list[dict]):
+        from sklearn.feature_extraction.text import TfidfVectorizer
+
+        self.pool = pool
+        self.vectorizer = TfidfVectorizer(sublinear_tf=True).fit([r["input"] for r in pool])
+        self.matrix = self.vectorizer.transform([r["input"] for r in pool])
+
+    def __call__(self, row: dict, k: int) -> list[dict]:
+        import numpy as np
+
+        similarity = (self.matrix @ self.vectorizer.transform([row["input"]]).T).toarray().ravel()
+        order = np.argsort(-similarity, kind="stable")
+        chosen = [
+            self.pool[i] for i in order if self.pool[i]["id"] != row["id"] and self.pool[i]["input"] != row["input"]
+        ]
+        return chosen[:k][::-1]  # most similar last, nearest to the question

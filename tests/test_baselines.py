@@ -1,0 +1,77 @@
+"""Baselines train, predict and survive a save / reload, on hand-written rows."""
+
+import pytest
+
+from annotune import baselines
+from annotune.config import BaselinesParams
+from annotune.tasks import get_task
+
+BIAS = get_task("sbic", "hasBiasedImplication")
+TARGET = get_task("sbic", "targetMinority")
+PARAMS = BaselinesParams(methods=list(baselines.METHODS), logreg_c=10.0)
+
+BIASED = ["women belong in the kitchen", "women are bad drivers", "immigrants steal jobs", "immigrants are criminals"]
+NEUTRAL = ["what a lovely sunny day", "my dog loves the park", "coffee tastes great today", "the train was on time"]
+
+
+def rows(texts, label, start=0):
+    return [{"id": f"r{start + i}", "input": t, "label": label} for i, t in enumerate(texts)]
+
+
+TRAIN = rows(BIASED, "implied_bias") + rows(NEUTRAL, "no_implied_bias", 10) + rows(NEUTRAL[:2], "no_implied_bias", 20)
+TEST = rows(["women are bad at maths", "immigrants are all criminals"], "implied_bias", 30) + rows(
+    ["a lovely day in the park"], "no_implied_bias", 40
+)
+
+
+@pytest.mark.parametrize("method", baselines.METHODS)
+def test_every_method_predicts_valid_labels_with_probabilities(method, tmp_path):
+    model = baselines.train(method, BIAS, TRAIN, PARAMS, seed=0)
+    baselines.save(model, tmp_path)
+    predictions = baselines.predict(BIAS, baselines.load(tmp_path), TEST)
+    assert predictions == baselines.predict(BIAS, model, TEST)  # reload changes nothing
+    assert [p["id"] for p in predictions] == [r["id"] for r in TEST]
+    for p in predictions:
+        assert p["pred"] in BIAS.labels and set(p["scores"]) == set(BIAS.labels)
+        assert sum(p["scores"].values()) == pytest.approx(1.0, abs=1e-5)
+
+
+def test_majority_and_tfidf_behave():
+    majority = baselines.predict(BIAS, baselines.train("majority", BIAS, TRAIN, PARAMS, 0), TEST)
+    assert {p["pred"] for p in majority} == {"no_implied_bias"}
+    tfidf = baselines.predict(BIAS, baselines.train("tfidf_logreg", BIAS, TRAIN, PARAMS, 0), TEST)
+    assert [p["pred"] for p in tfidf] == ["implied_bias", "implied_bias", "no_implied_bias"]
+
+
+def test_stratified_is_seeded_per_row():
+    model = baselines.train("stratified", BIAS, TRAIN, PARAMS, 3)
+    alone = baselines.predict(BIAS, model, TEST[:1])
+    assert alone == baselines.predict(BIAS, model, TEST)[:1]
+
+
+def test_tfidf_one_vs_rest_for_target_groups():
+    train = [
+        {"id": str(i), "input": t, "label": g}
+        for i, (t, g) in enumerate(
+            [
+                ("women belong in the kitchen", "women"),
+                ("women are bad drivers", "women"),
+                ("immigrants steal jobs", "immigrants"),
+                ("immigrants and women ruin everything", "immigrants, women"),
+                ("what a lovely day", "none"),
+                ("my dog loves the park", "none"),
+            ]
+        )
+    ]
+    model = baselines.train("tfidf_logreg", TARGET, train, BaselinesParams(logreg_c=100.0), 0)
+    assert model["groups"] == ["immigrants", "women"]
+    test = [
+        {"id": "t1", "input": "women drivers", "label": "women"},
+        {"id": "t2", "input": "a lovely dog", "label": "none"},
+    ]
+    assert [p["pred"] for p in baselines.predict(TARGET, model, test)] == ["women", "none"]
+
+
+def test_unknown_method_is_named():
+    with pytest.raises(KeyError, match="unknown method 'svm'"):
+        baselines.train("svm", BIAS, TRAIN, PARAMS, 0)

@@ -1,0 +1,122 @@
+"""Sequence classifiers on tiny models: encoder fine-tuning (layer freezing, class weights, multi-label
+head), soft prompts, and the LLM with a LoRA-trained classification head -- each reloaded and compared."""
+
+import pytest
+import torch
+
+from annotune.classifiers import classifier_predictions, freeze_layers, load_classifier, train_classifier
+from annotune.config import EncoderParams, LlmHeadParams
+from annotune.tasks import get_task
+
+BIAS = get_task("sbic", "hasBiasedImplication")
+TARGET = get_task("sbic", "targetMinority")
+TEXTS = ["women belong in the kitchen", "immigrants steal jobs", "what a lovely day", "my dog loves the park"]
+FAST = EncoderParams(epochs=3, batch_size=8, learning_rate=1e-3, prompt_learning_rate=1e-2, virtual_tokens=4)
+
+
+@pytest.fixture(scope="module")
+def tiny_bert(tmp_path_factory):
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, trainers
+    from tokenizers.processors import TemplateProcessing
+    from transformers import BertConfig, BertForMaskedLM, PreTrainedTokenizerFast
+
+    folder = tmp_path_factory.mktemp("tiny_bert")
+    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    tok.normalizer = normalizers.BertNormalizer()
+    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tok.train_from_iterator(
+        TEXTS * 3 + [BIAS.instruction], trainers.WordPieceTrainer(vocab_size=200, special_tokens=specials)
+    )
+    tok.post_processor = TemplateProcessing(
+        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B [SEP]", special_tokens=[("[CLS]", 2), ("[SEP]", 3)]
+    )
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        unk_token="[UNK]",
+        pad_token="[PAD]",
+        cls_token="[CLS]",
+        sep_token="[SEP]",
+        mask_token="[MASK]",
+    )
+    torch.manual_seed(0)
+    config = BertConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        num_hidden_layers=3,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=128,
+    )
+    BertForMaskedLM(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+def rows(labels):
+    return [{"id": str(i), "input": TEXTS[i % 4], "label": labels[i % 4]} for i in range(16)]
+
+
+BIAS_ROWS = rows(["implied_bias", "implied_bias", "no_implied_bias", "no_implied_bias"])
+TARGET_ROWS = rows(["women", "immigrants", "none", "none"])
+
+
+def assert_reload_matches(trained, model_dir):
+    """A head (or prompt) silently re-initialized on reload would change the logits."""
+    trained.eval()
+    reloaded, tokenizer, _ = load_classifier(model_dir)
+    batch = tokenizer(TEXTS[:3], padding=True, return_tensors="pt")
+    with torch.no_grad():
+        assert torch.allclose(trained(**batch).logits, reloaded(**batch).logits, atol=1e-5)
+
+
+@pytest.mark.parametrize("method", ["encoder", "soft_prompt"])
+def test_encoder_methods_train_predict_and_reload(method, tiny_bert, tmp_path):
+    params = EncoderParams(**{**FAST.__dict__, "class_weight": "balanced"}) if method == "encoder" else FAST
+    trained, stats = train_classifier(method, tiny_bert, BIAS, BIAS_ROWS, BIAS_ROWS[:4], params, 0, tmp_path)
+    assert stats["labels"] == BIAS.labels and 1 <= stats["epochs_run"] <= 3
+    assert_reload_matches(trained, tmp_path)
+    first = classifier_predictions(BIAS, tmp_path, BIAS_ROWS[:4], batch_size=3)
+    assert first == classifier_predictions(BIAS, tmp_path, BIAS_ROWS[:4], batch_size=4)  # padding-independent
+    assert all(set(p["scores"]) == set(BIAS.labels) and p["pred"] in BIAS.labels for p in first)
+
+
+def test_soft_prompt_keeps_the_base_frozen(tiny_bert, tmp_path):
+    from transformers import AutoModelForSequenceClassification
+
+    trained, _ = train_classifier("soft_prompt", tiny_bert, BIAS, BIAS_ROWS, BIAS_ROWS[:4], FAST, 0, tmp_path)
+    base = AutoModelForSequenceClassification.from_pretrained(tiny_bert, num_labels=2)
+    weights = dict(trained.named_parameters())
+    name = next(n for n in weights if n.endswith("encoder.layer.0.attention.self.query.weight"))
+    assert torch.equal(weights[name], base.bert.encoder.layer[0].attention.self.query.weight)
+
+
+def test_freeze_all_but_last_layers(tiny_bert):
+    from transformers import AutoModelForSequenceClassification
+
+    model = AutoModelForSequenceClassification.from_pretrained(tiny_bert, num_labels=2)
+    freeze_layers(model, 2)
+    trainable = [n for n, p in model.named_parameters() if p.requires_grad]
+    assert trainable and all(
+        ".layer.1." in n or ".layer.2." in n or "pooler" in n or "classifier" in n for n in trainable
+    )
+    assert any("pooler" in n for n in trainable) and any("classifier" in n for n in trainable)
+    with pytest.raises(ValueError, match="trainable_layers=9; this model has 3"):
+        freeze_layers(model, 9)
+
+
+def test_multilabel_head_for_target_groups(tiny_bert, tmp_path):
+    _, stats = train_classifier("encoder", tiny_bert, TARGET, TARGET_ROWS, TARGET_ROWS[:4], FAST, 0, tmp_path)
+    assert stats["labels"] == ["immigrants", "women"]
+    predictions = classifier_predictions(TARGET, tmp_path, TARGET_ROWS[:4], batch_size=4)
+    assert all("scores" not in p and isinstance(p["pred"], str) for p in predictions)
+
+
+@pytest.mark.parametrize("quantization", ["none", "nf4"])
+def test_llm_head_is_saved_with_the_adapter(tiny_llama, tmp_path, quantization):
+    params = LlmHeadParams(quantization=quantization, epochs=2, batch_size=8, learning_rate=1e-2, r=4, alpha=8)
+    trained, stats = train_classifier("llm_head", tiny_llama, BIAS, BIAS_ROWS, BIAS_ROWS[:4], params, 0, tmp_path)
+    assert any("modules_to_save" in n and "score" in n for n, _ in trained.named_parameters())
+    assert_reload_matches(trained, tmp_path)
+    predictions = classifier_predictions(BIAS, tmp_path, BIAS_ROWS[:4], batch_size=2)
+    assert all(sum(p["scores"].values()) == pytest.approx(1.0, abs=1e-5) for p in predictions)
