@@ -132,6 +132,13 @@ class PromptingParams:
 
 
 @dataclasses.dataclass(frozen=True)
+class EvaluateParams:
+    bootstrap_resamples: int = 1000
+    confidence_level: float = 0.95
+    calibration_bins: int = 10
+
+
+@dataclasses.dataclass(frozen=True)
 class PredictParams:
     batch_size: int = 16
     max_new_tokens: int = 24
@@ -150,6 +157,7 @@ class Params:
     llm_head: LlmHeadParams
     prompting: PromptingParams
     predict: PredictParams
+    evaluate: EvaluateParams
 
 
 def _choice(key: str, value: str, allowed: tuple[str, ...]) -> None:

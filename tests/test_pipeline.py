@@ -59,7 +59,12 @@ def test_dvc_repro_cache_and_experiment(tmp_path, tiny_llama, shared_sbic):
     assert stats["layout"] == "fallback" and stats["splits"]["test"]["kept"] == 16
     for task in TASKS:
         metrics = json.loads((repo / "metrics" / f"{task}.json").read_text())
-        assert set(metrics) == {"qlora", *params["prompting"]["settings"], *params["baselines"]["methods"]}
+        systems = {"qlora", *params["prompting"]["settings"], *params["baselines"]["methods"]}
+        assert set(metrics) == systems | {"human"}
+        assert metrics["human"]["posts"] > 0
+        main = "macro_f1" if task != "targetMinority" else "set_f1"
+        assert metrics["qlora"][f"{main}_ci_low"] <= metrics["qlora"][main] <= metrics["qlora"][f"{main}_ci_high"]
+        assert sum(metrics[s]["is_best_baseline"] for s in systems) == 1
         assert (repo / "models" / "qlora" / task / "adapter_model.safetensors").exists()
         assert metrics["qlora"]["n"] == 16
         predictions = [json.loads(line) for line in (repo / "data/predictions" / task / "qlora.jsonl").open()]
@@ -85,3 +90,4 @@ def test_dvc_repro_cache_and_experiment(tmp_path, tiny_llama, shared_sbic):
     assert "stratified" not in out and "Running stage 'baseline_train" not in out
     for task in TASKS:
         assert "stratified" not in json.loads((repo / "metrics" / f"{task}.json").read_text())
+    assert "offensiveYN" in run([*dvc, "plots", "show", "--json"], repo, env)

@@ -1,0 +1,78 @@
+"""Uncertainty, calibration and agreement metrics against known values."""
+
+import numpy as np
+import pytest
+from sklearn.metrics import brier_score_loss
+
+from annotune.metrics import (
+    bootstrap_indices,
+    bootstrap_interval,
+    expected_calibration_error,
+    krippendorff_alpha_nominal,
+    leave_one_out_kappa,
+    majority_label,
+    multiclass_brier,
+    paired_bootstrap_p,
+)
+
+
+def test_krippendorff_alpha_on_the_published_example():
+    """Krippendorff (2011), 'Computing Krippendorff's alpha-reliability', nominal data: alpha = 0.743."""
+    coders = [
+        [1, 2, 3, 3, 2, 1, 4, 1, 2, None, None, None],
+        [1, 2, 3, 3, 2, 2, 4, 1, 2, 5, None, 3],
+        [None, 3, 3, 3, 2, 3, 4, 2, 2, 5, 1, None],
+        [1, 2, 3, 3, 2, 4, 4, 1, 2, 5, 1, None],
+    ]
+    units = [list(column) for column in zip(*coders, strict=True)]
+    assert krippendorff_alpha_nominal(units) == pytest.approx(0.743, abs=5e-4)
+
+
+def test_krippendorff_alpha_extremes():
+    assert krippendorff_alpha_nominal([["a", "a"], ["b", "b", "b"], ["a", "a"]]) == pytest.approx(1.0)
+    assert np.isnan(krippendorff_alpha_nominal([["a"], ["b"]]))
+
+
+def test_majority_label_ties_are_undecided():
+    assert majority_label(["a", "b", "a"]) == "a"
+    assert majority_label(["a", "b"]) is None
+    assert majority_label([None, "b"]) == "b"
+
+
+def test_leave_one_out_kappa_by_hand():
+    # the third annotator always disagrees; for the first two the others tie, so only the third counts
+    annotations = [["x", "x", "y"], ["y", "y", "x"], ["x", "x", "y"], ["y", "y", "x"]]
+    assert leave_one_out_kappa(annotations) == pytest.approx(-1.0)
+    # unanimous items with two labels in play: perfect agreement
+    assert leave_one_out_kappa([["x", "x", "x"], ["y", "y", "y"]]) == pytest.approx(1.0)
+
+
+def test_ece_by_hand():
+    confidence = np.array([0.9, 0.9, 0.6, 0.6])
+    correct = np.array([1, 0, 1, 1])
+    # bin 0.9: accuracy 0.5 vs 0.9 -> 0.4 x 1/2; bin 0.6: accuracy 1.0 vs 0.6 -> 0.4 x 1/2
+    assert expected_calibration_error(confidence, correct) == pytest.approx(0.4)
+
+
+def test_brier_matches_sklearn_for_two_classes():
+    y = np.array([1, 0, 1, 1])
+    p = np.array([0.8, 0.3, 0.4, 0.9])
+    onehot = np.stack([1 - y, y], axis=1)
+    assert multiclass_brier(onehot, np.stack([1 - p, p], axis=1)) == pytest.approx(2 * brier_score_loss(y, p))
+
+
+def test_bootstrap_is_seeded_and_brackets_the_estimate():
+    correct = np.array([1] * 70 + [0] * 30)
+    indices = bootstrap_indices(len(correct), 500, seed=1)
+    assert np.array_equal(indices, bootstrap_indices(len(correct), 500, seed=1))
+    low, high = bootstrap_interval(lambda rows: correct[rows].mean(), indices)
+    assert low < 0.7 < high and high - low == pytest.approx(2 * 1.96 * np.sqrt(0.21 / 100), abs=0.03)
+
+
+def test_paired_bootstrap_separates_a_clear_winner():
+    rng = np.random.default_rng(0)
+    a = (rng.random(200) < 0.8).astype(float)
+    b = (rng.random(200) < 0.5).astype(float)
+    indices = bootstrap_indices(200, 1000, seed=2)
+    assert paired_bootstrap_p(lambda r: a[r].mean(), lambda r: b[r].mean(), indices) < 0.01
+    assert paired_bootstrap_p(lambda r: a[r].mean(), lambda r: a[r].mean(), indices) == 1.0
