@@ -108,14 +108,15 @@ def bootstrap_interval(statistic, indices: np.ndarray, level: float = 0.95) -> t
 
 def paired_bootstrap_p(statistic_a, statistic_b, indices: np.ndarray) -> float:
     """Two-sided p-value that systems a and b have the same score, from paired resamples: twice the
-    share of resamples where the observed sign of the difference flips (capped at 1)."""
+    share of resamples where the observed sign of the difference flips, counted as (flips + 1) /
+    (resamples + 1) so that it is never reported as exactly 0 (capped at 1)."""
     full = np.arange(indices.shape[1])
     observed = statistic_a(full) - statistic_b(full)
     deltas = np.array([statistic_a(rows) - statistic_b(rows) for rows in indices])
     if observed == 0:
         return 1.0
-    flipped = np.mean(deltas <= 0) if observed > 0 else np.mean(deltas >= 0)
-    return float(min(1.0, 2 * flipped))
+    flips = np.sum(deltas <= 0) if observed > 0 else np.sum(deltas >= 0)
+    return float(min(1.0, 2 * (flips + 1) / (len(deltas) + 1)))
 
 
 # --- calibration and ranking ---------------------------------------------------------------------
