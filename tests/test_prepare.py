@@ -68,9 +68,10 @@ def test_fallback_split_counts_every_post(tmp_path):
     )
     assert stats["layout"] == "fallback" and "train and dev carved" in stats["fallback"]
     assert len(splits["test"]) == 21 and "annotations" in splits["test"][0]
-    train, dev = stats["splits"]["train"], stats["splits"]["dev"]
-    # 61 pool posts: 15 to dev, 46 to train; the post shared with test is removed (normalized match)
-    assert dev["carved"] + train["carved"] == 61
+    train, dev, pool = stats["splits"]["train"], stats["splits"]["dev"], stats["fallback_pool"]
+    # 61 pool posts, each counted once: 15 to dev, 46 to train; the post shared with test is removed
+    assert pool["posts_read"] == 61 and sum(pool["dropped"].values()) == 0
+    assert (pool["carved_to_dev"], pool["carved_to_train"]) == (15, 46) == (dev["posts_read"], train["posts_read"])
     leaked = sum(sum(s["removed_overlap_with_test"].values()) for s in (train, dev))
     assert leaked == 1
     assert train["available"] + dev["available"] == 60

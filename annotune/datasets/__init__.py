@@ -36,9 +36,10 @@ def prepare(
             f"official train files absent: train and dev carved by post (stratified, seed {seed}, "
             f"dev_fraction {params.dev_fraction}) from {pool_stats['source']}; test = {read['test'][1]['source']}"
         )
+        stats["fallback_pool"] = pool_stats | {"carved_to_train": len(train), "carved_to_dev": len(dev)}
         read = {
-            "train": (train, pool_stats | {"carved": len(train)}),
-            "dev": (dev, pool_stats | {"carved": len(dev)}),
+            "train": (train, {"source": f"carved from {pool_stats['source']}", "posts_read": len(train)}),
+            "dev": (dev, {"source": f"carved from {pool_stats['source']}", "posts_read": len(dev)}),
             "test": read["test"],
         }
 
