@@ -297,3 +297,47 @@ def kappa_vs_human_majority(predictions: list[dict], annotations: list[list]) ->
     if len({x for pair in pairs for x in pair}) < 2:
         return float("nan")
     return float(cohen_kappa_score([p for p, _ in pairs], [m for _, m in pairs]))
+
+
+def compare_systems(
+    task: Task,
+    predictions: dict[str, list[dict]],
+    baselines: list[str],
+    annotations: list[list] | None,
+    resamples: int,
+    level: float,
+    bins: int,
+    seed: int,
+) -> tuple[dict, dict[str, list[dict]]]:
+    """Every system's metrics on the same test rows, with bootstrap intervals, calibration, a paired
+    test against the best baseline and, given per-annotator labels, agreement with the humans.
+    Returns the metrics and the plot data (``confusion/<system>``, ``reliability/<system>``)."""
+    ids = None
+    for system, rows in predictions.items():
+        if ids is not None and [p["id"] for p in rows] != ids:
+            raise ValueError(f"{system}: prediction rows differ from the other systems'; rerun its predict stage")
+        ids = [p["id"] for p in rows]
+    indices = bootstrap_indices(len(ids), resamples, seed)
+    statistics = {s: row_statistics(task, rows) for s, rows in predictions.items()}
+    main, everything = main_metric(task), np.arange(len(ids))
+    best = max(baselines, key=lambda s: statistics[s][main](everything))
+    metrics, plots = {}, {}
+    if annotations is not None:
+        metrics["human"] = human_agreement(annotations)
+    for system, rows in predictions.items():
+        result = evaluate(task, rows) | intervals(statistics[system], indices, level)
+        if task.is_classification:
+            calibrated, plots[f"reliability/{system}"] = calibration(task, rows, bins)
+            result |= calibrated
+        result["is_best_baseline"] = float(system == best)
+        if system != best:
+            delta = statistics[system][main](everything) - statistics[best][main](everything)
+            result[f"{main}_delta_vs_best_baseline"] = delta
+            result["p_vs_best_baseline"] = paired_bootstrap_p(statistics[system][main], statistics[best][main], indices)
+        if annotations is not None:
+            kappa = kappa_vs_human_majority(rows, annotations)
+            result["kappa_vs_human_majority"] = kappa
+            result["reaches_human_reference"] = float(kappa >= metrics["human"]["loo_kappa"])
+        metrics[system] = result
+        plots[f"confusion/{system}"] = confusion_rows(task, rows)
+    return plain_numbers(metrics), plots
