@@ -92,7 +92,8 @@ def test_adapter_reload_gives_same_logits(tiny_llama, tmp_path, quantization):
     assert (tmp_path / "adapter" / "adapter_model.safetensors").exists()
     assert len(stats["dev_loss_per_epoch"]) == 2
     assert (tmp_path / "live" / "metrics.json").exists()
-    assert stats["dev_loss_per_epoch"][-1] < stats["dev_loss_per_epoch"][0] or stats["train_loss"] < 5
+    lora_b = [p for n, p in trained.named_parameters() if "lora_B" in n]
+    assert lora_b and any(p.abs().sum() > 0 for p in lora_b)  # LoRA B starts at zero: training moved it
 
     tokenizer = load_tokenizer(tmp_path / "adapter")
     ids = torch.tensor([prompt_ids(tokenizer, TASK.instruction, POSTS[1], 64)[0]])
