@@ -250,9 +250,15 @@ def load_classifier(model_dir: Path):
     return model.eval(), _tokenizer(model_dir), meta
 
 
-@torch.inference_mode()
 def classifier_predictions(task: Task, model_dir: Path, rows: list[dict], batch_size: int) -> list[dict]:
     model, tokenizer, meta = load_classifier(model_dir)
+    return loaded_classifier_predictions(model, tokenizer, meta, rows, batch_size)
+
+
+@torch.inference_mode()
+def loaded_classifier_predictions(model, tokenizer, meta: dict, rows: list[dict], batch_size: int) -> list[dict]:
+    """Prediction records for ``rows`` from a classifier already loaded by ``load_classifier`` (callers
+    that predict batch after batch, like annotate, load it once)."""
     labels, out = meta["labels"], []
     for start in range(0, len(rows), batch_size):
         batch = rows[start : start + batch_size]

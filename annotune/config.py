@@ -145,6 +145,25 @@ class PredictParams:
 
 
 @dataclasses.dataclass(frozen=True)
+class AnnotateParams:
+    """The annotate@task stage (and the defaults of ``python -m stages.annotate``)."""
+
+    tasks: list = dataclasses.field(default_factory=list)  # tasks the DVC stage annotates; [] = no stage
+    system: str = "qlora"  # any trained system: qlora, zero_shot, few_shot, a baseline method, encoder_distilled
+    input: str = "data/unlabeled.jsonl"  # CSV / TSV / JSONL to label
+    text_column: str = "text"
+    id_column: str | None = None  # null: the row number is the id
+    chunk_size: int = 256  # rows read, predicted and written (fsynced) at a time
+    target_accuracy: float | None = 0.9  # dev accuracy the auto-labelled rows must reach; null: no hand-off
+
+    def __post_init__(self):
+        if self.chunk_size < 1:
+            raise ParamsError(f"params.yaml: annotate.chunk_size must be at least 1, got {self.chunk_size}")
+        if self.target_accuracy is not None and not 0.0 <= self.target_accuracy <= 1.0:
+            raise ParamsError(f"params.yaml: annotate.target_accuracy is {self.target_accuracy}; must be in [0, 1]")
+
+
+@dataclasses.dataclass(frozen=True)
 class Params:
     seed: int
     dataset: str
@@ -158,6 +177,7 @@ class Params:
     prompting: PromptingParams
     predict: PredictParams
     evaluate: EvaluateParams
+    annotate: AnnotateParams = dataclasses.field(default_factory=AnnotateParams)
 
 
 def _choice(key: str, value: str, allowed: tuple[str, ...]) -> None:
