@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
-import numpy as np
-from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support, roc_auc_score
+from collections import Counter
 
-from annotune.tasks import NONE_TARGET, Task, group_set
+import numpy as np
+from sklearn.metrics import (
+    accuracy_score,
+    confusion_matrix,
+    f1_score,
+    precision_recall_curve,
+    precision_recall_fscore_support,
+    roc_auc_score,
+    roc_curve,
+)
+
+from annotune.tasks import NONE_TARGET, Task, group_set, normalize_groups
 
 
 def classification_metrics(task: Task, predictions: list[dict]) -> dict:
@@ -29,6 +39,8 @@ def classification_metrics(task: Task, predictions: list[dict]) -> dict:
             for g, row in zip(labels, confusion_matrix(gold, pred, labels=labels), strict=True)
         },
     }
+    if task.kind == "binary":
+        result["positive_f1"] = result["per_class"][task.positive or labels[1]]["f1"]
     auc = row_statistics(task, predictions)["roc_auc"](np.arange(len(predictions)))
     if auc is not None:
         result["roc_auc"] = auc
@@ -60,6 +72,104 @@ def generation_metrics(predictions: list[dict]) -> dict:
             "targets_any_group_accuracy": accuracy_score(has_gold, has_pred) if rows else 0.0,
         }
     )
+
+
+# --- comparability with the SBIC paper (Sap et al., 2020) -----------------------------------------
+
+
+def binarized_f1(task: Task, predictions: list[dict], annotations: list[list] | None) -> float:
+    """F1 of the upper side of a graded task collapsed at 0.5, the SBIC paper's offensive-vs-not: gold is
+    the mean of the annotators' label values >= 0.5 (the gold label's value where a post has no
+    annotations); a system says "offensive" when its expected value sum_l P(l) x value(l) is >= 0.5."""
+    values = task.label_values
+
+    def gold_value(prediction: dict, labels: list | None) -> float:
+        known = [values[v] for v in labels or [] if v is not None]
+        return float(np.mean(known)) if known else values[prediction["gold"]]
+
+    gold = [gold_value(p, a) >= 0.5 for p, a in zip(predictions, annotations or [None] * len(predictions), strict=True)]
+    pred = [sum(p["scores"][label] * value for label, value in values.items()) >= 0.5 for p in predictions]
+    return float(f1_score(gold, pred, zero_division=0))
+
+
+def tokens(text: str) -> list[str]:
+    """Words of a group answer; the commas between groups are not words."""
+    return text.lower().replace(",", " ").split()
+
+
+def _ngrams(words: list[str], n: int) -> Counter:
+    return Counter(tuple(words[i : i + n]) for i in range(len(words) - n + 1))
+
+
+def sentence_bleu(hypothesis: list[str], references: list[list[str]], max_n: int = 2) -> float:
+    """BLEU of one hypothesis against several references (clipped n-gram precision up to ``max_n``,
+    brevity penalty from the closest reference length), with add-one smoothing for n > 1 (Lin & Och,
+    2004) so that a one-word answer is not scored 0 for lacking bigrams. Group names are one to three
+    words, hence BLEU-2."""
+    if not hypothesis or not references:
+        return 0.0
+    log_precision = 0.0
+    for n in range(1, max_n + 1):
+        counts = _ngrams(hypothesis, n)
+        most = Counter()
+        for reference in references:
+            most |= _ngrams(reference, n)
+        matches, total = sum(min(c, most[g]) for g, c in counts.items()), sum(counts.values())
+        if n > 1:
+            matches, total = matches + 1, total + 1
+        if matches == 0:
+            return 0.0
+        log_precision += np.log(matches / total) / max_n
+    closest = min((len(r) for r in references), key=lambda length: (abs(length - len(hypothesis)), length))
+    brevity = 1.0 if len(hypothesis) > closest else float(np.exp(1 - closest / len(hypothesis)))
+    return float(brevity * np.exp(log_precision))
+
+
+def rouge_l(hypothesis: list[str], reference: list[str]) -> float:
+    """ROUGE-L F1: longest common subsequence over the hypothesis and reference lengths."""
+    if not hypothesis or not reference:
+        return 0.0
+    previous = [0] * (len(reference) + 1)
+    for word in hypothesis:
+        current = [0]
+        for j, other in enumerate(reference):
+            current.append(previous[j] + 1 if word == other else max(previous[j + 1], current[j]))
+        previous = current
+    common = previous[-1]
+    return 2 * common / (len(hypothesis) + len(reference)) if common else 0.0
+
+
+def reference_generation_scores(predictions: list[dict], annotations: list[list] | None) -> dict:
+    """BLEU-2 and ROUGE-L (best reference) of the group answer, as the SBIC paper scores its generated
+    targeted group: over the posts whose gold targets a group, the references being every annotator's
+    answer that names one (the gold answer where a post has no annotations)."""
+    bleu, rouge = [], []
+    for prediction, labels in zip(predictions, annotations or [None] * len(predictions), strict=True):
+        if not group_set(prediction["gold"]):
+            continue
+        answers = [normalize_groups(a) for a in labels or [] if a is not None] or [prediction["gold"]]
+        references = [tokens(a) for a in answers if a != NONE_TARGET] or [tokens(prediction["gold"])]
+        hypothesis = tokens(normalize_groups(prediction["pred"]))
+        bleu.append(sentence_bleu(hypothesis, references))
+        rouge.append(max(rouge_l(hypothesis, r) for r in references))
+    return {
+        "targeted_posts": len(bleu),
+        "bleu2": float(np.mean(bleu)) if bleu else float("nan"),
+        "rouge_l": float(np.mean(rouge)) if rouge else float("nan"),
+    }
+
+
+def top_group_recall(predictions: list[dict], k: int = 10) -> dict:
+    """Recall of each of the ``k`` groups most often named in the gold (ties by name): the share of the
+    posts targeting that group whose predicted set names it; and their unweighted mean."""
+    rows = [(group_set(p["gold"]), group_set(p["pred"])) for p in predictions]
+    frequency = Counter(g for gold, _ in rows for g in gold)
+    top = sorted(frequency, key=lambda g: (-frequency[g], g))[:k]
+    recall = {g: float(np.mean([g in pred for gold, pred in rows if g in gold])) for g in top}
+    return {
+        f"top{k}_group_recall": float(np.mean(list(recall.values()))) if recall else float("nan"),
+        "group_recall": {g: {"recall": recall[g], "support": frequency[g]} for g in top},
+    }
 
 
 def evaluate(task: Task, predictions: list[dict]) -> dict:
@@ -149,6 +259,26 @@ def reliability_rows(confidence: np.ndarray, correct: np.ndarray, bins: int = 10
     ]
 
 
+def curve_rows(task: Task, predictions: list[dict]) -> tuple[list[dict], list[dict]]:
+    """ROC and precision-recall curve points: of the positive label for a binary task, micro-averaged
+    one-vs-rest for several classes (every row x label a decision). Empty when gold has one class."""
+    labels = task.labels
+    gold = np.array([labels.index(p["gold"]) for p in predictions])
+    probs = np.array([[p["scores"][label] for label in labels] for p in predictions])
+    if len(np.unique(gold)) < 2:
+        return [], []
+    if task.kind == "binary":
+        positive = labels.index(task.positive or labels[1])
+        truth, score = gold == positive, probs[:, positive]
+    else:
+        truth, score = np.eye(len(labels), dtype=bool)[gold].ravel(), probs.ravel()
+    fpr, tpr, _ = roc_curve(truth, score)
+    precision, recall, _ = precision_recall_curve(truth, score)
+    roc = [{"fpr": float(f), "tpr": float(t)} for f, t in zip(fpr, tpr, strict=True)]
+    pr = [{"recall": float(r), "precision": float(q)} for r, q in zip(recall[::-1], precision[::-1], strict=True)]
+    return roc, pr
+
+
 def multiclass_brier(onehot: np.ndarray, probabilities: np.ndarray) -> float:
     """Mean over rows of the summed squared error between the probability vector and the one-hot gold."""
     return float(np.mean(np.sum((probabilities - onehot) ** 2, axis=1)))
@@ -160,7 +290,6 @@ def multiclass_brier(onehot: np.ndarray, probabilities: np.ndarray) -> float:
 def krippendorff_alpha_nominal(units: list[list]) -> float:
     """Krippendorff's alpha for nominal data; ``units`` holds each item's labels (None = missing).
     Items with fewer than two labels are not pairable and are ignored."""
-    from collections import Counter
     from itertools import permutations
 
     coincidence: Counter = Counter()
@@ -182,10 +311,20 @@ def krippendorff_alpha_nominal(units: list[list]) -> float:
     return float(1 - observed / expected) if expected else 1.0
 
 
+def pairwise_agreement(units: list[list]) -> float:
+    """Share of annotator pairs on the same item that gave the same label, averaged over items with two
+    or more labels (the "pairwise agreement" SBIC reports next to alpha)."""
+    shares = []
+    for labels in units:
+        values = [v for v in labels if v is not None]
+        pairs = [(a, b) for i, a in enumerate(values) for b in values[i + 1 :]]
+        if pairs:
+            shares.append(np.mean([a == b for a, b in pairs]))
+    return float(np.mean(shares)) if shares else float("nan")
+
+
 def majority_label(labels: list) -> object | None:
     """The most frequent label; None on a tie or when nothing is left (the row is then not counted)."""
-    from collections import Counter
-
     counts = Counter(v for v in labels if v is not None).most_common()
     if not counts or (len(counts) > 1 and counts[0][1] == counts[1][1]):
         return None
@@ -284,6 +423,7 @@ def human_agreement(annotations: list[list]) -> dict:
         "posts": len(multi),
         "annotations_per_post": float(np.mean([sum(v is not None for v in a) for a in multi])) if multi else 0.0,
         "krippendorff_alpha": krippendorff_alpha_nominal(multi),
+        "pairwise_agreement": pairwise_agreement(multi),
         "loo_kappa": leave_one_out_kappa(multi),
     }
 
@@ -311,7 +451,9 @@ def compare_systems(
 ) -> tuple[dict, dict[str, list[dict]]]:
     """Every system's metrics on the same test rows, with bootstrap intervals, calibration, a paired
     test against the best baseline and, given per-annotator labels, agreement with the humans.
-    Returns the metrics and the plot data (``confusion/<system>``, ``reliability/<system>``)."""
+    Also the SBIC paper's views (binarized F1 of graded labels; BLEU-2 / ROUGE-L and the top-10 groups'
+    recall of generated groups). Returns the metrics and the plot data (``<plot>/<system>`` rows for
+    the confusion, reliability, roc and pr plots)."""
     ids = None
     for system, rows in predictions.items():
         if ids is not None and [p["id"] for p in rows] != ids:
@@ -329,6 +471,11 @@ def compare_systems(
         if task.is_classification:
             calibrated, plots[f"reliability/{system}"] = calibration(task, rows, bins)
             result |= calibrated
+            plots[f"roc/{system}"], plots[f"pr/{system}"] = curve_rows(task, rows)
+            if task.label_values:
+                result["binarized_f1"] = binarized_f1(task, rows, annotations)
+        else:
+            result |= reference_generation_scores(rows, annotations) | top_group_recall(rows)
         result["is_best_baseline"] = float(system == best)
         if system != best:
             delta = statistics[system][main](everything) - statistics[best][main](everything)

@@ -18,6 +18,9 @@ class Task:
     instruction: str
     verbalizers: dict[str, str] = field(default_factory=dict)  # label -> answer text; empty for generation
     positive: str | None = None  # the label ROC-AUC treats as positive (binary)
+    # label -> value in [0, 1] for tasks whose labels bin a graded answer: the SBIC paper averages the
+    # annotators' values and thresholds the mean at 0.5 ("binarized" F1, comparable with its figures)
+    label_values: dict[str, float] = field(default_factory=dict)
 
     @property
     def labels(self) -> list[str]:
@@ -58,6 +61,7 @@ TASKS: dict[str, dict[str, Task]] = {
                 f"Answer with one of: {_answers(_SBIC_OFFENSIVE)}."
             ),
             verbalizers=_SBIC_OFFENSIVE,
+            label_values={"offensive": 1.0, "maybe_offensive": 0.5, "not_offensive": 0.0},
         ),
         "targetMinority": Task(
             name="targetMinority",

@@ -16,6 +16,8 @@ from annotune.io import read_jsonl, write_json
 from annotune.metrics import compare_systems
 from annotune.tasks import get_task
 
+PLOTS = ("confusion", "reliability", "roc", "pr")
+
 
 def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
@@ -42,7 +44,8 @@ def main(argv: list[str]) -> None:
         params.seed,
     )
     write_json(args.metrics, metrics)
-    (args.plots / "reliability").mkdir(parents=True, exist_ok=True)  # stays empty for generation tasks
+    for name in PLOTS:  # every declared plot folder exists; the classification ones stay empty for generation
+        (args.plots / name).mkdir(parents=True, exist_ok=True)
     for name, rows in plots.items():
         write_json(args.plots / f"{name}.json", rows)
 

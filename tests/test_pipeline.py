@@ -58,7 +58,7 @@ def test_dvc_repro_cache_and_experiment(tmp_path, tiny_llama, shared_sbic):
     stats = json.loads((repo / "metrics" / "prepare.json").read_text())
     assert stats["layout"] == "fallback" and stats["splits"]["test"]["kept"] == 16
     for task in TASKS:
-        metrics = json.loads((repo / "metrics" / f"{task}.json").read_text())
+        metrics = json.loads((repo / "metrics" / "eval" / f"{task}.json").read_text())
         systems = {"qlora", *params["prompting"]["settings"], *params["baselines"]["methods"]}
         assert set(metrics) == systems | {"human"}
         assert metrics["human"]["posts"] > 0
@@ -69,7 +69,11 @@ def test_dvc_repro_cache_and_experiment(tmp_path, tiny_llama, shared_sbic):
         assert metrics["qlora"]["n"] == 16
         predictions = [json.loads(line) for line in (repo / "data/predictions" / task / "qlora.jsonl").open()]
         assert len(predictions) == 16
-    assert "roc_auc" in json.loads((repo / "metrics" / "offensiveYN.json").read_text())["qlora"]
+    offensive = json.loads((repo / "metrics" / "eval" / "offensiveYN.json").read_text())
+    assert "roc_auc" in offensive["qlora"] and "binarized_f1" in offensive["qlora"]
+    report = (repo / "metrics" / "summary.md").read_text()
+    assert all(f"## {task} (" in report for task in TASKS) and "published: SBIC paper" in report
+    assert (repo / "metrics" / "figures" / "offensiveYN_roc.png").exists()
     assert (repo / "dvc.lock").exists()
     run(["git", "add", "-A"], repo, env)
     run(["git", "commit", "-qm", "first run"], repo, env)
@@ -78,10 +82,15 @@ def test_dvc_repro_cache_and_experiment(tmp_path, tiny_llama, shared_sbic):
 
     out = run([*dvc, "exp", "run", "-S", "qlora.r=4"], repo, env)
     ran = {line.split("'")[1] for line in out.splitlines() if line.startswith("Running stage")}
-    assert ran == {f"{stage}@{task}" for stage in ("qlora_train", "predict", "evaluate") for task in TASKS}
+    assert ran == {f"{stage}@{task}" for stage in ("qlora_train", "predict", "evaluate") for task in TASKS} | {"report"}
     diff = json.loads(run([*dvc, "metrics", "diff", "--json"], repo, env))
     changed = {path for path, metrics in diff.items() if any(m.get("diff") for m in metrics.values())}
     assert any(path.startswith("metrics/train/") for path in changed)
+    # the experiment's plots against the committed run, as a page that needs no internet
+    run([sys.executable, "-m", "annotune.offline_plots", "diff", "HEAD", "-o", "review"], repo, env)
+    page = (repo / "review" / "index.html").read_text()
+    assert "<script src=" not in page and "window.vegaEmbed=" in page
+    assert "vegaEmbed('#metrics_plots_offensiveYN_roc_qlora_json'" in page
 
     # dropping a method drops its stages and its column, nothing else breaks
     params["baselines"]["methods"].remove("stratified")
@@ -89,5 +98,5 @@ def test_dvc_repro_cache_and_experiment(tmp_path, tiny_llama, shared_sbic):
     out = run([*dvc, "repro"], repo, env)
     assert "stratified" not in out and "Running stage 'baseline_train" not in out
     for task in TASKS:
-        assert "stratified" not in json.loads((repo / "metrics" / f"{task}.json").read_text())
+        assert "stratified" not in json.loads((repo / "metrics" / "eval" / f"{task}.json").read_text())
     assert "offensiveYN" in run([*dvc, "plots", "show", "--json"], repo, env)

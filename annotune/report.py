@@ -1,0 +1,217 @@
+"""metrics/summary.md: per task, every system's main metrics with intervals, the human reference, the
+published figures and the plots (PNG, rendered with matplotlib from the same rows as the DVC plots)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+from matplotlib.figure import Figure  # the object API: no pyplot state, no display backend
+
+from annotune.metrics import main_metric
+from annotune.published import PUBLISHED_HUMAN, PUBLISHED_SYSTEMS
+from annotune.tasks import Task
+
+SYSTEM_NAMES = {
+    "qlora": "QLoRA fine-tuned LLM",
+    "zero_shot": "LLM zero-shot",
+    "few_shot": "LLM few-shot",
+    "majority": "majority class",
+    "stratified": "stratified random",
+    "tfidf_logreg": "TF-IDF + logistic regression",
+    "encoder": "encoder fine-tuned",
+    "soft_prompt": "encoder soft prompt",
+    "llm_head": "LLM + classification head (LoRA)",
+}
+
+
+# (metric key, column title, higher is better, with an interval, as a percentage)
+def columns(task: Task) -> list[tuple[str, str, bool, bool, bool]]:
+    if not task.is_classification:
+        return [
+            ("exact_match", "exact match", True, True, True),
+            ("set_f1", "set-F1", True, True, True),
+            ("bleu2", "BLEU-2", True, False, True),
+            ("rouge_l", "ROUGE-L", True, False, True),
+            ("top10_group_recall", "top-10 group recall", True, False, True),
+            ("targets_any_group_accuracy", "targets-any accuracy", True, False, True),
+            ("kappa_vs_human_majority", "κ vs humans", True, False, False),
+        ]
+    paper = []
+    if task.kind == "binary":
+        paper = [("positive_f1", f"F1 ({task.positive})", True, False, True)]
+    if task.label_values:
+        paper = [("binarized_f1", "F1 collapsed at 0.5", True, False, True)]
+    return [
+        ("accuracy", "accuracy", True, True, True),
+        ("macro_f1", "macro-F1", True, True, True),
+        ("roc_auc", "ROC-AUC", True, True, True),
+        ("pr_auc", "PR-AUC", True, False, True),
+        ("brier", "Brier", False, False, False),
+        ("ece", "ECE", False, False, False),
+        *paper,
+        ("kappa_vs_human_majority", "κ vs humans", True, False, False),
+    ]
+
+
+def number(value, percent: bool) -> str:
+    if value is None:
+        return "–"
+    return f"{100 * value:.1f}" if percent else f"{value:.3f}"
+
+
+def cell(row: dict, key: str, interval: bool, percent: bool) -> str:
+    text = number(row.get(key), percent)
+    if interval and row.get(f"{key}_ci_low") is not None:
+        text += f" [{number(row[f'{key}_ci_low'], percent)}, {number(row[f'{key}_ci_high'], percent)}]"
+    return text
+
+
+def system_table(task: Task, metrics: dict, published: list[dict]) -> str:
+    """Markdown table, systems sorted by the main metric; the best value of each column in bold, the
+    best system starred; published rows last, in italics."""
+    systems = sorted((s for s in metrics if s != "human"), key=lambda s: -(metrics[s].get(main_metric(task)) or 0))
+    cols = columns(task)
+    best = {}
+    for key, _, higher, _, _ in cols:
+        values = [metrics[s][key] for s in systems if metrics[s].get(key) is not None]
+        if values:
+            best[key] = max(values) if higher else min(values)
+    lines = [
+        "| system | " + " | ".join(title for _, title, *_ in cols) + " | p vs best baseline |",
+        "|---|" + "---|" * (len(cols) + 1),
+    ]
+    for rank, system in enumerate(systems):
+        row = metrics[system]
+        cells = []
+        for key, _, _, interval, percent in cols:
+            text = cell(row, key, interval, percent)
+            cells.append(f"**{text}**" if row.get(key) is not None and row[key] == best.get(key) else text)
+        p = "best baseline" if row.get("is_best_baseline") else number(row.get("p_vs_best_baseline"), False)
+        name = SYSTEM_NAMES.get(system, system) + (" ★" if rank == 0 else "")
+        lines.append(f"| {name} | " + " | ".join(cells) + f" | {p} |")
+    for reference in published:
+        cells = [number(reference.get(key), percent) for key, _, _, _, percent in cols]
+        lines.append(f"| *published: {reference['system']}* | " + " | ".join(cells) + " | – |")
+    return "\n".join(lines)
+
+
+def human_section(task: Task, metrics: dict, published: dict | None) -> str:
+    human = metrics.get("human")
+    if not human:
+        return "No per-annotator labels for this split: no human reference."
+    reach = [SYSTEM_NAMES.get(s, s) for s in metrics if s != "human" and metrics[s].get("reaches_human_reference")]
+    text = (
+        f"Human reference on {human['posts']} test posts with 2+ annotators "
+        f"({human['annotations_per_post']:.2f} per post): "
+        f"Krippendorff's α {number(human['krippendorff_alpha'], False)}, "
+        f"pairwise agreement {number(human['pairwise_agreement'], True)}%, one annotator vs the majority of the others "
+        f"(leave-one-out) κ {number(human['loo_kappa'], False)}. "
+        f"Systems whose κ against the human majority reaches that reference: {', '.join(reach) or 'none'}."
+    )
+    if published:
+        text += (
+            f"\n\n*Published, {published['source']}:* pairwise agreement "
+            f"{number(published['pairwise_agreement'], True)}%, α {published['krippendorff_alpha']:.2f}."
+        )
+    return text
+
+
+def load_plot_rows(folder: Path) -> dict[str, list[dict]]:
+    """{system: rows} from a DVC plot folder of <system>.json files; empty if the folder is absent."""
+    return {f.stem: json.loads(f.read_text()) for f in sorted(folder.glob("*.json"))} if folder.is_dir() else {}
+
+
+def _save(figure, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=110, bbox_inches="tight", metadata={"Software": None})
+    return path
+
+
+def line_figure(curves: dict[str, list[dict]], x: str, y: str, title: str, diagonal: bool, path: Path) -> Path | None:
+    curves = {s: rows for s, rows in curves.items() if rows}
+    if not curves:
+        return None
+    figure = Figure(figsize=(5.5, 4.5))
+    axes = figure.subplots()
+    for system, rows in curves.items():
+        axes.plot([r[x] for r in rows], [r[y] for r in rows], marker="." if len(rows) < 15 else None, label=system)
+    if diagonal:
+        axes.plot([0, 1], [0, 1], color="grey", linestyle=":", linewidth=1)
+    axes.set(xlabel=x, ylabel=y, title=title, xlim=(0, 1), ylim=(0, 1.02))
+    axes.legend(fontsize=7, loc="best")
+    return _save(figure, path)
+
+
+def confusion_figure(matrices: dict[str, list[dict]], labels: list[str], title: str, path: Path) -> Path | None:
+    if not matrices:
+        return None
+    columns_n = min(3, len(matrices))
+    rows_n = -(-len(matrices) // columns_n)
+    figure = Figure(figsize=(3.4 * columns_n, 3.1 * rows_n))
+    grid = figure.subplots(rows_n, columns_n, squeeze=False)
+    for axes, (system, rows) in zip(grid.flat, matrices.items(), strict=False):
+        counts = np.zeros((len(labels), len(labels)), dtype=int)
+        for r in rows:
+            counts[labels.index(r["gold"]), labels.index(r["pred"])] += 1
+        axes.imshow(counts, cmap="Blues")
+        for (i, j), value in np.ndenumerate(counts):
+            axes.text(j, i, str(value), ha="center", va="center", fontsize=8)
+        axes.set_xticks(range(len(labels)), labels, rotation=30, ha="right", fontsize=7)
+        axes.set_yticks(range(len(labels)), labels, fontsize=7)
+        axes.set_title(system, fontsize=9)
+        axes.set_xlabel("predicted", fontsize=7)
+        axes.set_ylabel("gold", fontsize=7)
+    for axes in list(grid.flat)[len(matrices) :]:
+        axes.axis("off")
+    figure.suptitle(title)
+    figure.tight_layout()
+    return _save(figure, path)
+
+
+# plot folder -> (x, y, title, with the diagonal); a line per system
+CURVES = {
+    "roc": ("fpr", "tpr", "ROC", True),
+    "pr": ("recall", "precision", "precision-recall", False),
+    "reliability": ("confidence", "accuracy", "reliability", True),
+}
+
+
+def task_figures(task: Task, plots: Path, figures: Path) -> list[Path]:
+    """PNGs for one task from its DVC plot folders; the kinds without data (generation) are left out."""
+    confusion = load_plot_rows(plots / "confusion")
+    labels = task.labels or sorted({r[k] for rows in confusion.values() for r in rows for k in ("gold", "pred")})
+    made = [confusion_figure(confusion, labels, f"{task.name}: confusion", figures / f"{task.name}_confusion.png")]
+    for name, (x, y, title, diagonal) in CURVES.items():
+        path = figures / f"{task.name}_{name}.png"
+        made.append(line_figure(load_plot_rows(plots / name), x, y, f"{task.name}: {title}", diagonal, path))
+    return [path for path in made if path is not None]
+
+
+def summary(
+    dataset: str, tasks: list[Task], metrics: dict[str, dict], figures: dict[str, list[Path]], base: Path
+) -> str:
+    """The whole report; figure links are relative to ``base`` (the folder of summary.md)."""
+    parts = [
+        f"# annotune report: {dataset}",
+        "",
+        "Scores in % with 95% bootstrap intervals in brackets (paired: every system resampled on the same test "
+        "rows); Brier, ECE and Cohen's κ as fractions. Bold: best value of the column; ★: best system on the "
+        "task's main metric. p: paired bootstrap test against the best baseline on the main metric. "
+        "Published rows are figures from the literature, not rerun here.",
+    ]
+    for task in tasks:
+        result = metrics[task.name]
+        parts += [
+            "",
+            f"## {task.name} ({task.kind}; main metric: {main_metric(task)}; "
+            f"{next(r['n'] for s, r in result.items() if s != 'human')} test rows)",
+            "",
+            system_table(task, result, PUBLISHED_SYSTEMS.get(dataset, {}).get(task.name, [])),
+            "",
+            human_section(task, result, PUBLISHED_HUMAN.get(dataset)),
+        ]
+        if figures.get(task.name):
+            parts += ["", " ".join(f"![{p.stem}]({p.relative_to(base).as_posix()})" for p in figures[task.name])]
+    return "\n".join(parts) + "\n"

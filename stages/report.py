@@ -1,0 +1,33 @@
+"""report: metrics/summary.md from every task's evaluation, with PNG plots rendered by matplotlib.
+
+Reads the metrics and plot rows evaluate wrote (metrics/eval/<task>.json, metrics/plots/<task>/...), so
+it reruns whenever any task's evaluation changes and costs seconds.
+"""
+
+import argparse
+from pathlib import Path
+
+from annotune import cli
+from annotune.config import load_params
+from annotune.io import read_json
+from annotune.report import summary, task_figures
+from annotune.tasks import get_task
+
+
+def main(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--metrics", type=Path, required=True, help="folder of <task>.json from evaluate")
+    parser.add_argument("--plots", type=Path, required=True, help="folder of <task>/<plot>/<system>.json")
+    parser.add_argument("--figures", type=Path, required=True, help="folder for the PNG files")
+    parser.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args(argv)
+    params = load_params()
+    tasks = [get_task(params.dataset, name) for name in params.tasks]
+    metrics = {t.name: read_json(args.metrics / f"{t.name}.json") for t in tasks}
+    figures = {t.name: task_figures(t, args.plots / t.name, args.figures) for t in tasks}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(summary(params.dataset, tasks, metrics, figures, args.out.parent))
+
+
+if __name__ == "__main__":
+    cli.run(main)

@@ -1,0 +1,66 @@
+"""metrics/summary.md and its PNG figures from evaluate's outputs."""
+
+import json
+
+from annotune.metrics import compare_systems
+from annotune.report import summary, system_table, task_figures
+from annotune.tasks import get_task
+
+OFFENSIVE = get_task("sbic", "offensiveYN")
+TARGET = get_task("sbic", "targetMinority")
+LABELS = OFFENSIVE.labels
+
+
+def offensive_system(shift: int) -> list[dict]:
+    rows = []
+    for i in range(30):
+        gold, pred = LABELS[i % 3], LABELS[(i + (i % shift == 0)) % 3]
+        scores = {label: 0.7 if label == pred else 0.15 for label in LABELS}
+        rows.append({"id": str(i), "gold": gold, "pred": pred, "scores": scores})
+    return rows
+
+
+def write_plots(folder, plots):
+    for name, rows in plots.items():
+        path = folder / f"{name}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(rows))
+
+
+def test_summary_tables_figures_human_and_published_rows(tmp_path):
+    predictions = {"qlora": offensive_system(2), "majority": offensive_system(1), "tfidf_logreg": offensive_system(4)}
+    annotations = [[r["gold"], r["gold"], "offensive"] for r in predictions["qlora"]]
+    offensive, plots = compare_systems(
+        OFFENSIVE, predictions, ["majority", "tfidf_logreg"], annotations, 50, 0.95, 5, 0
+    )
+    write_plots(tmp_path / "plots" / OFFENSIVE.name, plots)
+    target_rows = [{"id": str(i), "gold": "women" if i % 2 else "none", "pred": "women"} for i in range(10)]
+    target, target_plots = compare_systems(
+        TARGET, {"qlora": target_rows, "majority": target_rows}, ["majority"], None, 20, 0.95, 5, 0
+    )
+    write_plots(tmp_path / "plots" / TARGET.name, target_plots)
+
+    figures = {t.name: task_figures(t, tmp_path / "plots" / t.name, tmp_path / "figures") for t in (OFFENSIVE, TARGET)}
+    assert [p.name for p in figures["offensiveYN"]] == [
+        f"offensiveYN_{kind}.png" for kind in ("confusion", "roc", "pr", "reliability")
+    ]
+    assert [p.name for p in figures["targetMinority"]] == ["targetMinority_confusion.png"]  # no scores, no curves
+    assert all(p.read_bytes().startswith(b"\x89PNG") for paths in figures.values() for p in paths)
+
+    text = summary("sbic", [OFFENSIVE, TARGET], {"offensiveYN": offensive, "targetMinority": target}, figures, tmp_path)
+    assert "## offensiveYN (multiclass; main metric: macro_f1; 30 test rows)" in text
+    assert "| *published: SBIC paper, best model* |" in text and "78.8" in text  # offensive-vs-not F1
+    assert "77.9" in text and "68.7" in text  # targeted-group BLEU / ROUGE-L
+    assert "leave-one-out) κ" in text and "82.4%" in text
+    assert "![offensiveYN_roc](figures/offensiveYN_roc.png)" in text
+    assert "No per-annotator labels" in text  # targetMinority had none
+
+
+def test_table_sorts_by_main_metric_and_marks_the_best():
+    metrics = {
+        "a": {"macro_f1": 0.5, "macro_f1_ci_low": 0.4, "macro_f1_ci_high": 0.6, "ece": 0.2, "is_best_baseline": 1.0},
+        "b": {"macro_f1": 0.7, "ece": 0.1, "p_vs_best_baseline": 0.01},
+    }
+    lines = system_table(OFFENSIVE, metrics, []).splitlines()
+    assert lines[2].startswith("| b ★ |") and "**70.0**" in lines[2] and "**0.100**" in lines[2]
+    assert lines[3].startswith("| a |") and "50.0 [40.0, 60.0]" in lines[3] and "best baseline" in lines[3]
