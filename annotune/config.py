@@ -164,6 +164,14 @@ class AnnotateParams:
 
 
 @dataclasses.dataclass(frozen=True)
+class DistillParams:
+    """LLM as data labeller: distill@task (opt-in) trains the encoder on the labeller's labels."""
+
+    tasks: list = dataclasses.field(default_factory=list)  # tasks with a distill stage; [] = none
+    labeller: str = "qlora"  # the system that labels the training posts (their gold hidden)
+
+
+@dataclasses.dataclass(frozen=True)
 class Params:
     seed: int
     dataset: str
@@ -178,6 +186,7 @@ class Params:
     predict: PredictParams
     evaluate: EvaluateParams
     annotate: AnnotateParams = dataclasses.field(default_factory=AnnotateParams)
+    distill: DistillParams = dataclasses.field(default_factory=DistillParams)
 
 
 def _choice(key: str, value: str, allowed: tuple[str, ...]) -> None:

@@ -30,6 +30,8 @@ def main(argv: list[str]) -> None:
     params = load_params()
     task, settings = get_task(params.dataset, args.task), params.evaluate
     systems = ["qlora", *params.prompting.settings, *params.baselines.methods]
+    if args.task in params.distill.tasks:  # LLM as data labeller (stages/distill.py), opt-in
+        systems.append("encoder_distilled")
     predictions = {s: read_jsonl(args.predictions / f"{s}.jsonl") for s in systems}
     by_id = {r["id"]: r.get("annotations", {}).get(task.name) for r in read_jsonl(args.prepared)}
     annotations = [by_id.get(p["id"]) for p in predictions["qlora"]]

@@ -1,0 +1,91 @@
+"""distill@<task>: LLM as data labeller. The labeller (the QLoRA model by default) labels the training
+posts with their gold labels hidden, the encoder baseline is trained on those labels (gold dev kept for
+early stopping, as for every system), and its test predictions become the system ``encoder_distilled``.
+
+The pool is labelled with annotate (chunked, resumable: an interrupted run keeps its labelled rows).
+The stats give the labeller's agreement with the hidden gold on the pool and each step's rows/second.
+"""
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+from annotune import cli
+from annotune.annotate import annotate, default_model_dir, load_system
+from annotune.classifiers import classifier_predictions, train_classifier
+from annotune.config import load_params, save_resolved
+from annotune.io import read_jsonl, write_json, write_jsonl
+from annotune.tasks import get_task
+
+
+def main(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("task")
+    parser.add_argument("--data", type=Path, required=True, help="instruct folder of the task")
+    parser.add_argument("--base", type=Path, default=Path("models/base/llm"), help="base LLM folder")
+    parser.add_argument("--encoder", type=Path, default=Path("models/base/encoder"), help="base encoder folder")
+    parser.add_argument("--labeller-model", type=Path, help="default: the labeller system's pipeline folder")
+    parser.add_argument("--labels", type=Path, required=True, help="the pool as labelled (JSONL)")
+    parser.add_argument("--out", type=Path, required=True, help="the distilled encoder's folder")
+    parser.add_argument("--predictions", type=Path, required=True, help="its test predictions")
+    parser.add_argument("--stats", type=Path, required=True)
+    args = parser.parse_args(argv)
+    params = load_params()
+    task, labeller = get_task(params.dataset, args.task), params.distill.labeller
+    system = load_system(
+        task,
+        labeller,
+        args.labeller_model or default_model_dir(args.task, labeller),
+        base_dir=args.base,
+        batch_size=params.predict.batch_size,
+        max_new_tokens=params.predict.max_new_tokens,
+        prompting=params.prompting,
+        train_rows=read_jsonl(args.data / "train.jsonl") if labeller == "few_shot" else None,
+        seed=params.seed,
+    )
+    records = read_jsonl(args.data / "train.jsonl")
+    gold = {r["id"]: r["label"] for r in records}
+    pool = args.labels.with_name("pool.jsonl")  # the training posts, gold labels left out
+    write_jsonl(pool, [{"id": r["id"], "input": r["input"]} for r in records])
+    labelling = annotate(
+        pool, args.labels, system, "input", "id", chunk_size=params.annotate.chunk_size, overwrite=True
+    )
+    labelled = [json.loads(line) for line in args.labels.open(encoding="utf-8")]
+    failed = [r["row"] for r in labelled if r["status"] != "ok"]
+    if failed:
+        raise ValueError(f"{pool}: rows {failed[:10]} could not be labelled by {labeller}; see {args.labels}")
+    train = [{"id": r["id"], "input": r["columns"]["input"], "label": r["label"]} for r in labelled]
+    agreement = sum(r["label"] == gold[r["id"]] for r in train) / len(train)
+
+    started = time.perf_counter()
+    _, train_stats = train_classifier(
+        "encoder", args.encoder, task, train, read_jsonl(args.data / "dev.jsonl"), params.encoder, params.seed, args.out
+    )
+    train_seconds = time.perf_counter() - started
+    save_resolved(
+        args.out / "annotune.json", task=args.task, method="encoder", labeller=labeller, params=params.encoder
+    )
+
+    test = read_jsonl(args.data / "test.jsonl")
+    started = time.perf_counter()
+    predictions = classifier_predictions(task, args.out, test, params.predict.batch_size)
+    predict_seconds = time.perf_counter() - started
+    write_jsonl(args.predictions, predictions)
+    write_json(
+        args.stats,
+        {
+            "labeller": labeller,
+            "labeller_version": system.version,
+            "pool_rows": len(train),
+            "pool_label_agreement_with_hidden_gold": round(agreement, 6),
+            "labeller_rows_per_second": labelling["rows_per_second"],
+            "encoder_train_seconds": round(train_seconds, 3),
+            "encoder_epochs_run": train_stats["epochs_run"],
+            "encoder_test_rows_per_second": round(len(test) / predict_seconds, 3),
+        },
+    )
+
+
+if __name__ == "__main__":
+    cli.run(main)
