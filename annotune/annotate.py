@@ -336,39 +336,52 @@ def part_path(out: Path) -> Path:
     return out.with_name(out.name + ".part")
 
 
-def _resume(part: Path, rows: Iterator[InputRow], system: System) -> int:
-    """Validate the rows already in ``part`` against the input (consuming them from ``rows``) and drop
-    a partial last line; returns how many rows are done."""
+def _complete_length(part: Path) -> int:
+    """Bytes up to and including the last newline (a kill can leave a partial last line), read from the end."""
+    size = part.stat().st_size
     with part.open("rb") as fh:
-        data = fh.read()
-    complete = data.rfind(b"\n") + 1
-    if complete < len(data):
-        log.warning(
-            "%s: dropping a partial last line (%d bytes) left by an interrupted run", part, len(data) - complete
-        )
+        position = size
+        while position > 0:
+            step = min(1 << 16, position)
+            fh.seek(position - step)
+            block = fh.read(step)
+            newline = block.rfind(b"\n")
+            if newline >= 0:
+                return position - step + newline + 1
+            position -= step
+    return 0
+
+
+def _resume(part: Path, rows: Iterator[InputRow], system: System) -> int:
+    """Validate the rows already in ``part`` against the input (consuming them from ``rows``), streaming,
+    and drop a partial last line; returns how many rows are done."""
+    complete = _complete_length(part)
+    if complete < part.stat().st_size:
+        log.warning("%s: dropping a partial last line left by an interrupted run", part)
         with part.open("r+b") as fh:
             fh.truncate(complete)
             fh.flush()
             os.fsync(fh.fileno())
     done = 0
-    for line in data[:complete].splitlines():
-        done += 1
-        where = f"{part} line {done}"
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"{where}: not JSON ({exc.msg}); delete the part file to start over") from None
-        row = next(rows, None)
-        if row is None:
-            raise ValueError(f"{where}: the part file has more rows than the input; delete it to start over")
-        mine = (row.row, row.id, row.columns, system.name, system.version)
-        theirs = tuple(record.get(k) for k in ("row", "id", "columns", "system", "adapter_version"))
-        if mine != theirs:
-            raise ValueError(
-                f"{where} does not match input row {row.row} (id {row.id!r}) with system {system.name} "
-                f"version {system.version}: the input, the system or its weights changed since the interrupted "
-                "run; delete the part file to start over"
-            )
+    with part.open("rb") as fh:
+        for line in fh:
+            done += 1
+            where = f"{part} line {done}"
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"{where}: not JSON ({exc.msg}); delete the part file to start over") from None
+            row = next(rows, None)
+            if row is None:
+                raise ValueError(f"{where}: the part file has more rows than the input; delete it to start over")
+            mine = (row.row, row.id, row.columns, system.name, system.version)
+            theirs = tuple(record.get(k) for k in ("row", "id", "columns", "system", "adapter_version"))
+            if mine != theirs:
+                raise ValueError(
+                    f"{where} does not match input row {row.row} (id {row.id!r}) with system {system.name} "
+                    f"version {system.version}: the input, the system or its weights changed since the interrupted "
+                    "run; delete the part file to start over"
+                )
     return done
 
 

@@ -315,3 +315,16 @@ def test_an_llm_adapter_system(tmp_path, tiny_llama):
     for row, prediction in zip(got, expected, strict=True):
         for label in TASK.labels:
             assert row["scores"][label] == pytest.approx(prediction["scores"][label], abs=1e-4)
+
+
+def test_resume_drops_a_long_partial_last_line(tmp_path):
+    """The partial line is found from the end of the part, block by block (never the whole file in memory)."""
+    path = write_jsonl(tmp_path / "in.jsonl", posts(5))
+    out = tmp_path / "labels.jsonl"
+    annotate(path, out, fake_system(), "post", "key", progress=False)
+    reference = out.read_text()
+    part = part_path(out)
+    part.write_text("".join(reference.splitlines(keepends=True)[:2]) + '{"row": 3, "columns": "' + "x" * 200_000)
+    out.unlink()
+    assert annotate(path, out, fake_system(), "post", "key", progress=False)["resumed_after_rows"] == 2
+    assert out.read_text() == reference
