@@ -2,8 +2,8 @@
 
 - ``majority``: always the most frequent training label (or target text).
 - ``stratified``: a label drawn at random from the training distribution (seeded per row).
-- ``tfidf_logreg``: TF-IDF + logistic regression with probabilities; for generation tasks (target
-  groups) one-vs-rest over the groups seen in train, predicting the set of groups above 0.5.
+- ``tfidf_logreg``: TF-IDF + logistic regression with probabilities; for set-valued tasks (multi-label,
+  target groups) one-vs-rest over the labels seen in train, predicting the set of those above 0.5.
 
 Classification baselines give a probability per label, so ROC-AUC and calibration apply to all of
 them; ``majority`` and ``stratified`` give the training distribution (uninformative by design).
@@ -18,7 +18,7 @@ from collections import Counter
 from pathlib import Path
 
 from annotune.config import BaselinesParams
-from annotune.tasks import Task, group_set, normalize_groups
+from annotune.tasks import Task
 
 METHODS = ("majority", "stratified", "tfidf_logreg")
 MODEL_FILE = "model.pkl"
@@ -47,7 +47,7 @@ def _tfidf_logreg(task: Task, rows: list[dict], params: BaselinesParams, seed: i
     if task.is_classification:
         return make_pipeline(vectorizer, classifier).fit(texts, [r["label"] for r in rows]), None
     binarizer = MultiLabelBinarizer()
-    targets = binarizer.fit_transform([sorted(group_set(r["label"])) for r in rows])
+    targets = binarizer.fit_transform([sorted(task.as_set(r["label"])) for r in rows])
     seen = targets.sum(axis=0) > 0
     model = make_pipeline(vectorizer, OneVsRestClassifier(classifier)).fit(texts, targets[:, seen])
     return model, [g for g, keep in zip(binarizer.classes_, seen, strict=True) if keep]
@@ -60,6 +60,10 @@ def train(method: str, task: Task, rows: list[dict], params: BaselinesParams, se
         raise ValueError(f"baseline {method} for {task.name}: the training split is empty")
     distribution = _distribution(task, rows)
     model = {"method": method, "task": task.name, "seed": seed, "distribution": distribution}
+    if task.kind == "multilabel":  # each label's share of the training rows: its constant score
+        model["label_frequency"] = {
+            label: sum(label in task.as_set(r["label"]) for r in rows) / len(rows) for label in task.labels
+        }
     if method == "majority":
         model["label"] = max(sorted(distribution), key=distribution.get)
     elif method == "tfidf_logreg":
@@ -92,16 +96,15 @@ def predict(task: Task, model: dict, rows: list[dict]) -> list[dict]:
         preds = [max(task.labels, key=s.get) for s in scores]
     else:
         probabilities = model["pipeline"].predict_proba([r["input"] for r in rows])
-        preds = [
-            normalize_groups(", ".join(g for g, p in zip(model["groups"], row, strict=True) if p >= 0.5))
-            for row in probabilities
-        ]
-        scores = None
+        scores = [dict(zip(model["groups"], map(float, row), strict=True)) for row in probabilities]
+        preds = [task.from_set(g for g, p in s.items() if p >= 0.5) for s in scores]
+    if task.kind == "multilabel" and method in ("majority", "stratified"):
+        scores = [model["label_frequency"]] * len(rows)
     out = []
     for i, row in enumerate(rows):
         prediction = {"id": row["id"], "gold": row["label"], "pred": preds[i]}
-        if task.is_classification:
-            prediction["scores"] = {label: round(float(scores[i][label]), 6) for label in task.labels}
+        if task.is_classification or task.kind == "multilabel":  # labels never seen in train score 0
+            prediction["scores"] = {label: round(float(scores[i].get(label, 0.0)), 6) for label in task.labels}
         out.append(prediction)
     return out
 

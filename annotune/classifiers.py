@@ -7,7 +7,8 @@
   ``modules_to_save`` so it is saved with the adapter (a head re-initialized on reload would give
   random predictions: the tests reload and compare logits).
 
-Target groups (generation tasks) get a multi-label (sigmoid) head over the groups seen in train.
+Set-valued tasks get a multi-label (sigmoid) head: over the task's labels (multilabel), or over the
+groups seen in train (target-group generation). Sentence pairs are encoded as pairs (``input_pair``).
 """
 
 from __future__ import annotations
@@ -21,22 +22,22 @@ import torch
 
 from annotune.config import LlmHeadParams
 from annotune.models import keep_4bit_numerics_stable, load_tokenizer, quantization_config, resolve_runtime
-from annotune.tasks import Task, group_set, normalize_groups
+from annotune.tasks import Task, normalize_groups
 
 METHODS = ("encoder", "soft_prompt", "llm_head")
 META_FILE = "annotune_classifier.json"
 
 
 def label_space(task: Task, train: list[dict]) -> list[str]:
-    if task.is_classification:
+    if task.kind != "generation":
         return task.labels
-    return sorted({group for r in train for group in group_set(r["label"])})
+    return sorted({group for r in train for group in task.as_set(r["label"])})
 
 
 def _targets(task: Task, rows: list[dict], labels: list[str]):
     if task.is_classification:
         return [labels.index(r["label"]) for r in rows]
-    return [[float(label in group_set(r["label"])) for label in labels] for r in rows]
+    return [[float(label in task.as_set(r["label"])) for label in labels] for r in rows]
 
 
 def freeze_layers(model, trainable_layers: int | None) -> None:
@@ -66,6 +67,14 @@ class _Rows(torch.utils.data.Dataset):
 
     def __getitem__(self, i):
         return {**{k: v[i] for k, v in self.encodings.items()}, "labels": self.targets[i]}
+
+
+def encode(tokenizer, rows: list[dict], max_length: int, **kwargs):
+    """Token ids of the rows' inputs: one text, or a sentence pair where the rows hold one."""
+    if rows and "input_pair" in rows[0]:
+        first, second = zip(*(r["input_pair"] for r in rows), strict=True)
+        return tokenizer(list(first), list(second), truncation=True, max_length=max_length, **kwargs)
+    return tokenizer([r["input"] for r in rows], truncation=True, max_length=max_length, **kwargs)
 
 
 def _tokenizer(folder: Path):
@@ -176,7 +185,7 @@ def train_classifier(
     model, learning_rate = build_model(method, base_dir, task, labels, params)
 
     def rows_dataset(rows):
-        encodings = tokenizer([r["input"] for r in rows], truncation=True, max_length=params.max_length)
+        encodings = encode(tokenizer, rows, params.max_length)
         return _Rows(encodings, _targets(task, rows, labels))
 
     trainer_class = Trainer
@@ -252,28 +261,29 @@ def load_classifier(model_dir: Path):
 
 def classifier_predictions(task: Task, model_dir: Path, rows: list[dict], batch_size: int) -> list[dict]:
     model, tokenizer, meta = load_classifier(model_dir)
-    return loaded_classifier_predictions(model, tokenizer, meta, rows, batch_size)
+    return loaded_classifier_predictions(model, tokenizer, meta, rows, batch_size, task)
 
 
 @torch.inference_mode()
-def loaded_classifier_predictions(model, tokenizer, meta: dict, rows: list[dict], batch_size: int) -> list[dict]:
+def loaded_classifier_predictions(
+    model, tokenizer, meta: dict, rows: list[dict], batch_size: int, task: Task | None = None
+) -> list[dict]:
     """Prediction records for ``rows`` from a classifier already loaded by ``load_classifier`` (callers
-    that predict batch after batch, like annotate, load it once)."""
+    that predict batch after batch, like annotate, load it once). For a multi-label ``task`` the rows
+    also get each label's probability."""
     labels, out = meta["labels"], []
     for start in range(0, len(rows), batch_size):
         batch = rows[start : start + batch_size]
-        encoded = tokenizer(
-            [r["input"] for r in batch],
-            truncation=True,
-            max_length=meta["max_length"],
-            padding=True,
-            return_tensors="pt",
-        ).to(next(model.parameters()).device)
+        encoded = encode(tokenizer, batch, meta["max_length"], padding=True, return_tensors="pt")
+        encoded = encoded.to(next(model.parameters()).device)
         logits = model(**encoded).logits.float().cpu()
         if meta["multi_label"]:
             for row, probs in zip(batch, torch.sigmoid(logits), strict=True):
                 groups = [label for label, p in zip(labels, probs, strict=True) if p >= 0.5]
-                out.append({"id": row["id"], "gold": row["label"], "pred": normalize_groups(", ".join(groups))})
+                pred = task.from_set(groups) if task is not None else normalize_groups(", ".join(groups))
+                out.append({"id": row["id"], "gold": row["label"], "pred": pred})
+                if task is not None and task.kind == "multilabel":  # one independent probability per label
+                    out[-1]["scores"] = {label: round(float(p), 6) for label, p in zip(labels, probs, strict=True)}
         else:
             for row, probs in zip(batch, logits.softmax(-1), strict=True):
                 scores = {label: round(float(p), 6) for label, p in zip(labels, probs, strict=True)}

@@ -172,6 +172,35 @@ class DistillParams:
 
 
 @dataclasses.dataclass(frozen=True)
+class TableTaskParams:
+    """One task of a ``table`` dataset: which column holds its gold and what the labels are."""
+
+    column: str
+    kind: str  # binary | multiclass | multilabel | generation
+    labels: list = dataclasses.field(default_factory=list)  # allowed values as written in the file
+    instruction: str | None = None  # what the LLM is asked; null: a generic one naming the answers
+    answers: dict = dataclasses.field(default_factory=dict)  # label -> the word the LLM answers; default: the label
+    positive: str | None = None  # binary: the label ROC-AUC treats as positive (default: the second)
+    separator: str = ","  # multilabel / generation: between the labels of one cell
+
+
+@dataclasses.dataclass(frozen=True)
+class TableParams:
+    """``dataset: table``: any CSV / TSV / JSONL files, declared here (README, "Your own data")."""
+
+    files: dict = dataclasses.field(default_factory=dict)  # train / dev / test -> path (the same path may repeat)
+    split_column: str | None = None  # set: each split keeps the rows whose split_column is split_values[split]
+    split_values: dict = dataclasses.field(default_factory=lambda: {"train": "train", "dev": "dev", "test": "test"})
+    text_column: str = "text"
+    text_pair_column: str | None = None  # set: a sentence-pair task (text_column is the first sentence)
+    id_column: str | None = None  # null: ids are hashes of the text
+    tasks: dict = dataclasses.field(default_factory=dict)  # name -> TableTaskParams
+
+    def task_params(self) -> dict[str, TableTaskParams]:
+        return {name: build(TableTaskParams, raw, f"table.tasks.{name}.") for name, raw in self.tasks.items()}
+
+
+@dataclasses.dataclass(frozen=True)
 class Params:
     seed: int
     dataset: str
@@ -187,6 +216,19 @@ class Params:
     evaluate: EvaluateParams
     annotate: AnnotateParams = dataclasses.field(default_factory=AnnotateParams)
     distill: DistillParams = dataclasses.field(default_factory=DistillParams)
+    table: TableParams = dataclasses.field(default_factory=TableParams)
+
+    def task(self, name: str):
+        """The task ``name`` of the dataset in use (built-in, or declared under ``table.tasks``)."""
+        from annotune.tasks import declared_task, get_task  # late import: tasks know nothing of params
+
+        declared = None
+        if self.dataset == "table":
+            declared = {
+                n: declared_task(n, t.kind, t.labels, t.instruction, t.answers, t.positive)
+                for n, t in self.table.task_params().items()
+            }
+        return get_task(self.dataset, name, declared)
 
 
 def _choice(key: str, value: str, allowed: tuple[str, ...]) -> None:
@@ -226,7 +268,7 @@ def build(cls: type, raw: Any, prefix: str = ""):
     for name, field in fields.items():
         key = prefix + name
         if name not in raw:
-            if field.default is dataclasses.MISSING:
+            if field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING:
                 raise ParamsError(f"params.yaml: missing required key {key}")
             continue
         value, annotation = raw[name], hints[name]
@@ -252,10 +294,8 @@ def load_params(path: Path = PARAMS_FILE) -> Params:
         raise ParamsError(f"{path} not found: run stages from the project root, where params.yaml lives")
     raw = YAML(typ="safe").load(path.read_text())
     params = build(Params, raw or {})
-    from annotune.tasks import get_task  # late import: tasks know nothing of params
-
     for name in params.tasks:
-        get_task(params.dataset, name)
+        params.task(name)
     return params
 
 

@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class RawSource:
     name: str  # dataset name; also the folder name under ANNOTUNE_DATA_DIR
-    url: str  # official archive (.tgz/.tar.gz/.zip) for users with internet
+    url: str | dict[str, str]  # official archive (.tgz/.tar.gz/.zip), or file name -> URL, for users with internet
     sha256: dict[str, str]  # every file we know, by file name
 
     @property
@@ -42,7 +42,7 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def candidate_sources(source: RawSource, environ: dict[str, str] | None = None) -> list[tuple[str, str]]:
+def candidate_sources(source: RawSource, environ: dict[str, str] | None = None) -> list[tuple[str, str | dict]]:
     """(setting, location) pairs in the order they are tried."""
     environ = os.environ if environ is None else environ
     candidates = []
@@ -54,13 +54,23 @@ def candidate_sources(source: RawSource, environ: dict[str, str] | None = None) 
     return candidates
 
 
-def _files_from(location: str, workdir: Path) -> Path:
-    """A folder holding the files found at ``location`` (folder, archive or URL)."""
+def _download(url: str, path: Path) -> None:
+    log.info("downloading %s", url)
+    with urllib.request.urlopen(url, timeout=60) as response, path.open("wb") as fh:
+        shutil.copyfileobj(response, fh)
+
+
+def _files_from(location: str | dict[str, str], workdir: Path) -> Path:
+    """A folder holding the files found at ``location`` (folder, archive, URL, or file name -> URL)."""
+    if isinstance(location, dict):
+        folder = workdir / "downloaded"
+        folder.mkdir()
+        for name, url in location.items():
+            _download(url, folder / name)
+        return folder
     if location.startswith(("http://", "https://")):
         archive = workdir / Path(location).name
-        log.info("downloading %s", location)
-        with urllib.request.urlopen(location, timeout=60) as response, archive.open("wb") as fh:
-            shutil.copyfileobj(response, fh)
+        _download(location, archive)
         location = str(archive)
     path = Path(location).expanduser()
     if path.is_dir():
@@ -110,6 +120,10 @@ def collect(source: RawSource, found: Path, out_dir: Path) -> dict[str, str]:
     return copied
 
 
+def _urls(source: RawSource) -> str:
+    return ", ".join(source.url.values()) if isinstance(source.url, dict) else source.url
+
+
 def fetch(source: RawSource, out_dir: Path, environ: dict[str, str] | None = None) -> dict[str, str]:
     tried = []
     for setting, location in candidate_sources(source, environ):
@@ -129,5 +143,5 @@ def fetch(source: RawSource, out_dir: Path, environ: dict[str, str] | None = Non
     raise FetchError(
         f"could not get the {source.name} files. Tried:\n" + "\n".join(tried) + "\n"
         f"Set {source.env_var} to a local folder or archive holding them (or ANNOTUNE_DATA_DIR to a folder "
-        f"with a '{source.name}/' subfolder), or make {source.url} reachable."
+        f"with a '{source.name}/' subfolder), or make {_urls(source)} reachable."
     )

@@ -172,16 +172,86 @@ def top_group_recall(predictions: list[dict], k: int = 10) -> dict:
     }
 
 
+# --- multi-label --------------------------------------------------------------------------------
+
+
+def indicators(task: Task, predictions: list[dict], key: str) -> np.ndarray:
+    """[rows, labels] 0/1 matrix of the gold or predicted label sets; a label outside the task's is an error."""
+    sets = [task.as_set(p[key]) for p in predictions]
+    unknown = sorted(set().union(*sets) - set(task.labels)) if sets else []
+    if unknown:
+        raise ValueError(f"task {task.name}: labels {unknown} are not among the allowed {task.labels}")
+    return np.array([[label in chosen for label in task.labels] for chosen in sets], dtype=int).reshape(
+        -1, len(task.labels)
+    )
+
+
+def label_scores(task: Task, predictions: list[dict]) -> np.ndarray | None:
+    """[rows, labels] per-label probabilities when every row has them (classifier heads), else None."""
+    if not predictions or not all("scores" in p for p in predictions):
+        return None
+    return np.array([[p["scores"][label] for label in task.labels] for p in predictions])
+
+
+def multilabel_metrics(task: Task, predictions: list[dict]) -> dict:
+    """Micro / macro / per-label F1, subset accuracy, Hamming loss; mean per-label ROC-AUC where the
+    system gives per-label scores (over the labels with both outcomes in gold); for generated answers,
+    the share of answers naming something outside the label set (dropped from the prediction)."""
+    from sklearn.metrics import hamming_loss
+
+    gold, pred = indicators(task, predictions, "gold"), indicators(task, predictions, "pred")
+    precision, recall, f1, support = precision_recall_fscore_support(gold, pred, zero_division=0)
+    result = {
+        "n": len(predictions),
+        "micro_f1": f1_score(gold, pred, average="micro", zero_division=0),
+        "macro_f1": f1_score(gold, pred, average="macro", zero_division=0),
+        "subset_accuracy": accuracy_score(gold, pred),
+        "hamming_loss": hamming_loss(gold, pred),
+        "per_label": {
+            label: {"precision": p, "recall": r, "f1": f, "support": int(n)}
+            for label, p, r, f, n in zip(task.labels, precision, recall, f1, support, strict=True)
+        },
+    }
+    scores = label_scores(task, predictions)
+    if scores is not None:
+        aucs = {
+            label: roc_auc_score(gold[:, j], scores[:, j])
+            for j, label in enumerate(task.labels)
+            if 0 < gold[:, j].sum() < len(gold)
+        }
+        for label, value in aucs.items():
+            result["per_label"][label]["roc_auc"] = value
+        if aucs:
+            result["roc_auc"] = float(np.mean(list(aucs.values())))
+    if any("text" in p for p in predictions):
+        result["invalid_answer_rate"] = float(
+            np.mean([bool(task.invalid_answers(p.get("text", ""))) for p in predictions])
+        )
+    return plain_numbers(result)
+
+
 def evaluate(task: Task, predictions: list[dict]) -> dict:
     if not predictions:
         raise ValueError(f"task {task.name}: no predictions to evaluate")
+    if task.kind == "multilabel":
+        return multilabel_metrics(task, predictions)
     return classification_metrics(task, predictions) if task.is_classification else generation_metrics(predictions)
 
 
 def confusion_rows(task: Task, predictions: list[dict]) -> list[dict]:
-    """Rows for the DVC confusion plot; for generation, whether any group is targeted."""
+    """Rows for the DVC confusion plot; for generation, whether any group is targeted; for a multi-label
+    task one row per label in the gold or predicted set of a row (``absent`` on the side that lacks it)."""
     if task.is_classification:
         return [{"gold": p["gold"], "pred": p["pred"]} for p in predictions]
+    if task.kind == "multilabel":
+        rows = []
+        for p in predictions:
+            gold, pred = task.as_set(p["gold"]), task.as_set(p["pred"])
+            for label in sorted(gold | pred):
+                rows.append(
+                    {"gold": label if label in gold else "absent", "pred": label if label in pred else "absent"}
+                )
+        return rows
     name = {True: "targets a group", False: NONE_TARGET}
     return [{"gold": name[bool(group_set(p["gold"]))], "pred": name[bool(group_set(p["pred"]))]} for p in predictions]
 
@@ -261,8 +331,15 @@ def reliability_rows(confidence: np.ndarray, correct: np.ndarray, bins: int = 10
 
 def curve_rows(task: Task, predictions: list[dict]) -> tuple[list[dict], list[dict]]:
     """ROC and precision-recall curve points: of the positive label for a binary task, micro-averaged
-    one-vs-rest for several classes (every row x label a decision). Empty when gold has one class."""
+    one-vs-rest for several classes or labels (every row x label a decision). Empty when gold has one
+    class, or (multi-label) when the system gives no per-label scores."""
     labels = task.labels
+    if task.kind == "multilabel":
+        scores = label_scores(task, predictions)
+        truth = indicators(task, predictions, "gold").ravel().astype(bool)
+        if scores is None or truth.all() or not truth.any():
+            return [], []
+        return _curves(truth, scores.ravel())
     gold = np.array([labels.index(p["gold"]) for p in predictions])
     probs = np.array([[p["scores"][label] for label in labels] for p in predictions])
     if len(np.unique(gold)) < 2:
@@ -272,6 +349,10 @@ def curve_rows(task: Task, predictions: list[dict]) -> tuple[list[dict], list[di
         truth, score = gold == positive, probs[:, positive]
     else:
         truth, score = np.eye(len(labels), dtype=bool)[gold].ravel(), probs.ravel()
+    return _curves(truth, score)
+
+
+def _curves(truth: np.ndarray, score: np.ndarray) -> tuple[list[dict], list[dict]]:
     fpr, tpr, _ = roc_curve(truth, score)
     precision, recall, _ = precision_recall_curve(truth, score)
     roc = [{"fpr": float(f), "tpr": float(t)} for f, t in zip(fpr, tpr, strict=True)]
@@ -351,12 +432,19 @@ def leave_one_out_kappa(annotations: list[list]) -> float:
 
 
 def main_metric(task: Task) -> str:
-    return "macro_f1" if task.is_classification else "set_f1"
+    return "set_f1" if task.kind == "generation" else "macro_f1"
 
 
 def row_statistics(task: Task, predictions: list[dict]) -> dict:
     """{metric: f(row indices) -> value or None}; the statistics a bootstrap resamples."""
-    if not task.is_classification:
+    if task.kind == "multilabel":
+        gold, pred = indicators(task, predictions, "gold"), indicators(task, predictions, "pred")
+        return {
+            "micro_f1": lambda r: float(f1_score(gold[r], pred[r], average="micro", zero_division=0)),
+            "macro_f1": lambda r: float(f1_score(gold[r], pred[r], average="macro", zero_division=0)),
+            "subset_accuracy": lambda r: float(np.mean(np.all(gold[r] == pred[r], axis=1))),
+        }
+    if task.kind == "generation":
         rows = [(group_set(p["gold"]), group_set(p["pred"])) for p in predictions]
         exact = np.array([g == p for g, p in rows], dtype=float)
         f1 = np.array([set_scores(g, p)[2] for g, p in rows])
@@ -474,6 +562,8 @@ def compare_systems(
             plots[f"roc/{system}"], plots[f"pr/{system}"] = curve_rows(task, rows)
             if task.label_values:
                 result["binarized_f1"] = binarized_f1(task, rows, annotations)
+        elif task.kind == "multilabel":
+            plots[f"roc/{system}"], plots[f"pr/{system}"] = curve_rows(task, rows)
         else:
             result |= reference_generation_scores(rows, annotations) | top_group_recall(rows)
         result["is_best_baseline"] = float(system == best)

@@ -19,15 +19,25 @@ ALPACA = (
 ALPACA_TURN = "### Instruction:\n{instruction}\n\n### Input:\n{input}\n\n### Response:\n"
 
 
+def pair_input(text_a: str, text_b: str) -> str:
+    return f"Sentence 1: {text_a}\nSentence 2: {text_b}"
+
+
 def instruct_record(task: Task, record: dict) -> dict:
+    """A canonical record as an instruction record; a sentence pair shows both sentences in the input
+    and keeps them apart in ``input_pair`` for the encoders, which take them as a pair."""
     label = record["labels"][task.name]
-    return {
+    pair = "text_a" in record
+    out = {
         "id": record["id"],
         "instruction": task.instruction,
-        "input": record["text"],
+        "input": pair_input(record["text_a"], record["text_b"]) if pair else record["text"],
         "output": task.verbalize(label),
         "label": label,
     }
+    if pair:
+        out["input_pair"] = [record["text_a"], record["text_b"]]
+    return out
 
 
 def render_prompt(tokenizer, instruction: str, text: str, examples: list[dict] = ()) -> str:

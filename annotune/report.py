@@ -28,6 +28,15 @@ SYSTEM_NAMES = {
 
 # (metric key, column title, higher is better, with an interval, as a percentage)
 def columns(task: Task) -> list[tuple[str, str, bool, bool, bool]]:
+    if task.kind == "multilabel":
+        return [
+            ("micro_f1", "micro-F1", True, True, True),
+            ("macro_f1", "macro-F1", True, True, True),
+            ("subset_accuracy", "subset accuracy", True, True, True),
+            ("hamming_loss", "Hamming loss", False, False, False),
+            ("roc_auc", "mean per-label ROC-AUC", True, False, True),
+            ("invalid_answer_rate", "invalid answers", False, False, True),
+        ]
     if not task.is_classification:
         return [
             ("exact_match", "exact match", True, True, True),
@@ -181,7 +190,8 @@ CURVES = {
 def task_figures(task: Task, plots: Path, figures: Path) -> list[Path]:
     """PNGs for one task from its DVC plot folders; the kinds without data (generation) are left out."""
     confusion = load_plot_rows(plots / "confusion")
-    labels = task.labels or sorted({r[k] for rows in confusion.values() for r in rows for k in ("gold", "pred")})
+    seen = sorted({r[k] for rows in confusion.values() for r in rows for k in ("gold", "pred")})
+    labels = task.labels + ["absent"] if task.kind == "multilabel" else task.labels or seen
     made = [confusion_figure(confusion, labels, f"{task.name}: confusion", figures / f"{task.name}_confusion.png")]
     for name, (x, y, title, diagonal) in CURVES.items():
         path = figures / f"{task.name}_{name}.png"

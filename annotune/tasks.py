@@ -14,7 +14,7 @@ NONE_TARGET = "none"
 @dataclass(frozen=True)
 class Task:
     name: str
-    kind: str  # binary | multiclass | generation
+    kind: str  # binary | multiclass | multilabel | generation
     instruction: str
     verbalizers: dict[str, str] = field(default_factory=dict)  # label -> answer text; empty for generation
     positive: str | None = None  # the label ROC-AUC treats as positive (binary)
@@ -28,10 +28,52 @@ class Task:
 
     @property
     def is_classification(self) -> bool:
+        """One label per row, scored among the allowed ones."""
         return self.kind in ("binary", "multiclass")
 
+    @property
+    def is_set_valued(self) -> bool:
+        """A set per row, written as ", "-joined names (``none`` for the empty set): target groups
+        (open vocabulary) or the labels of a multi-label task (a fixed vocabulary)."""
+        return self.kind in ("multilabel", "generation")
+
+    def as_set(self, label: str) -> frozenset[str]:
+        """A set-valued label as a set: multi-label names as declared, target groups normalized."""
+        if self.kind == "multilabel":
+            return frozenset(part for part in label.split(", ") if part and part != NONE_TARGET)
+        return group_set(label)
+
+    def from_set(self, labels) -> str:
+        """The label text of a set (sorted, ", "-joined, ``none`` when empty)."""
+        if self.kind == "multilabel":
+            return ", ".join(sorted(set(labels))) or NONE_TARGET
+        return normalize_groups(", ".join(labels))
+
     def verbalize(self, label: str) -> str:
-        return self.verbalizers[label] if self.is_classification else label
+        if self.is_classification:
+            return self.verbalizers[label]
+        if self.kind == "multilabel":
+            return ", ".join(self.verbalizers[name] for name in sorted(self.as_set(label))) or NONE_TARGET
+        return label
+
+    def _answer_parts(self, text: str) -> set[str]:
+        return {" ".join(part.split()) for part in text.split(",")} - {"", NONE_TARGET}
+
+    def parse_answer(self, text: str) -> str:
+        """A generated answer as a gold-comparable label: normalized groups, or for a multi-label task
+        the subset of allowed labels it names (case-insensitive; answers outside the label set are
+        dropped and counted by ``invalid_answers``)."""
+        if self.kind != "multilabel":
+            return normalize_groups(text)
+        by_answer = {answer.lower(): label for label, answer in self.verbalizers.items()}
+        return self.from_set(by_answer[a.lower()] for a in self._answer_parts(text) if a.lower() in by_answer)
+
+    def invalid_answers(self, text: str) -> list[str]:
+        """The parts of a generated multi-label answer that name no allowed label."""
+        if self.kind != "multilabel":
+            return []
+        answers = {a.lower() for a in self.verbalizers.values()}
+        return sorted(a for a in self._answer_parts(text) if a.lower() not in answers)
 
 
 def _answers(task_verbalizers: dict[str, str]) -> str:
@@ -75,10 +117,74 @@ TASKS: dict[str, dict[str, Task]] = {
 }
 
 
-def get_task(dataset: str, name: str) -> Task:
-    if dataset not in TASKS:
-        raise KeyError(f"params.yaml: dataset {dataset!r} is unknown; known datasets: {', '.join(TASKS)}")
-    tasks = TASKS[dataset]
+_MRPC = {"paraphrase": "yes", "not_paraphrase": "no"}
+# GoEmotions' 28 labels in the order of its emotions.txt (the TSVs hold their indices)
+GOEMOTIONS_LABELS = (
+    "admiration amusement anger annoyance approval caring confusion curiosity desire disappointment disapproval "
+    "disgust embarrassment excitement fear gratitude grief joy love nervousness optimism pride realization relief "
+    "remorse sadness surprise neutral"
+).split()
+
+TASKS["mrpc"] = {
+    "paraphrase": Task(
+        name="paraphrase",
+        kind="binary",
+        instruction=f"Do these two sentences say the same thing (is one a paraphrase of the other)? "
+        f"Answer with one of: {_answers(_MRPC)}.",
+        verbalizers=_MRPC,
+        positive="paraphrase",
+    ),
+}
+TASKS["goemotions"] = {
+    "emotions": Task(
+        name="emotions",
+        kind="multilabel",
+        instruction="Which emotions does this comment express? Answer with one or more of, separated by commas: "
+        + ", ".join(GOEMOTIONS_LABELS)
+        + ".",
+        verbalizers={label: label for label in GOEMOTIONS_LABELS},
+    ),
+}
+
+KINDS = ("binary", "multiclass", "multilabel", "generation")
+
+
+def declared_task(name: str, kind: str, labels: list[str], instruction: str | None, answers: dict, positive) -> Task:
+    """A task declared in params.yaml (the ``table`` dataset); errors name the key at fault."""
+    key = f"params.yaml: table.tasks.{name}"
+    if kind not in KINDS:
+        raise KeyError(f"{key}.kind is {kind!r}; allowed: {', '.join(KINDS)}")
+    if kind == "generation":
+        if labels:
+            raise KeyError(f"{key}: a generation task has no fixed labels (remove labels)")
+        verbalizers = {}
+    else:
+        if len(labels) < (1 if kind == "multilabel" else 2):
+            raise KeyError(f"{key}.labels must list the allowed labels ({kind} needs at least two)")
+        if kind == "binary" and len(labels) != 2:
+            raise KeyError(f"{key}: a binary task has exactly two labels, got {labels}")
+        unknown = sorted(set(answers) - set(labels))
+        if unknown:
+            raise KeyError(f"{key}.answers names labels {unknown} that are not in labels {labels}")
+        verbalizers = {label: str(answers.get(label, label)) for label in labels}
+        if kind == "multilabel" and any("," in a for a in verbalizers.values()):
+            raise KeyError(f"{key}: multi-label answers cannot contain commas (they separate the labels)")
+    if positive is not None and positive not in labels:
+        raise KeyError(f"{key}.positive is {positive!r}, not one of labels {labels}")
+    if instruction is None:
+        instruction = f"Label this text for {name}." + (
+            f" Answer with one of: {_answers(verbalizers)}." if kind in ("binary", "multiclass") else ""
+        )
+        if kind == "multilabel":
+            instruction += f" Answer with one or more of, separated by commas: {_answers(verbalizers)}."
+    return Task(name, kind, instruction, verbalizers, positive)
+
+
+def get_task(dataset: str, name: str, declared: dict[str, Task] | None = None) -> Task:
+    """A built-in dataset's task, or for ``table`` one of the tasks ``declared`` in params.yaml."""
+    tasks = declared if dataset == "table" else TASKS.get(dataset)
+    if tasks is None:
+        raise KeyError(f"params.yaml: dataset {dataset!r} is unknown; known datasets: {', '.join([*TASKS, 'table'])}")
     if name not in tasks:
         raise KeyError(
             f"params.yaml: task {name!r} is not defined for dataset {dataset!r}; known tasks: {', '.join(tasks)}"

@@ -6,7 +6,6 @@ from pathlib import Path
 from annotune import baselines, classifiers, cli
 from annotune.config import load_params, save_resolved
 from annotune.io import read_jsonl
-from annotune.tasks import get_task
 
 
 def main(argv: list[str]) -> None:
@@ -19,7 +18,7 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
     params = load_params()
-    task = get_task(params.dataset, args.task)
+    task = params.task(args.task)
     train = read_jsonl(args.data / "train.jsonl")
     if args.method in classifiers.METHODS:
         llm = args.method == "llm_head"

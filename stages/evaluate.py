@@ -14,7 +14,6 @@ from annotune import cli
 from annotune.config import load_params
 from annotune.io import read_jsonl, write_json
 from annotune.metrics import compare_systems
-from annotune.tasks import get_task
 
 PLOTS = ("confusion", "reliability", "roc", "pr")
 
@@ -28,7 +27,7 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--plots", type=Path, required=True)
     args = parser.parse_args(argv)
     params = load_params()
-    task, settings = get_task(params.dataset, args.task), params.evaluate
+    task, settings = params.task(args.task), params.evaluate
     systems = ["qlora", *params.prompting.settings, *params.baselines.methods]
     if args.task in params.distill.tasks:  # LLM as data labeller (stages/distill.py), opt-in
         systems.append("encoder_distilled")
@@ -49,7 +48,8 @@ def main(argv: list[str]) -> None:
     for name in PLOTS:  # every declared plot folder exists; the classification ones stay empty for generation
         (args.plots / name).mkdir(parents=True, exist_ok=True)
     for name, rows in plots.items():
-        write_json(args.plots / f"{name}.json", rows)
+        if rows:  # no curve for a system without scores, or with one class in gold
+            write_json(args.plots / f"{name}.json", rows)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,11 @@ def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
-    fetch(adapter(load_params().dataset).SOURCE, args.out)
+    dataset = adapter(load_params())
+    if hasattr(dataset, "SOURCE"):
+        fetch(dataset.SOURCE, args.out)
+    else:  # a declared table: the user's own files
+        dataset.fetch(args.out)
 
 
 if __name__ == "__main__":

@@ -8,7 +8,6 @@ from annotune.config import load_params
 from annotune.datasets import SPLITS
 from annotune.io import read_jsonl, write_jsonl
 from annotune.prompts import instruct_record
-from annotune.tasks import get_task
 
 
 def main(argv: list[str]) -> None:
@@ -17,7 +16,7 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--prepared", type=Path, required=True)
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
-    task = get_task(load_params().dataset, args.task)
+    task = load_params().task(args.task)
     for split in SPLITS:
         records = read_jsonl(args.prepared / f"{split}.jsonl")
         write_jsonl(args.out / f"{split}.jsonl", (instruct_record(task, r) for r in records))

@@ -14,7 +14,6 @@ from annotune.io import read_json, read_jsonl, write_jsonl
 from annotune.models import Runtime, load_causal_lm, load_tokenizer, resolve_runtime
 from annotune.prompts import SimilarExemplars, prompt_ids, stratified_exemplars
 from annotune.scoring import llm_predictions
-from annotune.tasks import get_task
 from annotune.training import load_adapter
 
 SYSTEMS = ("qlora", "zero_shot", "few_shot")
@@ -30,7 +29,7 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
     params = load_params()
-    task = get_task(params.dataset, args.task)
+    task = params.task(args.task)
     rows = read_jsonl(args.data / "test.jsonl")
     prompting = params.prompting
     if args.system == "qlora":

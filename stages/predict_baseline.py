@@ -6,7 +6,6 @@ from pathlib import Path
 from annotune import baselines, classifiers, cli
 from annotune.config import load_params
 from annotune.io import read_jsonl, write_jsonl
-from annotune.tasks import get_task
 
 
 def main(argv: list[str]) -> None:
@@ -18,7 +17,7 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
     params = load_params()
-    task = get_task(params.dataset, args.task)
+    task = params.task(args.task)
     rows = read_jsonl(args.data)
     if args.method in classifiers.METHODS:
         predictions = classifiers.classifier_predictions(task, args.model, rows, params.predict.batch_size)

@@ -18,13 +18,16 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--stats", type=Path, required=True)
     args = parser.parse_args(argv)
     params = load_params()
-    splits, stats = datasets.prepare(params.dataset, args.raw, params.prepare, params.seed, params.tasks)
+    splits, stats = datasets.prepare(params, args.raw)
     if "fallback" in stats:
         log.warning("FALLBACK SPLIT: %s", stats["fallback"])
     for split, records in splits.items():
         write_jsonl(args.out / f"{split}.jsonl", records)
         log.info("%s: %d records", split, len(records))
-    save_resolved(args.out / "params.json", dataset=params.dataset, seed=params.seed, prepare=params.prepare)
+    declared = {"table": params.table} if params.dataset == "table" else {}
+    save_resolved(
+        args.out / "params.json", dataset=params.dataset, seed=params.seed, prepare=params.prepare, **declared
+    )
     write_json(args.stats, stats)
 
 

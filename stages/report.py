@@ -11,7 +11,6 @@ from annotune import cli
 from annotune.config import load_params
 from annotune.io import read_json
 from annotune.report import summary, task_figures
-from annotune.tasks import get_task
 
 
 def main(argv: list[str]) -> None:
@@ -22,7 +21,7 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
     params = load_params()
-    tasks = [get_task(params.dataset, name) for name in params.tasks]
+    tasks = [params.task(name) for name in params.tasks]
     metrics = {t.name: read_json(args.metrics / f"{t.name}.json") for t in tasks}
     figures = {t.name: task_figures(t, args.plots / t.name, args.figures) for t in tasks}
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -72,6 +72,25 @@ def test_tfidf_one_vs_rest_for_target_groups():
     assert [p["pred"] for p in baselines.predict(TARGET, model, test)] == ["women", "none"]
 
 
+@pytest.mark.parametrize("method", baselines.METHODS)
+def test_multilabel_baselines_score_every_declared_label(method):
+    from annotune.tasks import declared_task
+
+    task = declared_task("topics", "multilabel", ["Food", "Pets", "Travel"], None, {}, None)
+    labels = ["Food", "Food, Pets", "Pets", "Pets", "Food", "Food, Pets"]
+    train = [
+        {"id": str(i), "input": t, "label": g}
+        for i, (t, g) in enumerate(zip(BIASED + NEUTRAL[:2], labels, strict=True))
+    ]
+    model = baselines.train(method, task, train, BaselinesParams(logreg_c=100.0), 0)
+    predictions = baselines.predict(task, model, train[:3])
+    for p in predictions:
+        assert set(p["scores"]) == {"Food", "Pets", "Travel"} and task.as_set(p["pred"]) <= {"Food", "Pets"}
+        assert p["scores"]["Travel"] == 0.0  # never seen in train
+    if method != "tfidf_logreg":  # constant scores: each label's share of the training rows
+        assert predictions[0]["scores"] == {"Food": 0.666667, "Pets": 0.666667, "Travel": 0.0}  # rounded to 6
+
+
 def test_unknown_method_is_named():
     with pytest.raises(KeyError, match="unknown method 'svm'"):
         baselines.train("svm", BIAS, TRAIN, PARAMS, 0)

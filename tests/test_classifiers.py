@@ -112,6 +112,30 @@ def test_multilabel_head_for_target_groups(tiny_bert, tmp_path):
     assert all("scores" not in p and isinstance(p["pred"], str) for p in predictions)
 
 
+def test_multilabel_task_scores_every_label_and_pairs_are_encoded_as_pairs(tiny_bert, tmp_path):
+    from annotune.classifiers import encode, load_classifier
+    from annotune.tasks import declared_task
+
+    task = declared_task("tags", "multilabel", ["bias", "calm", "unused"], None, {}, None)
+    labels = ["bias", "bias", "calm", "calm"]
+    train = [
+        {
+            "id": str(i),
+            "input": f"{TEXTS[i % 4]} / {TEXTS[(i + 1) % 4]}",
+            "input_pair": [TEXTS[i % 4], TEXTS[(i + 1) % 4]],
+            "label": labels[i % 4],
+        }
+        for i in range(16)
+    ]
+    _, stats = train_classifier("encoder", tiny_bert, task, train, train[:4], FAST, 0, tmp_path)
+    assert stats["labels"] == task.labels  # the declared labels, even one never seen in train
+    predictions = classifier_predictions(task, tmp_path, train[:4], batch_size=4)
+    assert all(set(p["scores"]) == set(task.labels) and task.as_set(p["pred"]) <= set(task.labels) for p in predictions)
+    _, tokenizer, _ = load_classifier(tmp_path)
+    encoded = encode(tokenizer, train[:1], 64)
+    assert encoded["input_ids"][0].count(tokenizer.sep_token_id) == 2  # [CLS] a [SEP] b [SEP]
+
+
 @pytest.mark.parametrize("quantization", ["none", "nf4"])
 def test_llm_head_is_saved_with_the_adapter(tiny_llama, tmp_path, quantization):
     params = LlmHeadParams(quantization=quantization, epochs=2, batch_size=8, learning_rate=1e-2, r=4, alpha=8)

@@ -1,15 +1,22 @@
 """Dataset-independent prepare steps and the SBIC partial-data fallback, on fixture files."""
 
+import dataclasses
 import json
+from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from annotune.config import PrepareParams
+from annotune.config import PrepareParams, load_params
 from annotune.datasets import prepare
 from annotune.datasets.common import record_id, remove_leakage, stratified_split
 
 TASKS = ["hasBiasedImplication", "offensiveYN", "targetMinority"]
+DEFAULTS = load_params(Path(__file__).resolve().parents[1] / "params.yaml")
+
+
+def sbic_params(prepare_params: PrepareParams, seed: int = 0):
+    return dataclasses.replace(DEFAULTS, dataset="sbic", tasks=TASKS, prepare=prepare_params, seed=seed)
 
 
 def rec(text, label="a"):
@@ -63,9 +70,7 @@ def write_partial_sbic(folder, n_pool=60, n_test=20):
 
 
 def test_fallback_split_counts_every_post(tmp_path):
-    splits, stats = prepare(
-        "sbic", write_partial_sbic(tmp_path), PrepareParams(dev_fraction=0.25, max_train=30), 0, TASKS
-    )
+    splits, stats = prepare(sbic_params(PrepareParams(dev_fraction=0.25, max_train=30)), write_partial_sbic(tmp_path))
     assert stats["layout"] == "fallback" and "train and dev carved" in stats["fallback"]
     assert len(splits["test"]) == 21 and "annotations" in splits["test"][0]
     train, dev, pool = stats["splits"]["train"], stats["splits"]["dev"], stats["fallback_pool"]
@@ -83,4 +88,4 @@ def test_fallback_split_counts_every_post(tmp_path):
 def test_no_usable_files_is_a_clear_error(tmp_path):
     (tmp_path / "something.csv").write_text("a\n1\n")
     with pytest.raises(ValueError, match="need the train/dev/test files"):
-        prepare("sbic", tmp_path, PrepareParams(), 0, TASKS)
+        prepare(sbic_params(PrepareParams()), tmp_path)

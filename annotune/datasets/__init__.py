@@ -5,27 +5,32 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from annotune.config import PrepareParams
-from annotune.datasets import sbic
+from annotune.config import Params
+from annotune.datasets import goemotions, mrpc, sbic
 from annotune.datasets.common import Record, label_distribution, remove_leakage, stratified_split
+from annotune.datasets.table import TableAdapter
 
 log = logging.getLogger(__name__)
 
-ADAPTERS = {"sbic": sbic}
+ADAPTERS = {"sbic": sbic, "mrpc": mrpc, "goemotions": goemotions}
 SPLITS = ("train", "dev", "test")
 
 
-def adapter(dataset: str):
-    if dataset not in ADAPTERS:
-        raise KeyError(f"params.yaml: dataset {dataset!r} has no adapter; known: {', '.join(ADAPTERS)}")
-    return ADAPTERS[dataset]
+def adapter(params: Params):
+    """The dataset's adapter: a module (SOURCE, load_splits, stratum), or for ``table`` the declaration."""
+    if params.dataset == "table":
+        return TableAdapter(params.table, [params.task(name) for name in params.tasks])
+    if params.dataset not in ADAPTERS:
+        known = ", ".join([*ADAPTERS, "table"])
+        raise KeyError(f"params.yaml: dataset {params.dataset!r} has no adapter; known: {known}")
+    return ADAPTERS[params.dataset]
 
 
-def prepare(
-    dataset: str, raw_dir: Path, params: PrepareParams, seed: int, tasks: list[str]
-) -> tuple[dict[str, list[Record]], dict]:
+def prepare(all_params: Params, raw_dir: Path) -> tuple[dict[str, list[Record]], dict]:
     """Read, split, remove test leakage, bound the sizes; every post read is accounted for in the stats."""
-    module = adapter(dataset)
+    dataset, params, seed = all_params.dataset, all_params.prepare, all_params.seed
+    tasks = [all_params.task(name) for name in all_params.tasks]
+    module = adapter(all_params)
     read, layout = module.load_splits(raw_dir)
     stats: dict = {"dataset": dataset, "layout": layout, "splits": {}}
     if layout == "fallback":
@@ -55,16 +60,10 @@ def prepare(
             records, _ = stratified_split(records, limits[split], module.stratum, seed)
         split_stats |= {"available": available, "kept": len(records), "sampled_out": available - len(records)}
         split_stats["labels"] = {
-            task: label_distribution(records, task) for task in tasks if _is_classification(dataset, task)
+            t.name: label_distribution(records, t.name, t.kind == "multilabel") for t in tasks if t.kind != "generation"
         }
         stats["splits"][split] = split_stats
         out[split] = records
         if not records:
             raise ValueError(f"prepare: the {split} split of {dataset} is empty after filtering ({split_stats})")
     return out, stats
-
-
-def _is_classification(dataset: str, task: str) -> bool:
-    from annotune.tasks import get_task
-
-    return get_task(dataset, task).is_classification

@@ -10,6 +10,15 @@ from collections.abc import Callable, Iterable
 Record = dict
 
 
+class DatasetError(ValueError):
+    """A dataset file or declaration that cannot be read as declared; the message names file, line, column."""
+
+
+def record_text(record: Record) -> str:
+    """The text a record is compared on: its text, or its two sentences for a pair."""
+    return record["text"] if "text" in record else f"{record['text_a']}\n{record['text_b']}"
+
+
 def normalize_text(text: str) -> str:
     return " ".join(text.lower().split())
 
@@ -31,13 +40,13 @@ def dedupe(records: list[Record]) -> tuple[list[Record], int]:
 
 def remove_leakage(records: list[Record], held_out: list[Record]) -> tuple[list[Record], dict[str, int]]:
     """Drop records whose text occurs in ``held_out``, exactly or after normalizing case and white space."""
-    exact = {r["text"] for r in held_out}
-    normalized = {normalize_text(r["text"]) for r in held_out}
+    exact = {record_text(r) for r in held_out}
+    normalized = {normalize_text(record_text(r)) for r in held_out}
     kept, counts = [], Counter(exact_match=0, normalized_match=0)
     for record in records:
-        if record["text"] in exact:
+        if record_text(record) in exact:
             counts["exact_match"] += 1
-        elif normalize_text(record["text"]) in normalized:
+        elif normalize_text(record_text(record)) in normalized:
             counts["normalized_match"] += 1
         else:
             kept.append(record)
@@ -70,5 +79,8 @@ def stratified_split(
     return first, rest
 
 
-def label_distribution(records: Iterable[Record], task: str) -> dict[str, int]:
+def label_distribution(records: Iterable[Record], task: str, set_valued: bool = False) -> dict[str, int]:
+    """Records per label; for a set-valued task, records per label of their sets."""
+    if set_valued:
+        return dict(sorted(Counter(label for r in records for label in r["labels"][task].split(", ")).items()))
     return dict(sorted(Counter(r["labels"][task] for r in records).items()))
