@@ -56,3 +56,32 @@ def test_merging_a_4bit_trained_adapter_warns(tmp_path, tiny_llama):
 def test_missing_adapter_is_named(tmp_path, tiny_llama):
     with pytest.raises(FileNotFoundError, match="adapter_config.json not found"):
         merge_adapter(tiny_llama, tmp_path / "nothing", tmp_path / "merged")
+
+
+def test_dequantized_merge_reproduces_the_4bit_model_as_trained(tmp_path, tiny_llama):
+    """An adapter on a 4-bit NF4 base: merged into the dequantized base it gives the QLoRA model's logits;
+    merged into the float32 base it does not (what the warning is about)."""
+    from peft import LoraConfig, PeftModel, get_peft_model
+
+    from annotune.models import Runtime, load_causal_lm
+
+    runtime = Runtime(device="cpu", compute_dtype="float32", quantization="nf4")
+    torch.manual_seed(1)
+    config = LoraConfig(r=4, lora_alpha=8, target_modules="all-linear", init_lora_weights=False, task_type="CAUSAL_LM")
+    adapter = tmp_path / "adapter"
+    get_peft_model(load_causal_lm(tiny_llama, runtime), config).save_pretrained(adapter)
+    (adapter / "annotune.json").write_text(json.dumps({"runtime": runtime.__dict__, "qlora": {"double_quant": True}}))
+
+    as_trained = PeftModel.from_pretrained(load_causal_lm(tiny_llama, runtime), adapter).eval()
+    exact = merge_adapter(tiny_llama, adapter, tmp_path / "dequantized", dequantize=True)
+    with pytest.warns(QuantizedBaseWarning):
+        approximate = merge_adapter(tiny_llama, adapter, tmp_path / "float")
+    from transformers import AutoModelForCausalLM
+
+    reloaded = AutoModelForCausalLM.from_pretrained(tmp_path / "dequantized").eval()
+    ids = torch.randint(0, reloaded.config.vocab_size, (2, 13), generator=torch.Generator().manual_seed(0))
+    assert logit_difference(reloaded, as_trained, ids) <= 1e-3
+    assert logit_difference(exact, reloaded, ids) <= MERGE_ATOL
+    assert logit_difference(approximate, as_trained, ids) > 10 * logit_difference(reloaded, as_trained, ids)
+    meta = json.loads((tmp_path / "dequantized" / "annotune_merged.json").read_text())
+    assert meta["approximate"] is False and meta["merged_into"] == "dequantized 4-bit base"
