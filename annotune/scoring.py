@@ -14,7 +14,7 @@ import torch
 from tqdm import tqdm
 
 from annotune.prompts import answer_ids
-from annotune.tasks import Task, normalize_groups
+from annotune.tasks import Task
 
 
 def _batches(lengths: list[int], batch_size: int, desc: str) -> Iterator[list[int]]:
@@ -146,6 +146,6 @@ def llm_predictions(
         ]
     texts = generate(model, tokenizer, prompts, max_new_tokens, batch_size)
     return [
-        {"id": r["id"], "gold": r["label"], "pred": normalize_groups(t), "text": t}
+        {"id": r["id"], "gold": r["label"], "pred": task.parse_answer(t), "text": t}
         for r, t in zip(rows, texts, strict=True)
     ]
