@@ -504,6 +504,24 @@ def calibration(task: Task, predictions: list[dict], bins: int) -> tuple[dict, l
     return result, reliability_rows(confidence, correct, bins)
 
 
+def coverage(predictions: list[dict], target: float | None) -> tuple[list[dict], dict]:
+    """The coverage-vs-accuracy curve of the predicted label's probability, and the largest coverage
+    whose kept rows reach ``target`` accuracy on these rows (an upper bound: annotate picks its
+    threshold on the dev split, where it is not tuned on the rows it is judged on)."""
+    from annotune.handoff import coverage_at, coverage_curve, threshold_for_accuracy
+
+    confidence = [p["scores"][p["pred"]] for p in predictions]
+    correct = [p["pred"] == p["gold"] for p in predictions]
+    curve = [
+        {"coverage": c["coverage"], "accuracy": c["accuracy"], "threshold": c["threshold"]}
+        for c in coverage_curve(confidence, correct)
+    ]
+    if target is None:
+        return curve, {}
+    at_target = coverage_at(confidence, correct, threshold_for_accuracy(confidence, correct, target))
+    return curve, {"coverage_at_target_accuracy": at_target["coverage"], "target_accuracy": target}
+
+
 def human_agreement(annotations: list[list]) -> dict:
     """Agreement among the annotators of the test posts that have at least two labels."""
     multi = [a for a in annotations if sum(v is not None for v in a) >= 2]
@@ -536,12 +554,15 @@ def compare_systems(
     level: float,
     bins: int,
     seed: int,
+    target_accuracy: float | None = None,
 ) -> tuple[dict, dict[str, list[dict]]]:
     """Every system's metrics on the same test rows, with bootstrap intervals, calibration, a paired
     test against the best baseline and, given per-annotator labels, agreement with the humans.
     Also the SBIC paper's views (binarized F1 of graded labels; BLEU-2 / ROUGE-L and the top-10 groups'
-    recall of generated groups). Returns the metrics and the plot data (``<plot>/<system>`` rows for
-    the confusion, reliability, roc and pr plots)."""
+    recall of generated groups), and for classification the hand-off trade-off: coverage vs accuracy
+    when only rows above a confidence threshold are labelled automatically, and the coverage at
+    ``target_accuracy``. Returns the metrics and the plot data (``<plot>/<system>`` rows for the
+    confusion, reliability, roc, pr and coverage plots)."""
     ids = None
     for system, rows in predictions.items():
         if ids is not None and [p["id"] for p in rows] != ids:
@@ -562,6 +583,8 @@ def compare_systems(
             plots[f"roc/{system}"], plots[f"pr/{system}"] = curve_rows(task, rows)
             if task.label_values:
                 result["binarized_f1"] = binarized_f1(task, rows, annotations)
+            plots[f"coverage/{system}"], handoff = coverage(rows, target_accuracy)
+            result |= handoff
         elif task.kind == "multilabel":
             plots[f"roc/{system}"], plots[f"pr/{system}"] = curve_rows(task, rows)
         else:

@@ -60,6 +60,7 @@ def columns(task: Task) -> list[tuple[str, str, bool, bool, bool]]:
         ("brier", "Brier", False, False, False),
         ("ece", "ECE", False, False, False),
         *paper,
+        ("coverage_at_target_accuracy", "coverage @ target", True, False, True),
         ("kappa_vs_human_majority", "κ vs humans", True, False, False),
     ]
 
@@ -184,6 +185,7 @@ CURVES = {
     "roc": ("fpr", "tpr", "ROC", True),
     "pr": ("recall", "precision", "precision-recall", False),
     "reliability": ("confidence", "accuracy", "reliability", True),
+    "coverage": ("coverage", "accuracy", "coverage vs accuracy (hand-off)", False),
 }
 
 
@@ -209,7 +211,10 @@ def summary(
         "Scores in % with 95% bootstrap intervals in brackets (paired: every system resampled on the same test "
         "rows); Brier, ECE and Cohen's κ as fractions. Bold: best value of the column; ★: best system on the "
         "task's main metric. p: paired bootstrap test against the best baseline on the main metric. "
-        "Published rows are figures from the literature, not rerun here.",
+        "Published rows are figures from the literature, not rerun here. Coverage @ target: the largest share "
+        "of rows a system can label alone (those above a confidence threshold) while reaching "
+        "`annotate.target_accuracy` on them, measured on the test rows (an upper bound; annotate picks "
+        "its threshold on dev).",
     ]
     for task in tasks:
         result = metrics[task.name]

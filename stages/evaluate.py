@@ -15,7 +15,7 @@ from annotune.config import load_params
 from annotune.io import read_jsonl, write_json
 from annotune.metrics import compare_systems
 
-PLOTS = ("confusion", "reliability", "roc", "pr")
+PLOTS = ("confusion", "reliability", "roc", "pr", "coverage")
 
 
 def main(argv: list[str]) -> None:
@@ -43,6 +43,7 @@ def main(argv: list[str]) -> None:
         settings.confidence_level,
         settings.calibration_bins,
         params.seed,
+        params.annotate.target_accuracy,
     )
     write_json(args.metrics, metrics)
     for name in PLOTS:  # every declared plot folder exists; the classification ones stay empty for generation

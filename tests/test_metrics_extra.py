@@ -110,7 +110,9 @@ def test_compare_systems_marks_best_baseline_and_reports_humans():
     assert metrics["qlora"]["macro_f1_delta_vs_best_baseline"] > 0
     assert metrics["qlora"]["accuracy_ci_low"] <= metrics["qlora"]["accuracy"] <= metrics["qlora"]["accuracy_ci_high"]
     assert metrics["human"]["posts"] == 20 and "kappa_vs_human_majority" in metrics["qlora"]
-    assert set(plots) == {f"{kind}/{s}" for kind in ("confusion", "reliability", "roc", "pr") for s in predictions}
+    assert set(plots) == {
+        f"{kind}/{s}" for kind in ("confusion", "reliability", "roc", "pr", "coverage") for s in predictions
+    }
     shuffled = {**predictions, "poor": predictions["poor"][::-1]}
     with pytest.raises(ValueError, match="poor: prediction rows differ"):
         compare_systems(task, shuffled, ["good", "poor"], None, 10, 0.95, 10, 0)

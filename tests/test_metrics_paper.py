@@ -126,3 +126,18 @@ def test_curve_rows_integrate_to_sklearn_scores():
     multiclass = [offensive_row(g, 0.5, 0.3) for g in ("offensive", "not_offensive", "maybe_offensive")]
     roc, pr = curve_rows(OFFENSIVE, multiclass)
     assert roc[0] == {"fpr": 0.0, "tpr": 0.0} and roc[-1] == {"fpr": 1.0, "tpr": 1.0}
+
+
+def test_coverage_at_target_accuracy_by_hand():
+    from annotune.metrics import coverage
+
+    confidences = [0.9, 0.8, 0.7, 0.6]
+    golds = ["implied_bias", "implied_bias", "no_implied_bias", "no_implied_bias"]  # the 0.7 row is wrong
+    rows = [
+        {"gold": g, "pred": "implied_bias", "scores": {"implied_bias": c, "no_implied_bias": 1 - c}}
+        for c, g in zip(confidences, golds, strict=True)
+    ]
+    curve, result = coverage(rows, target=0.6)
+    assert [(c["coverage"], c["accuracy"]) for c in curve] == [(0.25, 1.0), (0.5, 1.0), (0.75, 2 / 3), (1.0, 0.5)]
+    assert result == {"coverage_at_target_accuracy": 0.75, "target_accuracy": 0.6}
+    assert coverage(rows, None)[1] == {}

@@ -42,7 +42,7 @@ def test_summary_tables_figures_human_and_published_rows(tmp_path):
 
     figures = {t.name: task_figures(t, tmp_path / "plots" / t.name, tmp_path / "figures") for t in (OFFENSIVE, TARGET)}
     assert [p.name for p in figures["offensiveYN"]] == [
-        f"offensiveYN_{kind}.png" for kind in ("confusion", "roc", "pr", "reliability")
+        f"offensiveYN_{kind}.png" for kind in ("confusion", "roc", "pr", "reliability", "coverage")
     ]
     assert [p.name for p in figures["targetMinority"]] == ["targetMinority_confusion.png"]  # no scores, no curves
     assert all(p.read_bytes().startswith(b"\x89PNG") for paths in figures.values() for p in paths)
