@@ -160,3 +160,25 @@ def test_declared_task_errors_name_the_key():
         declared_task("t", "multiclass", ["a", "b"], None, {"c": "see"}, None)
     task = declared_task("t", "multiclass", ["a", "b", "c"], None, {"a": "alpha"}, None)
     assert task.verbalizers == {"a": "alpha", "b": "b", "c": "c"} and "alpha, b, c" in task.instruction
+
+
+def test_prepare_stops_on_an_empty_split_naming_it(tmp_path):
+    import dataclasses
+    from pathlib import Path
+
+    from annotune.config import PrepareParams, load_params
+    from annotune.datasets import adapter, prepare
+
+    (tmp_path / "all.csv").write_text("text,label,split\ngood,pos,train\nbad,neg,train\nfine,pos,test\n")
+    declaration = TableParams(
+        files={s: str(tmp_path / "all.csv") for s in ("train", "dev", "test")},
+        split_column="split",
+        tasks={"sentiment": {"column": "label", "kind": "binary", "labels": ["neg", "pos"]}},
+    )
+    defaults = load_params(Path(__file__).resolve().parents[1] / "params.yaml")
+    params = dataclasses.replace(
+        defaults, dataset="table", tasks=["sentiment"], table=declaration, prepare=PrepareParams()
+    )
+    adapter(params).fetch(tmp_path / "raw")
+    with pytest.raises(ValueError, match="the dev split of table is empty"):
+        prepare(params, tmp_path / "raw")
