@@ -53,7 +53,9 @@ def answer_logprobs(
 
     The prefix every prompt shares (chat header, instruction, few-shot exemplars) is encoded once and
     its key/value cache reused by every batch; each row then encodes only its own suffix, left-padded
-    between the shared prefix and the row's tokens (masked out), and each answer continues from that.
+    between the shared prefix and the row's tokens (masked out), and each answer continues from that:
+    the first answer token is read from the row's last logits, the rest of all answers of one length
+    in one more forward pass (2 passes per batch for yes / no answers, not 1 + one per answer).
     """
     device = next(model.parameters()).device
     scores = torch.empty(len(prompts), len(answers))
@@ -79,31 +81,48 @@ def answer_logprobs(
         )
         first = torch.log_softmax(out.logits[:, -1, :].float(), dim=-1)
         for column, answer in enumerate(answers):
-            logprob = first[:, answer[0]]
-            if len(answer) > 1:
-                rest = torch.tensor(answer[:-1], device=device).expand(rows, -1)
-                out_rest = model(
-                    input_ids=rest,
-                    attention_mask=torch.cat([mask, torch.ones_like(rest)], dim=1),
-                    position_ids=positions[:, -1:] + 1 + torch.arange(len(answer) - 1, device=device),
-                    past_key_values=copy.deepcopy(out.past_key_values),
-                    use_cache=True,
-                )
-                targets = torch.tensor(answer[1:], device=device).expand(rows, -1)
-                token_logprobs = torch.log_softmax(out_rest.logits.float(), dim=-1).gather(-1, targets[..., None])
-                logprob = logprob + token_logprobs.squeeze(-1).sum(-1)
-            scores[index, column] = logprob.cpu()
+            scores[index, column] = first[:, answer[0]].cpu()
+        # The rest of every multi-token answer, answers of one length in one forward pass: each row's
+        # cache is repeated once per answer (row-major: row r, answer a at r * len(group) + a).
+        for length, group in _by_length(answers).items():
+            g = len(group)
+            rest = torch.tensor([answers[c][:-1] for c in group], device=device).repeat(rows, 1)
+            out_rest = model(
+                input_ids=rest,
+                attention_mask=torch.cat([mask.repeat_interleave(g, 0), torch.ones_like(rest)], dim=1),
+                position_ids=positions[:, -1:].repeat_interleave(g, 0) + 1 + torch.arange(length - 1, device=device),
+                past_key_values=_expand(out.past_key_values, g, repeat=True),
+                use_cache=True,
+            )
+            targets = torch.tensor([answers[c][1:] for c in group], device=device).repeat(rows, 1)
+            token_logprobs = torch.log_softmax(out_rest.logits.float(), dim=-1).gather(-1, targets[..., None])
+            rest_logprob = token_logprobs.squeeze(-1).sum(-1).view(rows, g).cpu()
+            scores[torch.tensor(index)[:, None], torch.tensor(group)] += rest_logprob
     return scores
 
 
-def _expand(cache, rows: int):
-    """A fresh copy of the shared-prefix cache for a batch of ``rows`` (the forward pass extends it)."""
+def _by_length(answers: list[list[int]]) -> dict[int, list[int]]:
+    """Columns of the multi-token answers, grouped by answer length."""
+    groups: dict[int, list[int]] = {}
+    for column, answer in enumerate(answers):
+        if len(answer) > 1:
+            groups.setdefault(len(answer), []).append(column)
+    return groups
+
+
+def _expand(cache, rows: int, repeat: bool = False):
+    """A fresh copy of a cache for a forward pass that extends it: the shared-prefix cache (one row)
+    broadcast to ``rows`` rows, or (``repeat``) every row of a batch's cache repeated ``rows`` times."""
     if cache is None:
         return None
     expanded = copy.deepcopy(cache)
     for layer in expanded.layers:
-        layer.keys = layer.keys.expand(rows, -1, -1, -1).contiguous()
-        layer.values = layer.values.expand(rows, -1, -1, -1).contiguous()
+        if repeat:
+            layer.keys = layer.keys.repeat_interleave(rows, 0)
+            layer.values = layer.values.repeat_interleave(rows, 0)
+        else:
+            layer.keys = layer.keys.expand(rows, -1, -1, -1).contiguous()
+            layer.values = layer.values.expand(rows, -1, -1, -1).contiguous()
     return expanded
 
 

@@ -1,0 +1,143 @@
+"""The fast paths (issue #8) compute what the straightforward ones do, on a tiny random Llama:
+padding-free packed training batches vs padded ones, and label scoring with the shared-prefix cache
+and answers of one length scored in one pass vs one full forward pass per prompt and answer."""
+
+import pytest
+import torch
+
+from annotune.config import QloraParams
+from annotune.models import load_causal_lm, load_tokenizer, resolve_runtime
+from annotune.prompts import answer_ids, instruct_record, prompt_ids
+from annotune.scoring import answer_logprobs, llm_predictions
+from annotune.tasks import get_task
+from annotune.training import (
+    IGNORE_INDEX,
+    PackCollator,
+    PadCollator,
+    build_examples,
+    load_adapter,
+    lora_model,
+    train_qlora,
+)
+
+TASK = get_task("sbic", "offensiveYN")
+POSTS = [
+    "I love my neighbours and their dogs.",
+    "Those people are all lazy and stupid, typical of them.",
+    "What a beautiful day at the beach with friends. I love my neighbours and their dogs.",
+    "Go back to where you came from, nobody wants you here.",
+    "women",
+]
+LABELS = ["not_offensive", "offensive", "maybe_offensive", "offensive", "not_offensive"]
+
+
+def records(n: int) -> list[dict]:
+    return [
+        instruct_record(TASK, {"id": str(i), "text": POSTS[i % 5] * (1 + i % 3), "labels": {TASK.name: LABELS[i % 5]}})
+        for i in range(n)
+    ]
+
+
+def brute_force_logprob(model, prompt: list[int], answer: list[int]) -> float:
+    with torch.no_grad():
+        logp = torch.log_softmax(model(input_ids=torch.tensor([prompt + answer])).logits[0].float(), -1)
+    return sum(logp[len(prompt) - 1 + k, token].item() for k, token in enumerate(answer))
+
+
+def loss_and_grads(model, batch: dict) -> tuple[float, torch.Tensor]:
+    model.zero_grad(set_to_none=True)
+    loss = model(**batch).loss
+    loss.backward()
+    return loss.item(), torch.cat([p.grad.flatten() for p in model.parameters() if p.requires_grad])
+
+
+@pytest.mark.parametrize("quantization", ["none", "nf4"])
+def test_packed_batch_gives_the_padded_loss_and_gradients(tiny_llama, quantization):
+    tokenizer = load_tokenizer(tiny_llama)
+    runtime = resolve_runtime("cpu", "float32", quantization)
+    params = QloraParams(quantization=quantization, r=4, alpha=8, dropout=0.0)
+    model = lora_model(load_causal_lm(tiny_llama, runtime), params, runtime).train()
+    torch.manual_seed(0)
+    for name, parameter in model.named_parameters():
+        if "lora_B" in name:  # B starts at zero; give the adapter a say so its gradients are compared too
+            parameter.data.normal_(0, 0.05)
+    examples, _ = build_examples(tokenizer, records(6), 64)
+    lengths = {len(e["input_ids"]) for e in examples}
+    assert len(lengths) > 2  # different lengths: the padded batch has padding the packed one drops
+
+    packed = PackCollator()(examples)
+    padded = PadCollator(tokenizer.pad_token_id)(examples)
+    assert packed["input_ids"].shape == (1, sum(len(e["input_ids"]) for e in examples))
+    assert packed["input_ids"].numel() < padded["input_ids"].numel()
+    answer_tokens = sum(sum(label != IGNORE_INDEX for label in e["labels"]) for e in examples)
+    assert packed["shift_labels"].numel() == answer_tokens == len(packed["logits_to_keep"])
+
+    loss_packed, grads_packed = loss_and_grads(model, packed)
+    loss_padded, grads_padded = loss_and_grads(model, padded)
+    assert loss_packed == pytest.approx(loss_padded, rel=1e-5)
+    assert torch.allclose(grads_packed, grads_padded, rtol=1e-4, atol=1e-6)
+
+
+def test_packing_does_not_let_examples_see_each_other(tiny_llama):
+    """Each example's loss in a packed row equals its loss alone: the block-diagonal mask is in force."""
+    tokenizer, model = load_tokenizer(tiny_llama), load_causal_lm(tiny_llama, resolve_runtime("cpu", "float32", "none"))
+    examples, _ = build_examples(tokenizer, records(3), 64)
+    with torch.no_grad():
+        alone = [model(**PackCollator()([e])).loss.item() for e in examples]
+        counts = [sum(label != IGNORE_INDEX for label in e["labels"]) for e in examples]
+        together = model(**PackCollator()(examples)).loss.item()
+    assert together == pytest.approx(sum(a * c for a, c in zip(alone, counts, strict=True)) / sum(counts), rel=1e-5)
+
+
+def test_pack_collator_rejects_a_batch_without_answer_tokens():
+    with pytest.raises(ValueError, match="no answer tokens"):
+        PackCollator()([{"input_ids": [5, 6, 7], "labels": [IGNORE_INDEX] * 3}])
+
+
+def test_training_stage_packed_matches_padded(tiny_llama, tmp_path):
+    runtime = resolve_runtime("cpu", "float32", "nf4")
+    params = QloraParams(quantization="nf4", r=4, alpha=8, dropout=0.0, epochs=2, batch_size=4, learning_rate=1e-2)
+    runs = {}
+    for packing in (True, False):
+        out = tmp_path / str(packing)
+        _, stats = train_qlora(tiny_llama, records(12), records(4), params, runtime, 0, out / "a", out / "l", packing)
+        runs[packing] = stats
+    assert runs[True]["train_loss"] == pytest.approx(runs[False]["train_loss"], rel=1e-4)
+    for packed, padded in zip(runs[True]["dev_loss_per_epoch"], runs[False]["dev_loss_per_epoch"], strict=True):
+        assert packed == pytest.approx(padded, rel=1e-4)
+    tokenizer = load_tokenizer(tiny_llama)
+    ids = torch.tensor([prompt_ids(tokenizer, TASK.instruction, POSTS[1], 64)[0]])
+    with torch.no_grad():
+        logits = [
+            load_adapter(tiny_llama, tmp_path / str(p) / "a", runtime)(input_ids=ids).logits for p in (True, False)
+        ]
+    assert torch.allclose(logits[0], logits[1], atol=1e-4)
+
+
+def test_answers_of_mixed_lengths_match_brute_force(tiny_llama):
+    tokenizer, model = load_tokenizer(tiny_llama), load_causal_lm(tiny_llama, resolve_runtime("cpu", "float32", "none"))
+    model.eval()
+    prompts = [prompt_ids(tokenizer, TASK.instruction, p, 64)[0] for p in POSTS]
+    eos = tokenizer.eos_token_id
+    words = answer_ids(tokenizer, "women, black folks")[:-1]
+    answers = [[eos], [words[0], eos], [words[1], eos], words[:3] + [eos], answer_ids(tokenizer, "maybe")]
+    expected = torch.tensor([[brute_force_logprob(model, p, a) for a in answers] for p in prompts])
+    for batch_size in (1, 2, 16):
+        assert torch.allclose(
+            answer_logprobs(model, prompts, answers, tokenizer.pad_token_id, batch_size), expected, atol=1e-4
+        )
+
+
+def test_predictions_match_one_full_pass_per_row_and_label(tiny_llama):
+    tokenizer, model = load_tokenizer(tiny_llama), load_causal_lm(tiny_llama, resolve_runtime("cpu", "float32", "none"))
+    model.eval()
+    rows = records(5)
+    prompts = [prompt_ids(tokenizer, r["instruction"], r["input"], 64)[0] for r in rows]
+    answers = [answer_ids(tokenizer, TASK.verbalize(label)) for label in TASK.labels]
+    predictions = llm_predictions(TASK, model, tokenizer, rows, prompts, batch_size=3, max_new_tokens=4)
+    for row, prompt, prediction in zip(rows, prompts, predictions, strict=True):
+        probabilities = torch.tensor([brute_force_logprob(model, prompt, a) for a in answers]).softmax(-1)
+        assert prediction["id"] == row["id"]  # input order restored after length-sorted batches
+        assert prediction["pred"] == TASK.labels[int(probabilities.argmax())]
+        for label, p in zip(TASK.labels, probabilities, strict=True):
+            assert prediction["scores"][label] == pytest.approx(float(p), abs=1e-5)
