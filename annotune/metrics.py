@@ -440,8 +440,8 @@ def row_statistics(task: Task, predictions: list[dict]) -> dict:
     if task.kind == "multilabel":
         gold, pred = indicators(task, predictions, "gold"), indicators(task, predictions, "pred")
         return {
-            "micro_f1": lambda r: float(f1_score(gold[r], pred[r], average="micro", zero_division=0)),
-            "macro_f1": lambda r: float(f1_score(gold[r], pred[r], average="macro", zero_division=0)),
+            "micro_f1": lambda r: _f1_from_counts(*_label_counts(gold[r], pred[r]), average="micro"),
+            "macro_f1": lambda r: _f1_from_counts(*_label_counts(gold[r], pred[r])),
             "subset_accuracy": lambda r: float(np.mean(np.all(gold[r] == pred[r], axis=1))),
         }
     if task.kind == "generation":
@@ -453,12 +453,40 @@ def row_statistics(task: Task, predictions: list[dict]) -> dict:
     gold = np.array([labels.index(p["gold"]) for p in predictions])
     pred = np.array([labels.index(p["pred"]) for p in predictions])
     probs = np.array([[p["scores"][label] for label in labels] for p in predictions])
-    everything = list(range(len(labels)))
+    onehot = np.eye(len(labels), dtype=int)
     return {
         "accuracy": lambda r: float(np.mean(pred[r] == gold[r])),
-        "macro_f1": lambda r: float(f1_score(gold[r], pred[r], labels=everything, average="macro", zero_division=0)),
+        "macro_f1": lambda r: _f1_from_counts(*_label_counts(onehot[gold[r]], onehot[pred[r]])),
         "roc_auc": lambda r: _auc(task, gold[r], probs[r]),
     }
+
+
+# The bootstrap evaluates these thousands of times per system: counts and ranks in numpy, equal to
+# scikit-learn's f1_score (zero_division=0) and roc_auc_score (the tests compare them).
+
+
+def _label_counts(gold: np.ndarray, pred: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per label of [rows, labels] 0/1 matrices: true positives, and gold + predicted counts."""
+    return (gold & pred).sum(axis=0), gold.sum(axis=0) + pred.sum(axis=0)
+
+
+def _f1_from_counts(true_positive: np.ndarray, gold_plus_pred: np.ndarray, average: str = "macro") -> float:
+    """F1 = 2 TP / (gold + predicted); 0 for a label absent from both (scikit-learn's zero_division=0)."""
+    if average == "micro":
+        total = gold_plus_pred.sum()
+        return float(2 * true_positive.sum() / total) if total else 0.0
+    f1 = np.divide(2 * true_positive, gold_plus_pred, out=np.zeros(len(true_positive)), where=gold_plus_pred > 0)
+    return float(f1.mean())
+
+
+def _binary_auc(truth: np.ndarray, score: np.ndarray) -> float:
+    """ROC-AUC as the Mann-Whitney statistic: mean rank of the positives (ties averaged)."""
+    from scipy.stats import rankdata
+
+    positives = int(truth.sum())
+    negatives = len(truth) - positives
+    ranks = rankdata(score)
+    return float((ranks[truth].sum() - positives * (positives + 1) / 2) / (positives * negatives))
 
 
 def _auc(task: Task, gold: np.ndarray, probs: np.ndarray) -> float | None:
@@ -467,8 +495,8 @@ def _auc(task: Task, gold: np.ndarray, probs: np.ndarray) -> float | None:
         return None
     if task.kind == "binary":
         positive = task.labels.index(task.positive or task.labels[1])
-        return float(roc_auc_score(gold == positive, probs[:, positive]))
-    return float(np.mean([roc_auc_score(gold == c, probs[:, c]) for c in present]))
+        return _binary_auc(gold == positive, probs[:, positive])
+    return float(np.mean([_binary_auc(gold == c, probs[:, c]) for c in present]))
 
 
 def intervals(statistics: dict, indices: np.ndarray, level: float) -> dict:

@@ -116,3 +116,22 @@ def test_compare_systems_marks_best_baseline_and_reports_humans():
     shuffled = {**predictions, "poor": predictions["poor"][::-1]}
     with pytest.raises(ValueError, match="poor: prediction rows differ"):
         compare_systems(task, shuffled, ["good", "poor"], None, 10, 0.95, 10, 0)
+
+
+def test_fast_bootstrap_statistics_equal_sklearn_with_ties_and_absent_classes():
+    from sklearn.metrics import f1_score, roc_auc_score
+
+    from annotune.metrics import _binary_auc, _f1_from_counts, _label_counts
+
+    rng = np.random.default_rng(1)
+    for _ in range(20):
+        gold, pred = rng.integers(0, 4, 30), rng.integers(0, 3, 30)  # class 3 never predicted
+        onehot = np.eye(4, dtype=int)
+        expected = f1_score(gold, pred, labels=[0, 1, 2, 3], average="macro", zero_division=0)
+        assert _f1_from_counts(*_label_counts(onehot[gold], onehot[pred])) == pytest.approx(expected)
+        gold_sets, pred_sets = rng.integers(0, 2, (30, 5)), rng.integers(0, 2, (30, 5))
+        for average in ("micro", "macro"):
+            expected = f1_score(gold_sets, pred_sets, average=average, zero_division=0)
+            assert _f1_from_counts(*_label_counts(gold_sets, pred_sets), average=average) == pytest.approx(expected)
+        truth, score = rng.integers(0, 2, 30).astype(bool), rng.integers(0, 5, 30) / 4  # many ties
+        assert _binary_auc(truth, score) == pytest.approx(roc_auc_score(truth, score))
