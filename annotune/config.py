@@ -136,6 +136,7 @@ class EvaluateParams:
     bootstrap_resamples: int = 1000
     confidence_level: float = 0.95
     calibration_bins: int = 10
+    annotator_min_posts: int = 10  # an annotator's own kappa is reported when they labelled this many test posts
 
 
 @dataclasses.dataclass(frozen=True)

@@ -562,6 +562,37 @@ def human_agreement(annotations: list[list]) -> dict:
     }
 
 
+def annotator_kappas(annotations: list[list], annotators: list[list], min_items: int) -> dict[str, float]:
+    """Each annotator's Cohen's kappa against the majority of the *other* annotators, over the items
+    they labelled (items where the others tie skipped); annotators with fewer than ``min_items`` such
+    items, or whose kappa is undefined (one label in play), are left out."""
+    from collections import defaultdict
+
+    from sklearn.metrics import cohen_kappa_score
+
+    pairs: dict[str, list[tuple]] = defaultdict(list)
+    for labels, who in zip(annotations, annotators, strict=True):
+        for i, (label, annotator) in enumerate(zip(labels, who, strict=True)):
+            rest = majority_label(labels[:i] + labels[i + 1 :])
+            if label is not None and rest is not None:
+                pairs[annotator].append((label, rest))
+    return {
+        annotator: float(cohen_kappa_score([a for a, _ in items], [b for _, b in items]))
+        for annotator, items in sorted(pairs.items())
+        if len(items) >= min_items and len({x for pair in items for x in pair}) > 1
+    }
+
+
+def annotator_agreement(annotations: list[list], annotators: list[list], min_items: int) -> dict:
+    """The distribution over annotators of their leave-one-out kappa (see ``annotator_kappas``)."""
+    kappas = np.array(list(annotator_kappas(annotations, annotators, min_items).values()))
+    summary = {"annotators_scored": len(kappas), "annotator_min_posts": min_items}
+    if len(kappas):
+        q1, median, q3 = np.percentile(kappas, [25, 50, 75])
+        summary |= {"annotator_kappa_median": median, "annotator_kappa_q1": q1, "annotator_kappa_q3": q3}
+    return plain_numbers(summary)
+
+
 def kappa_vs_human_majority(predictions: list[dict], annotations: list[list]) -> float:
     """Cohen's kappa of a system against the majority of the annotators (posts where they tie skipped)."""
     from sklearn.metrics import cohen_kappa_score

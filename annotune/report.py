@@ -117,7 +117,15 @@ def human_section(task: Task, metrics: dict, published: dict | None) -> str:
         f"({human['annotations_per_post']:.2f} per post): "
         f"Krippendorff's α {number(human['krippendorff_alpha'], False)}, "
         f"pairwise agreement {number(human['pairwise_agreement'], True)}%, one annotator vs the majority of the others "
-        f"(leave-one-out) κ {number(human['loo_kappa'], False)}. "
+        f"(leave-one-out) κ {number(human['loo_kappa'], False)}"
+        + (
+            f" (per annotator, {human['annotators_scored']} annotators with {human['annotator_min_posts']}+ posts: "
+            f"median {number(human['annotator_kappa_median'], False)}, interquartile "
+            f"{number(human['annotator_kappa_q1'], False)}–{number(human['annotator_kappa_q3'], False)})"
+            if human.get("annotator_kappa_median") is not None
+            else ""
+        )
+        + ". "
         f"Systems whose κ against the human majority reaches that reference: {', '.join(reach) or 'none'}."
     )
     if published:

@@ -13,7 +13,7 @@ from pathlib import Path
 from annotune import cli
 from annotune.config import load_params
 from annotune.io import read_jsonl, write_json
-from annotune.metrics import compare_systems
+from annotune.metrics import annotator_agreement, compare_systems
 
 PLOTS = ("confusion", "reliability", "roc", "pr", "coverage")
 
@@ -32,8 +32,9 @@ def main(argv: list[str]) -> None:
     if args.task in params.distill.tasks:  # LLM as data labeller (stages/distill.py), opt-in
         systems.append("encoder_distilled")
     predictions = {s: read_jsonl(args.predictions / f"{s}.jsonl") for s in systems}
-    by_id = {r["id"]: r.get("annotations", {}).get(task.name) for r in read_jsonl(args.prepared)}
-    annotations = [by_id.get(p["id"]) for p in predictions["qlora"]]
+    prepared = {r["id"]: r for r in read_jsonl(args.prepared)}
+    annotations = [prepared.get(p["id"], {}).get("annotations", {}).get(task.name) for p in predictions["qlora"]]
+    annotators = [prepared.get(p["id"], {}).get("annotators") for p in predictions["qlora"]]
     metrics, plots = compare_systems(
         task,
         predictions,
@@ -45,6 +46,8 @@ def main(argv: list[str]) -> None:
         params.seed,
         params.annotate.target_accuracy,
     )
+    if "human" in metrics and all(a is not None for a in annotators):
+        metrics["human"] |= annotator_agreement(annotations, annotators, settings.annotator_min_posts)
     write_json(args.metrics, metrics)
     for name in PLOTS:  # every declared plot folder exists; the classification ones stay empty for generation
         (args.plots / name).mkdir(parents=True, exist_ok=True)

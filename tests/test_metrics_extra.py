@@ -135,3 +135,17 @@ def test_fast_bootstrap_statistics_equal_sklearn_with_ties_and_absent_classes():
             assert _f1_from_counts(*_label_counts(gold_sets, pred_sets), average=average) == pytest.approx(expected)
         truth, score = rng.integers(0, 2, 30).astype(bool), rng.integers(0, 5, 30) / 4  # many ties
         assert _binary_auc(truth, score) == pytest.approx(roc_auc_score(truth, score))
+
+
+def test_each_annotators_kappa_against_the_others_majority():
+    from annotune.metrics import annotator_agreement, annotator_kappas
+
+    # "bad" always disagrees with the two others, who agree; "ok" agrees with the other's majority
+    annotations = [["x", "x", "y"], ["y", "y", "x"], ["x", "x", "y"], ["y", "y", "x"]]
+    annotators = [["ok", "ok2", "bad"]] * 4
+    kappas = annotator_kappas(annotations, annotators, min_items=4)
+    # for ok and ok2 the others tie (one agrees, bad disagrees): nothing to compare, left out
+    assert kappas == {"bad": pytest.approx(-1.0)}
+    assert annotator_kappas(annotations, annotators, min_items=5) == {}
+    summary = annotator_agreement(annotations, annotators, 4)
+    assert summary["annotators_scored"] == 1 and summary["annotator_kappa_median"] == pytest.approx(-1.0)

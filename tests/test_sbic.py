@@ -60,6 +60,7 @@ def test_raw_aggregation_labels_and_annotations(tmp_path, raw_rows):
     assert a["annotations"]["offensiveYN"] == ["offensive", "not_offensive"]
     assert a["annotations"]["hasBiasedImplication"] == ["implied_bias", "no_implied_bias"]
     assert c["annotations"]["offensiveYN"] == ["offensive", None, "maybe_offensive"]
+    assert len(c["annotators"]) == 3 and len(set(c["annotators"])) == 3
 
 
 @pytest.mark.parametrize(

@@ -12,7 +12,8 @@ implied stereotype**. Our labels say what they mean instead:
 - ``targetMinority``: the groups named by any annotator, normalized (lower case, unique, sorted) and
   joined with ", "; ``none`` when no group was named.
 
-Per-annotator labels (``WorkerId``) are kept as ``annotations`` wherever a raw file is used.
+Per-annotator labels are kept as ``annotations`` (one list per task) with the annotators' ids
+(``WorkerId``) in ``annotators``, wherever a raw file is used.
 """
 
 from __future__ import annotations
@@ -100,19 +101,22 @@ def aggregate_raw(raw: pd.DataFrame) -> pd.DataFrame:
     return grouped
 
 
-def _annotations(raw: pd.DataFrame) -> dict[str, dict[str, list[str]]]:
-    """Per post, one label per annotator (WorkerId), in first-seen annotator order."""
-    by_post: dict[str, dict[str, list[str]]] = {}
+def _annotations(raw: pd.DataFrame) -> dict[str, tuple[dict[str, list[str]], list[str]]]:
+    """Per post, one label per annotator (WorkerId), in first-seen annotator order, and the annotators'
+    ids (SBIC's anonymized WorkerIds) in the same order: per-annotator agreement needs them."""
+    by_post: dict[str, tuple[dict[str, list[str]], list[str]]] = {}
     for post, rows in raw.groupby("post", sort=False):
         labels = {"hasBiasedImplication": [], "offensiveYN": [], "targetMinority": []}
-        for _, answers in rows.groupby("WorkerId", sort=False):
+        annotators = []
+        for worker, answers in rows.groupby("WorkerId", sort=False):
+            annotators.append(str(worker))
             offensive = answers["offensiveYN"].dropna()
             stereotypes = answers["targetStereotype"].fillna("").str.strip()
             groups = ", ".join(answers["targetMinority"].fillna(""))
             labels["hasBiasedImplication"].append("implied_bias" if (stereotypes != "").any() else "no_implied_bias")
             labels["offensiveYN"].append(ANSWERS[float(offensive.iloc[0])] if len(offensive) else None)
             labels["targetMinority"].append(normalize_groups(groups))
-        by_post[post] = labels
+        by_post[post] = labels, annotators
     return by_post
 
 
@@ -143,7 +147,7 @@ def records_from_frame(frame: pd.DataFrame, source: str, annotations: dict | Non
         groups = row.targetMinority if isinstance(row.targetMinority, list) else json.loads(row.targetMinority)
         record = _record(post, row.offensiveYN, groups, row.hasBiasedImplication)
         if annotations is not None:
-            record["annotations"] = annotations[row.post]
+            record["annotations"], record["annotators"] = annotations[row.post]
         records.append(record)
     records, dropped["duplicate_post"] = dedupe(records)
     return records, {"source": source, "posts_read": len(frame), "dropped": dropped}
