@@ -23,6 +23,7 @@ SYSTEM_NAMES = {
     "encoder": "encoder fine-tuned",
     "soft_prompt": "encoder soft prompt",
     "llm_head": "LLM + classification head (LoRA)",
+    "encoder_distilled": "encoder trained on QLoRA's labels (distilled)",
 }
 
 
@@ -136,6 +137,27 @@ def human_section(task: Task, metrics: dict, published: dict | None) -> str:
     return text
 
 
+def distillation_section(task: Task, metrics: dict) -> str | None:
+    """LLM as data labeller: the encoder trained on the LLM's labels against the encoder trained on gold
+    and the LLM itself, on the main metric; None when the task has no distilled system."""
+    key = main_metric(task)
+    if "encoder_distilled" not in metrics or "encoder" not in metrics or "qlora" not in metrics:
+        return None
+    distilled, gold, llm = (metrics[s][key] for s in ("encoder_distilled", "encoder", "qlora"))
+    text = (
+        f"LLM as data labeller ({key}): encoder on QLoRA's labels {number(distilled, True)}, encoder on gold "
+        f"{number(gold, True)}, QLoRA itself {number(llm, True)}. "
+    )
+    if llm > gold:
+        closed = (distilled - gold) / (llm - gold)
+        return text + f"Training the encoder on the LLM's labels closes {100 * closed:.0f}% of the gap to the LLM."
+    return text + (
+        "The encoder trained on gold already beats the LLM, so there is no gap to close; the distilled encoder "
+        f"keeps {100 * distilled / llm:.0f}% of the LLM's score at encoder inference cost "
+        "(rows/s: README, Annotating new data)."
+    )
+
+
 def load_plot_rows(folder: Path) -> dict[str, list[dict]]:
     """{system: rows} from a DVC plot folder of <system>.json files; empty if the folder is absent."""
     return {f.stem: json.loads(f.read_text()) for f in sorted(folder.glob("*.json"))} if folder.is_dir() else {}
@@ -235,6 +257,9 @@ def summary(
             "",
             human_section(task, result, PUBLISHED_HUMAN.get(dataset)),
         ]
+        distillation = distillation_section(task, result)
+        if distillation:
+            parts += ["", distillation]
         if figures.get(task.name):
             parts += ["", " ".join(f"![{p.stem}]({p.relative_to(base).as_posix()})" for p in figures[task.name])]
     return "\n".join(parts) + "\n"

@@ -64,3 +64,14 @@ def test_table_sorts_by_main_metric_and_marks_the_best():
     lines = system_table(OFFENSIVE, metrics, []).splitlines()
     assert lines[2].startswith("| b ★ |") and "**70.0**" in lines[2] and "**0.100**" in lines[2]
     assert lines[3].startswith("| a |") and "50.0 [40.0, 60.0]" in lines[3] and "best baseline" in lines[3]
+
+
+def test_distillation_section_says_how_much_of_the_gap_closes():
+    from annotune.report import distillation_section
+
+    bias = get_task("sbic", "hasBiasedImplication")
+    metrics = {"qlora": {"macro_f1": 0.8}, "encoder": {"macro_f1": 0.6}, "encoder_distilled": {"macro_f1": 0.75}}
+    assert "closes 75% of the gap" in distillation_section(bias, metrics)
+    metrics["encoder"]["macro_f1"] = 0.9
+    assert "no gap to close" in distillation_section(bias, metrics)
+    assert distillation_section(bias, {"qlora": {"macro_f1": 0.8}}) is None
