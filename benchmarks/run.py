@@ -153,9 +153,6 @@ def table(results: dict) -> str:
                 f"  NF4/fp32 ratio: whole process | above the imports ({m['after_imports_mb']['median']:.0f} MB)",
                 f"{m['ratio_peak']['median']:.2f} | {m['ratio_above_imports']['median']:.2f}",
             )
-            add(
-                "  NF4/fp32 resident once loaded, above the imports", f"{m['ratio_loaded_above_imports']['median']:.2f}"
-            )
             if None not in m["work_peak_mb"]["fp32"] + m["work_peak_mb"]["nf4"]:
                 work = (m["work_peak_mb"]["fp32"][0], m["work_peak_mb"]["nf4"][0])
                 add("  peak of the work after loading: fp32 / NF4, MB", f"{work[0]:.0f} / {work[1]:.0f}")
@@ -175,6 +172,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--task", default="hasBiasedImplication", help="classification task to measure on")
     parser.add_argument("--full-repro", action="store_true", help="also time the whole default dvc repro from scratch")
     parser.add_argument("--show", type=Path, help="print the table of an earlier results JSON and exit")
+    parser.add_argument(
+        "--pipeline-dir",
+        type=Path,
+        default=ROOT,
+        help="checkout whose models/ and data/ are measured (default: this one)",
+    )
     parser.add_argument("--noop-dir", type=Path, help="time the no-op repro in this up-to-date checkout")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results.json")
     args = parser.parse_args(argv)
@@ -187,9 +190,11 @@ def main(argv: list[str] | None = None) -> None:
     from annotune.tasks import get_task
 
     params = bench_params(ROOT / "params.yaml")
-    base = _need(ROOT / "models" / "base" / "llm", "the converted base LLM")
-    adapter = _need(ROOT / "models" / "qlora" / args.task, "the task's QLoRA adapter")
-    data = _need(ROOT / "data" / "instruct" / args.task, "the task's instruct data")
+    base = _need(args.pipeline_dir / "models" / "base" / "llm", "the converted base LLM")
+    adapter = _need(
+        args.pipeline_dir / "models" / "qlora" / args.task / "annotune.json", "the task's QLoRA adapter"
+    ).parent
+    data = _need(args.pipeline_dir / "data" / "instruct" / args.task, "the task's instruct data")
     task = get_task(params.dataset, args.task)
     sections = args.only or list(SECTIONS)
 
