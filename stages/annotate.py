@@ -18,7 +18,6 @@ from annotune import cli
 from annotune.annotate import annotate, default_model_dir, dev_handoff, load_system
 from annotune.config import load_params
 from annotune.io import read_jsonl, write_json, write_jsonl
-from annotune.tasks import get_task
 
 log = logging.getLogger("annotate")
 
@@ -50,7 +49,7 @@ def main(argv: list[str]) -> None:
         torch.set_num_threads(args.threads)
     params = load_params()
     settings = params.annotate
-    task = get_task(params.dataset, args.task)
+    task = params.task(args.task)
     data = args.data or Path("data/instruct") / args.task
     input_path = args.input or Path(settings.input)
     text_column = args.text_column or settings.text_column

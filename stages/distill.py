@@ -16,7 +16,6 @@ from annotune.annotate import annotate, default_model_dir, load_system
 from annotune.classifiers import classifier_predictions, train_classifier
 from annotune.config import load_params, save_resolved
 from annotune.io import read_jsonl, write_json, write_jsonl
-from annotune.tasks import get_task
 
 
 def main(argv: list[str]) -> None:
@@ -32,7 +31,7 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--stats", type=Path, required=True)
     args = parser.parse_args(argv)
     params = load_params()
-    task, labeller = get_task(params.dataset, args.task), params.distill.labeller
+    task, labeller = params.task(args.task), params.distill.labeller
     system = load_system(
         task,
         labeller,

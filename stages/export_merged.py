@@ -50,10 +50,9 @@ def check(task_name: str, base: Path, adapter: Path, merged, rows: int) -> None:
     from annotune.models import Runtime, load_tokenizer
     from annotune.prompts import prompt_ids
     from annotune.scoring import llm_predictions
-    from annotune.tasks import get_task
     from annotune.training import load_adapter
 
-    task = get_task(load_params().dataset, task_name)
+    task = load_params().task(task_name)
     trained = read_json(adapter / "annotune.json")
     as_trained = load_adapter(base, adapter, Runtime(**trained["runtime"]), trained["qlora"]["double_quant"])
     tokenizer = load_tokenizer(adapter)

@@ -60,6 +60,7 @@ def test_dvc_repro_cache_and_experiment(tmp_path, tiny_llama, shared_sbic):
     for task in TASKS:
         metrics = json.loads((repo / "metrics" / "eval" / f"{task}.json").read_text())
         systems = {"qlora", *params["prompting"]["settings"], *params["baselines"]["methods"]}
+        systems |= {"encoder_distilled"} if task in params["distill"]["tasks"] else set()
         assert set(metrics) == systems | {"human"}
         assert metrics["human"]["posts"] > 0
         main = "macro_f1" if task != "targetMinority" else "set_f1"
@@ -73,6 +74,7 @@ def test_dvc_repro_cache_and_experiment(tmp_path, tiny_llama, shared_sbic):
     assert "roc_auc" in offensive["qlora"] and "binarized_f1" in offensive["qlora"]
     report = (repo / "metrics" / "summary.md").read_text()
     assert all(f"## {task} (" in report for task in TASKS) and "published: SBIC paper" in report
+    assert "LLM as data labeller" in report  # distill.tasks: the encoder on QLoRA's labels
     assert (repo / "metrics" / "figures" / "offensiveYN_roc.png").exists()
     assert (repo / "dvc.lock").exists()
     run(["git", "add", "-A"], repo, env)
@@ -82,7 +84,13 @@ def test_dvc_repro_cache_and_experiment(tmp_path, tiny_llama, shared_sbic):
 
     out = run([*dvc, "exp", "run", "-S", "qlora.r=4"], repo, env)
     ran = {line.split("'")[1] for line in out.splitlines() if line.startswith("Running stage")}
-    assert ran == {f"{stage}@{task}" for stage in ("qlora_train", "predict", "evaluate") for task in TASKS} | {"report"}
+    distilled = {f"distill@{task}" for task in params["distill"]["tasks"]}  # the labeller changed
+    assert (
+        ran
+        == {f"{stage}@{task}" for stage in ("qlora_train", "predict", "evaluate") for task in TASKS}
+        | {"report"}
+        | distilled
+    )
     diff = json.loads(run([*dvc, "metrics", "diff", "--json"], repo, env))
     changed = {path for path, metrics in diff.items() if any(m.get("diff") for m in metrics.values())}
     assert any(path.startswith("metrics/train/") for path in changed)
