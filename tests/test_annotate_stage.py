@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 from ruamel.yaml import YAML
@@ -14,16 +10,10 @@ from ruamel.yaml import YAML
 from annotune import baselines
 from annotune.config import BaselinesParams
 from annotune.tasks import get_task
+from tests.test_pipeline import ROOT, project_repo, run, tool_env
 
-ROOT = Path(__file__).resolve().parents[1]
 TASK = "hasBiasedImplication"
 TEXTS = [("those people are all lazy and stupid", "implied_bias"), ("a beautiful day at the beach", "no_implied_bias")]
-
-
-def run(cmd: list[str], cwd: Path, env: dict) -> str:
-    result = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
-    assert result.returncode == 0, f"{' '.join(cmd)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
-    return result.stdout + result.stderr
 
 
 def write_csv(path: Path, n: int) -> None:
@@ -34,11 +24,6 @@ def write_csv(path: Path, n: int) -> None:
 
 def test_annotate_stage_runs_from_params_and_resumes(tmp_path):
     repo = tmp_path / "repo"
-    repo.mkdir()
-    for name in ("dvc.yaml", ".gitignore", "pyproject.toml"):
-        shutil.copy(ROOT / name, repo / name)
-    for folder in ("annotune", "stages"):
-        shutil.copytree(ROOT / folder, repo / folder, ignore=shutil.ignore_patterns("__pycache__"))
     params = YAML(typ="safe").load((ROOT / "params.yaml").read_text())
     params["annotate"].update(
         tasks=[TASK],
@@ -49,27 +34,21 @@ def test_annotate_stage_runs_from_params_and_resumes(tmp_path):
         chunk_size=4,
         target_accuracy=0.5,
     )
-    YAML().dump(params, repo / "params.yaml")
     rows = [
         {"id": str(i), "instruction": "", "input": f"{text} {i}", "output": "", "label": label}
         for i, (text, label) in enumerate(TEXTS * 6)
     ]
-    instruct = repo / "data" / "instruct" / TASK
-    instruct.mkdir(parents=True)
-    (instruct / "dev.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    fitted = baselines.train("tfidf_logreg", get_task("sbic", TASK), rows, BaselinesParams(), 0)
-    baselines.save(fitted, repo / "models" / "baselines" / TASK / "tfidf_logreg")
-    write_csv(repo / "data" / "unlabeled.csv", 10)
 
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    dvc = [sys.executable, "-m", "dvc"]
-    run(["git", "init", "-q"], repo, env)
-    run(["git", "config", "user.name", "annotune tests"], repo, env)
-    run(["git", "config", "user.email", "tests@annotune.invalid"], repo, env)
-    run([*dvc, "init", "-q"], repo, env)
-    run([*dvc, "config", "core.analytics", "false"], repo, env)
-    run(["git", "add", "-A"], repo, env)
-    run(["git", "commit", "-qm", "pipeline"], repo, env)
+    def inputs():
+        instruct = repo / "data" / "instruct" / TASK
+        instruct.mkdir(parents=True)
+        (instruct / "dev.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+        fitted = baselines.train("tfidf_logreg", get_task("sbic", TASK), rows, BaselinesParams(), 0)
+        baselines.save(fitted, repo / "models" / "baselines" / TASK / "tfidf_logreg")
+        write_csv(repo / "data" / "unlabeled.csv", 10)
+
+    env = tool_env()
+    dvc = project_repo(repo, params, env, inputs)
 
     stage = f"annotate@{TASK}"
     assert stage in run([*dvc, "repro", "-s", stage], repo, env)

