@@ -297,6 +297,13 @@ def load_params(path: Path = PARAMS_FILE) -> Params:
     params = build(Params, raw or {})
     for name in params.tasks:
         params.task(name)
+    for section in ("annotate", "distill"):  # opt-in stages run per task: only tasks the dataset has
+        extra = [t for t in getattr(params, section).tasks if t not in params.tasks]
+        if extra:
+            raise ParamsError(
+                f"params.yaml: {section}.tasks lists {extra}, not among tasks {params.tasks} "
+                f"(switching datasets? set {section}.tasks to [] or to tasks of the new dataset)"
+            )
     return params
 
 

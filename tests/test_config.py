@@ -42,3 +42,14 @@ def test_unknown_task_and_missing_key(tmp_path):
     (tmp_path / "params.yaml").write_text(text.replace("seed: 42\n", ""))
     with pytest.raises(ParamsError, match="missing required key seed"):
         load_params(tmp_path / "params.yaml")
+
+
+def test_opt_in_stage_tasks_must_be_tasks_of_the_dataset(tmp_path):
+    from ruamel.yaml import YAML
+
+    params = YAML(typ="safe").load((ROOT / "params.yaml").read_text())
+    params.update(dataset="mrpc", tasks=["paraphrase"])
+    params["distill"]["tasks"] = ["hasBiasedImplication"]
+    YAML().dump(params, tmp_path / "params.yaml")
+    with pytest.raises(ParamsError, match=r"distill.tasks lists \['hasBiasedImplication'\], not among tasks"):
+        load_params(tmp_path / "params.yaml")

@@ -54,6 +54,7 @@ def tiny_params(model: Path) -> dict:
     params["llm_head"].update(epochs=1)
     params["prompting"].update(shots=2)
     params["predict"].update(max_new_tokens=4)
+    params["distill"].update(tasks=["hasBiasedImplication"])  # the LLM-as-labeller variant, opt-in
     return params
 
 
