@@ -27,6 +27,7 @@ def test_stages_end_to_end_on_a_real_slice(dataset, tmp_path, tiny_llama, monkey
         pytest.skip(f"real {dataset} data not found at {SHARED_DATA / dataset} (../shared/data is absent here)")
     params = tiny_params(tiny_llama)
     params.update(dataset=dataset, tasks=[task])
+    params["distill"]["tasks"] = []  # the opt-in variants name SBIC tasks
     params["baselines"]["methods"] = METHODS
     params["prompting"]["settings"] = ["zero_shot"]
     params["predict"]["max_new_tokens"] = 8
