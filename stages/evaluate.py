@@ -12,7 +12,7 @@ from pathlib import Path
 
 from annotune import cli
 from annotune.config import load_params
-from annotune.io import read_jsonl, write_json
+from annotune.io import read_json, read_jsonl, write_json
 from annotune.metrics import annotator_agreement, compare_systems
 
 PLOTS = ("confusion", "reliability", "roc", "pr", "coverage")
@@ -48,6 +48,10 @@ def main(argv: list[str]) -> None:
     )
     if "human" in metrics and all(a is not None for a in annotators):
         metrics["human"] |= annotator_agreement(annotations, annotators, settings.annotator_min_posts)
+    for system in systems:  # LLM systems record their inference footprint (model size, memory)
+        runtime_file = args.predictions / f"{system}.runtime.json"
+        if runtime_file.exists():
+            metrics[system] |= read_json(runtime_file)["footprint"]
     write_json(args.metrics, metrics)
     for name in PLOTS:  # every declared plot folder exists; the classification ones stay empty for generation
         (args.plots / name).mkdir(parents=True, exist_ok=True)

