@@ -10,8 +10,18 @@ from annotune.config import ParamsError
 from annotune.datasets.sbic import SbicDataError
 from annotune.fetch import FetchError
 from annotune.models import ModelResolutionError
+from annotune.preflight import PreflightError
 
-USER_ERRORS = (ParamsError, FetchError, ModelResolutionError, SbicDataError, FileNotFoundError, KeyError, ValueError)
+USER_ERRORS = (
+    ParamsError,
+    FetchError,
+    ModelResolutionError,
+    PreflightError,
+    SbicDataError,
+    FileNotFoundError,
+    KeyError,
+    ValueError,
+)
 
 
 def run(main: Callable[[list[str]], None]) -> None:

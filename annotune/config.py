@@ -52,6 +52,8 @@ class QloraParams:
     warmup_ratio: float = 0.03  # fraction of the training steps
     max_input_tokens: int = 128
     gradient_checkpointing: bool = False
+    checkpoint_steps: int = 20  # a resumable checkpoint every N optimizer steps; 0 = none
+    launcher: str = "python -m"  # the stage's launcher: "accelerate launch --num_processes 2 -m" for 2 GPUs
 
     def __post_init__(self):
         _choice("qlora.quantization", self.quantization, ("nf4", "int8", "none"))

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+import os
 import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+
+from annotune.preflight import PreflightError
 
 log = logging.getLogger(__name__)
 
@@ -132,17 +135,45 @@ def resolve_runtime(device: str, compute_dtype: str, quantization: str) -> Runti
     if device == "auto":
         device = "cuda" if cuda else "cpu"
     elif device == "cuda" and not cuda:
-        raise RuntimeError("params: device 'cuda' was asked for but torch sees no CUDA device; use 'auto' or 'cpu'")
+        raise PreflightError("params: device 'cuda' was asked for but torch sees no CUDA device; use 'auto' or 'cpu'")
     if compute_dtype == "auto":
         if device == "cuda":
             compute_dtype = "bfloat16" if torch.cuda.is_bf16_supported() else "float16"
         else:
             compute_dtype = "float32"
     elif compute_dtype == "bfloat16" and device == "cuda" and not torch.cuda.is_bf16_supported():
-        raise RuntimeError("params: compute_dtype bfloat16 is not supported by this GPU; use float16 or auto")
-    if quantization != "none" and importlib.util.find_spec("bitsandbytes") is None:
-        raise RuntimeError(f"params: quantization {quantization!r} needs bitsandbytes, which is not installed")
+        raise PreflightError(
+            f"params: compute_dtype bfloat16 is not supported by this GPU ({torch.cuda.get_device_name()}); "
+            "use float16 or auto"
+        )
+    elif compute_dtype == "float16" and device == "cpu":
+        raise PreflightError("params: compute_dtype float16 needs a GPU (mixed precision); on the CPU use float32")
+    if quantization != "none":
+        problem = bitsandbytes_problem(device)
+        if problem:
+            raise PreflightError(f"params: quantization {quantization!r} on {device}: {problem}")
     return Runtime(device=device, compute_dtype=compute_dtype, quantization=quantization)
+
+
+def bitsandbytes_problem(device: str) -> str | None:
+    """Why bitsandbytes cannot quantize on ``device`` (None: it can): tried on a small tensor."""
+    if importlib.util.find_spec("bitsandbytes") is None:
+        return "bitsandbytes is not installed (pip install -r requirements.txt)"
+    try:
+        import bitsandbytes.functional as bnb_functional
+
+        bnb_functional.quantize_4bit(torch.ones(64, 64, device=device), quant_type="nf4")
+    except Exception as exc:  # noqa: BLE001 - any failure means no usable backend; its text says why
+        return f"this bitsandbytes build has no working 4-bit backend for {device} ({type(exc).__name__}: {exc})"
+    return None
+
+
+def process_device(device: str) -> str:
+    """The device of this process: under ``accelerate launch`` / torchrun each GPU process owns the GPU
+    numbered by its LOCAL_RANK; CPU processes share the CPU."""
+    if device == "cuda":
+        return f"cuda:{os.environ.get('LOCAL_RANK', '0')}"
+    return device
 
 
 def quantization_config(runtime: Runtime, double_quant: bool = True):
@@ -171,7 +202,7 @@ def load_causal_lm(folder: Path, runtime: Runtime, double_quant: bool = True):
         folder,
         dtype=runtime.torch_dtype,
         quantization_config=quantization_config(runtime, double_quant),
-        device_map={"": runtime.device},
+        device_map={"": process_device(runtime.device)},
     )
     if runtime.quantization == "nf4":
         keep_4bit_numerics_stable(model)

@@ -1,4 +1,8 @@
-"""qlora_train@<task>: one LoRA adapter per task on the quantized base LLM."""
+"""qlora_train@<task>: one LoRA adapter per task on the quantized base LLM.
+
+Runs as one process (``python -m stages.qlora_train``) or data parallel under ``accelerate launch``
+(params qlora.launcher); an interrupted run resumes from its last checkpoint when rerun.
+"""
 
 import argparse
 import shutil
@@ -8,7 +12,7 @@ from annotune import cli
 from annotune.config import load_params, save_resolved
 from annotune.io import read_jsonl
 from annotune.models import resolve_runtime
-from annotune.training import train_qlora
+from annotune.training import is_main_process, train_qlora
 
 
 def main(argv: list[str]) -> None:
@@ -22,7 +26,8 @@ def main(argv: list[str]) -> None:
     params = load_params()
     qlora = params.qlora
     runtime = resolve_runtime(qlora.device, qlora.compute_dtype, qlora.quantization)
-    shutil.rmtree(args.out, ignore_errors=True)
+    if is_main_process():
+        shutil.rmtree(args.out, ignore_errors=True)
     _, stats = train_qlora(
         args.base,
         read_jsonl(args.data / "train.jsonl"),
@@ -33,10 +38,10 @@ def main(argv: list[str]) -> None:
         args.out,
         args.live,
     )
-    shutil.rmtree(args.out / "checkpoints", ignore_errors=True)
-    save_resolved(
-        args.out / "annotune.json", task=args.task, seed=params.seed, qlora=qlora, runtime=runtime, stats=stats
-    )
+    if is_main_process():
+        save_resolved(
+            args.out / "annotune.json", task=args.task, seed=params.seed, qlora=qlora, runtime=runtime, stats=stats
+        )
 
 
 if __name__ == "__main__":

@@ -83,3 +83,9 @@ def shared_sbic() -> Path:
     if not (folder / "SBIC.v2.dev.csv").exists():
         pytest.skip(f"real SBIC data not found at {folder} (../shared/data is absent on this machine)")
     return folder
+
+
+@pytest.fixture(autouse=True)
+def checkpoints_in_tmp(tmp_path, monkeypatch):
+    """Training checkpoints (normally under ~/.cache/annotune) stay inside each test's folder."""
+    monkeypatch.setenv("ANNOTUNE_CHECKPOINTS", str(tmp_path / "checkpoints"))
