@@ -180,11 +180,14 @@ def quantization_config(runtime: Runtime, double_quant: bool = True):
     from transformers import BitsAndBytesConfig
 
     if runtime.quantization == "nf4":
+        # FSDP shards only floating-point tensors: store the packed 4-bit weights in the compute dtype
+        fsdp = os.environ.get("ACCELERATE_USE_FSDP", "false").lower() == "true"
         return BitsAndBytesConfig(
             load_in_4bit=True,
             bnb_4bit_quant_type="nf4",
             bnb_4bit_use_double_quant=double_quant,
             bnb_4bit_compute_dtype=runtime.torch_dtype,
+            bnb_4bit_quant_storage=runtime.torch_dtype if fsdp else torch.uint8,
         )
     if runtime.quantization == "int8":
         return BitsAndBytesConfig(load_in_8bit=True)

@@ -243,6 +243,9 @@ def train_qlora(
         data_collator=PackCollator() if packing else PadCollator(tokenizer.pad_token_id),
         callbacks=[DVCLiveCallback(live=live), *callbacks],
     )
+    log.info(
+        "process %d of %d trains on %d examples", trainer.args.process_index, trainer.args.world_size, len(train_set)
+    )
     result = trainer.train(resume_from_checkpoint=resume_from)
     dev_losses = [entry["eval_loss"] for entry in trainer.state.log_history if "eval_loss" in entry]
     if trainer.is_world_process_zero():

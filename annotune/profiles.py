@@ -1,0 +1,105 @@
+"""Named parameter sets in ``profiles/<name>.yaml`` (params.yaml keys -> values): the reference GPU study
+and the CPU default, each one command.
+
+    python -m annotune.profiles run reference-gpu [--queue | --temp]   # a DVC experiment named after it
+    python -m annotune.profiles apply cpu                               # write the values into params.yaml
+    python -m annotune.profiles show reference-gpu                      # the -S arguments it stands for
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import subprocess
+from pathlib import Path
+
+from ruamel.yaml import YAML
+
+from annotune import cli
+from annotune.config import PARAMS_FILE, Params, ParamsError, build
+
+PROFILES_DIR = Path("profiles")
+
+
+def load_profile(name: str, folder: Path = PROFILES_DIR) -> dict:
+    path = folder / f"{name}.yaml"
+    if not path.exists():
+        known = ", ".join(sorted(p.stem for p in folder.glob("*.yaml"))) or "none"
+        raise ParamsError(f"profile {name!r}: {path} not found (profiles: {known})")
+    values = YAML(typ="safe").load(path.read_text()) or {}
+    if not isinstance(values, dict):
+        raise ParamsError(f"{path}: expected a mapping of params.yaml keys to values")
+    return values
+
+
+def applied(params: dict, profile: dict, source: str = "profile") -> dict:
+    """``params`` (params.yaml as a mapping) with the profile's values set; every key must already exist
+    in params.yaml and the result must validate, so a typo fails here and not in a stage."""
+    result = json.loads(json.dumps(params))
+    for key, value in profile.items():
+        *parents, leaf = key.split(".")
+        node = result
+        for part in parents:
+            node = node.get(part) if isinstance(node, dict) else None
+        if not isinstance(node, dict) or leaf not in node:
+            raise ParamsError(f"{source}: {key} is not a params.yaml key")
+        node[leaf] = value
+    build(Params, result)
+    return result
+
+
+def override(key: str, value) -> str:
+    """One ``dvc exp run -S`` argument (Hydra override syntax: strings with spaces are quoted)."""
+    if isinstance(value, str):
+        text = json.dumps(value) if any(c in value for c in " ,[]{}'\"=") else value
+    else:
+        text = json.dumps(value).replace(" ", "")
+    return f"{key}={text}"
+
+
+def exp_run_command(name: str, profile: dict, mode: str | None) -> list[str]:
+    command = ["dvc", "exp", "run", "-n", name, *([f"--{mode}"] if mode else [])]
+    for key, value in profile.items():
+        command += ["-S", override(key, value)]
+    return command
+
+
+def apply_to_params_file(profile: dict, path: Path = PARAMS_FILE) -> None:
+    """Set the values in params.yaml in place, keeping its comments and order."""
+    yaml = YAML()
+    document = yaml.load(path)
+    applied(YAML(typ="safe").load(path.read_text()), profile, str(path))  # validate first
+    for key, value in profile.items():
+        *parents, leaf = key.split(".")
+        node = document
+        for part in parents:
+            node = node[part]
+        node[leaf] = value
+    with path.open("w") as fh:
+        yaml.dump(document, fh)
+
+
+def main(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("command", choices=["run", "apply", "show"])
+    parser.add_argument("profile", help="a file name in profiles/ without .yaml")
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--queue", action="store_const", const="queue", dest="mode", help="queue the experiment")
+    mode.add_argument("--temp", action="store_const", const="temp", dest="mode", help="run it in a temporary folder")
+    parser.add_argument("--name", help="experiment name (default: the profile's)")
+    args = parser.parse_args(argv)
+    profile = load_profile(args.profile)
+    applied(YAML(typ="safe").load(PARAMS_FILE.read_text()), profile, f"profiles/{args.profile}.yaml")
+    if args.command == "apply":
+        apply_to_params_file(profile)
+        print(f"params.yaml: {len(profile)} values from profiles/{args.profile}.yaml; run `dvc repro`")
+        return
+    command = exp_run_command(args.name or args.profile, profile, args.mode)
+    print(shlex.join(command), flush=True)
+    if args.command == "run":
+        subprocess.run(command, check=True)
+
+
+if __name__ == "__main__":
+    cli.run(main)
