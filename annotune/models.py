@@ -225,17 +225,19 @@ def keep_4bit_numerics_stable(model) -> None:
 
 
 def inference_footprint(model, runtime: Runtime) -> dict:
-    """What a prediction run cost in memory, saved beside its predictions: parameters (4-bit ones
-    counted unpacked), the weights' bytes as loaded, and the peak -- allocated GPU memory on CUDA,
-    the process's peak resident memory (Python and libraries included) on the CPU."""
+    """What a prediction run cost in memory, saved beside its predictions: the base model's parameters
+    (4-bit ones counted unpacked, a LoRA adapter's not), the weights' bytes as loaded, and the peak --
+    allocated GPU memory on CUDA, the process's peak resident memory (Python and libraries included)
+    on the CPU."""
     import resource
 
     if runtime.device == "cuda":
         peak = torch.cuda.max_memory_allocated()
     else:
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports KiB
+    adapter_parameters = sum(p.numel() for name, p in model.named_parameters() if "lora_" in name)
     return {
-        "model_parameters": model.num_parameters(),
+        "model_parameters": model.num_parameters() - adapter_parameters,
         "weights_mb": round(model.get_memory_footprint() / 2**20, 1),
         "peak_memory_mb": round(peak / 2**20, 1),
     }

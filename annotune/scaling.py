@@ -6,7 +6,7 @@ settings on, baselines reduced to the majority reference), so each experiment yi
 ``--queue`` only queues them (``dvc queue start --jobs N`` runs them, e.g. on several GPUs); otherwise
 they run one after the other in temporary folders (``dvc exp run --temp``), the workspace untouched.
 
-``report``: the finished experiments named ``<prefix>*`` (from ``dvc exp show --json``) as a table
+``report``: the finished experiments named ``<prefix>*`` (``dvc exp show --json --all-commits``) as a table
 (``scaling.md``, ``scaling.json``) and a plot of score vs model size per setting and task
 (``scaling.png``), with the inference memory each model used.
 
@@ -70,13 +70,17 @@ def exp_run_commands(
 
 
 def _experiments(exp_show: list) -> list[tuple[str, dict]]:
-    """(name, data) of every finished experiment in ``dvc exp show --json`` output."""
-    found = []
+    """(name, data) of every finished experiment in ``dvc exp show --json`` output (commits newest
+    first); a name run again on a later commit counts once, its newest run."""
+    found, seen = [], set()
     for commit in exp_show:
         for experiment in commit.get("experiments") or []:
+            if (experiment.get("executor") or {}).get("state") in ("queued", "running", "failed"):
+                continue
             for rev in experiment.get("revs") or []:
                 data = rev.get("data") or {}
-                if rev.get("name") and data.get("metrics") and not rev.get("error"):
+                if rev.get("name") and data.get("metrics") and not rev.get("error") and rev["name"] not in seen:
+                    seen.add(rev["name"])
                     found.append((rev["name"], data))
     return found
 
@@ -94,6 +98,10 @@ def collect(exp_show: list, prefix: str = PREFIX) -> list[dict]:
             if not metrics:
                 continue
             metric = main_metric(params.task(task_name))
+            # one size per model (every setting runs the same base; adapters recorded by older runs add ~2%)
+            sizes = [
+                s["model_parameters"] for s in metrics.values() if isinstance(s, dict) and s.get("model_parameters")
+            ]
             quantizations = {"qlora": params.qlora.quantization}
             for setting in SETTINGS:
                 system = metrics.get(setting)
@@ -110,7 +118,7 @@ def collect(exp_show: list, prefix: str = PREFIX) -> list[dict]:
                         "score": system[metric],
                         "ci_low": system.get(f"{metric}_ci_low"),
                         "ci_high": system.get(f"{metric}_ci_high"),
-                        "parameters": system.get("model_parameters") or metrics["qlora"].get("model_parameters"),
+                        "parameters": min(sizes, default=None),
                         "weights_mb": system.get("weights_mb"),
                         "peak_memory_mb": system.get("peak_memory_mb"),
                         "quantization": quantization,
@@ -182,7 +190,7 @@ def main(argv: list[str]) -> None:
     show = commands.add_parser("report", help="table and plot of the finished experiments")
     show.add_argument("--out", type=Path, default=Path("metrics/scaling"))
     show.add_argument("--prefix", default=PREFIX)
-    show.add_argument("--all-commits", action="store_true", help="also experiments based on older commits")
+    show.add_argument("--head-only", action="store_true", help="only experiments based on HEAD (default: all commits)")
     args = parser.parse_args(argv)
     if args.command == "run":
         profile = load_profile(args.profile) if args.profile else {}
@@ -192,7 +200,7 @@ def main(argv: list[str]) -> None:
             subprocess.run(command, check=True)
         return
     exp_show = subprocess.run(
-        ["dvc", "exp", "show", "--json", *(["--all-commits"] if args.all_commits else [])],
+        ["dvc", "exp", "show", "--json", *([] if args.head_only else ["--all-commits"])],
         check=True,
         capture_output=True,
         text=True,

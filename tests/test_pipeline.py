@@ -80,6 +80,9 @@ def test_dvc_repro_cache_and_experiment(tmp_path, tiny_llama, shared_sbic):
         assert metrics["qlora"]["n"] == 16
         predictions = [json.loads(line) for line in (repo / "data/predictions" / task / "qlora.jsonl").open()]
         assert len(predictions) == 16
+        recorded = json.loads((repo / "data/predictions" / task / "qlora.runtime.json").read_text())
+        assert recorded["runtime"] == {"device": "cpu", "compute_dtype": "float32", "quantization": "nf4"}
+        assert metrics["qlora"]["model_parameters"] > 0 and metrics["qlora"]["peak_memory_mb"] > 0
     offensive = json.loads((repo / "metrics" / "eval" / "offensiveYN.json").read_text())
     assert "roc_auc" in offensive["qlora"] and "binarized_f1" in offensive["qlora"]
     report = (repo / "metrics" / "summary.md").read_text()

