@@ -13,9 +13,9 @@ import torch
 
 log = logging.getLogger(__name__)
 
-# Bytes per parameter of a quantized linear weight (NF4: 4 bits + one absmax per 64 weights, itself
-# 8-bit with double quantization).
-QUANTIZED_BYTES = {"nf4": 0.5 + 4 / 64, "int8": 1.0 + 4 / 4096}
+# Bytes per parameter of a quantized linear weight. NF4: 4 bits and one float32 absmax per 64 weights;
+# double quantization stores the absmax in 8 bits with one float32 per 256 of them.
+QUANTIZED_BYTES = {"nf4": 0.5 + 4 / 64, "nf4-double": 0.5 + 1 / 64 + 4 / (64 * 256), "int8": 1.0 + 4 / 4096}
 DTYPE_BYTES = {"float32": 4, "bfloat16": 2, "float16": 2}
 LORA_BYTES_PER_PARAMETER = 16  # float32 weight, its gradient and two Adam moments
 # Saved activations per token, layer and hidden unit in float32, without checkpointing: attention and
@@ -105,6 +105,7 @@ def training_estimate(
     gradient_checkpointing: bool,
     matmul_gflops: float,
 ) -> TrainingEstimate:
+    """``quantization``: none, int8, nf4 or nf4-double (NF4 with double quantization)."""
     dtype_bytes = DTYPE_BYTES[compute_dtype]
     other = size.parameters - size.linear_parameters  # embeddings, output head, norms: not quantized
     linear_bytes = QUANTIZED_BYTES.get(quantization, dtype_bytes) * size.linear_parameters

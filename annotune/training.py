@@ -153,7 +153,7 @@ def estimate_run(base_dir: Path, params: QloraParams, runtime: Runtime, examples
     lengths = [len(e["input_ids"]) for e in examples] or [0]
     estimate = preflight.training_estimate(
         size,
-        runtime.quantization,
+        "nf4-double" if runtime.quantization == "nf4" and params.double_quant else runtime.quantization,
         runtime.compute_dtype,
         params.batch_size,
         max(lengths),

@@ -124,8 +124,8 @@ def estimate(size, quantization, dtype="bfloat16", checkpointing=True):
 
 def test_7b_fits_a_16gb_t4_in_4bit_but_not_in_float16(tmp_path):
     size = preflight.model_size(write_config(tmp_path / "llama2", LLAMA_2_7B), lora_r=16)
-    nf4, fp16 = estimate(size, "nf4", "float16"), estimate(size, "none", "float16", checkpointing=False)
-    assert 3.5 < nf4.weights_gb < 5 and 12.5 < fp16.weights_gb < 14
+    nf4, fp16 = estimate(size, "nf4-double", "float16"), estimate(size, "none", "float16", checkpointing=False)
+    assert 3.5 < nf4.weights_gb < 4 < estimate(size, "nf4", "float16").weights_gb and 13 < fp16.weights_gb < 14
     with on_gpu(bf16=False, name="Tesla T4", free_gb=15.6):
         preflight.check_fits(nf4, "cuda")
         with pytest.raises(PreflightError, match=r"needs about 2\d\.\d GB to train, this GPU has 15\.6 GB free"):
@@ -136,7 +136,7 @@ def test_70b_needs_4bit_on_an_80gb_gpu(tmp_path):
     size = preflight.model_size(write_config(tmp_path / "llama3", LLAMA_3_70B), lora_r=16)
     assert 70.0e9 < size.parameters < 71.0e9
     with on_gpu(bf16=True, free_gb=80.0):
-        preflight.check_fits(estimate(size, "nf4"), "cuda")
+        preflight.check_fits(estimate(size, "nf4-double"), "cuda")
         with pytest.raises(PreflightError, match="use quantization nf4"):
             preflight.check_fits(estimate(size, "none"), "cuda")
 
