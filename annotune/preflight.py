@@ -49,6 +49,7 @@ def model_size(folder: Path, lora_r: int, target_modules="all-linear") -> ModelS
     config = AutoConfig.from_pretrained(folder)
     with init_empty_weights():
         model = AutoModelForCausalLM.from_config(config)
+    model.tie_weights()  # not done on the meta device: a tied head would count twice
     output_head = model.get_output_embeddings()
     linear = lora = 0
     for name, module in model.named_modules():

@@ -118,6 +118,14 @@ def test_model_size_from_config_alone(tmp_path):
     assert size.linear_parameters == size.parameters - 2 * 32000 * 4096 - 65 * 4096  # not embeddings, head, norms
 
 
+def test_a_tied_output_head_counts_once(tmp_path):
+    from transformers import LlamaConfig
+
+    tied = LlamaConfig(**LLAMA_2_7B, tie_word_embeddings=True).to_dict()
+    size = preflight.model_size(write_config(tmp_path / "tied", tied), lora_r=16)
+    assert size.parameters == 6_738_415_616 - 32000 * 4096
+
+
 def estimate(size, quantization, dtype="bfloat16", checkpointing=True):
     return preflight.training_estimate(size, quantization, dtype, 4, 256, 10_000_000, checkpointing, 100_000.0)
 
