@@ -135,11 +135,13 @@ def training_estimate(
 
 
 def measured_matmul_gflops(device: str, dtype: torch.dtype, size: int = 1024, repeats: int = 5) -> float:
-    """This machine's matmul rate, measured in a fraction of a second (best of ``repeats``)."""
+    """This machine's matmul rate, measured in a fraction of a second (best of ``repeats``). Its own
+    random generator: the global one, seeded for training, is left as it was."""
     import time
 
-    a = torch.randn(size, size, device=device, dtype=dtype)
-    b = torch.randn(size, size, device=device, dtype=dtype)
+    generator = torch.Generator(device=device).manual_seed(0)
+    a = torch.randn(size, size, device=device, dtype=dtype, generator=generator)
+    b = torch.randn(size, size, device=device, dtype=dtype, generator=generator)
     best = float("inf")
     for _ in range(repeats):
         if device == "cuda":

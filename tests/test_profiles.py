@@ -9,6 +9,7 @@ from pathlib import Path
 from unittest import mock
 
 import pytest
+import torch
 from ruamel.yaml import YAML
 
 from annotune import preflight
@@ -116,6 +117,15 @@ def test_model_size_from_config_alone(tmp_path):
     assert size.parameters == 6_738_415_616  # Llama-2-7B, as published
     assert size.lora_parameters == 39_976_960  # r=16 on all 7 linear layers of 32 blocks
     assert size.linear_parameters == size.parameters - 2 * 32000 * 4096 - 65 * 4096  # not embeddings, head, norms
+
+
+def test_estimating_leaves_the_training_seed_alone(tiny_llama):
+    torch.manual_seed(0)
+    expected = torch.rand(3)
+    torch.manual_seed(0)
+    preflight.measured_matmul_gflops("cpu", torch.float32, size=64)
+    preflight.model_size(tiny_llama, lora_r=4)
+    assert torch.equal(torch.rand(3), expected)
 
 
 def test_a_tied_output_head_counts_once(tmp_path):
