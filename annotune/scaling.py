@@ -139,7 +139,7 @@ def table_md(rows: list[dict]) -> str:
         "|---|---|---|---:|---:|---|---:|---:|---|",
     ]
     for r in rows:
-        size = "–" if not r["parameters"] else f"{r['parameters'] / 1e6:.0f}M"
+        size = "–" if not r["parameters"] else _size_label(r["parameters"])
         interval = "–" if r["ci_low"] is None else f"[{_pct(r['ci_low'])}, {_pct(r['ci_high'])}]"
         lines.append(
             f"| {r['task']} | {SETTING_NAMES[r['setting']]} | {r['model']} | {size} | "
@@ -149,19 +149,35 @@ def table_md(rows: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _size_label(parameters: int) -> str:
+    return f"{parameters / 1e9:.1f}B" if parameters >= 1e9 else f"{parameters / 1e6:.0f}M"
+
+
 def plot(rows: list[dict], path: Path) -> None:
-    """Score vs parameters (log scale), one line per setting, one panel per task."""
+    """Score (with its interval) vs parameters on a log axis, one line per setting, one panel per task."""
     tasks = sorted({r["task"] for r in rows})
     figure = Figure(figsize=(5.5 * max(1, len(tasks)), 4))
     for index, task in enumerate(tasks, start=1):
         axes = figure.add_subplot(1, len(tasks), index)
         for setting in SETTINGS:
-            chosen = [r for r in rows if (r["task"], r["setting"]) == (task, setting)]
-            points = sorted((r["parameters"], 100 * r["score"]) for r in chosen)
-            if points:
-                axes.plot(*zip(*points, strict=True), marker="o", label=SETTING_NAMES[setting])
+            chosen = sorted(
+                (r for r in rows if (r["task"], r["setting"]) == (task, setting)), key=lambda r: r["parameters"]
+            )
+            if not chosen:
+                continue
+            scores = [100 * r["score"] for r in chosen]
+            errors = [
+                [100 * (r["score"] - (r["ci_low"] if r["ci_low"] is not None else r["score"])) for r in chosen],
+                [100 * ((r["ci_high"] if r["ci_high"] is not None else r["score"]) - r["score"]) for r in chosen],
+            ]
+            sizes = [r["parameters"] for r in chosen]
+            axes.errorbar(sizes, scores, yerr=errors, marker="o", capsize=3, label=SETTING_NAMES[setting])
+        sizes = sorted({r["parameters"] for r in rows if r["task"] == task})
+        axes.set_xscale("log")
+        axes.set_xticks(sizes, [_size_label(p) for p in sizes])
+        axes.minorticks_off()
         metric = next(r["metric"] for r in rows if r["task"] == task)
-        axes.set(xscale="log", xlabel="model parameters", ylabel=f"{metric} (%)", title=task)
+        axes.set(xlabel="model parameters", ylabel=f"{metric} (%), 95% interval", title=task)
         axes.legend()
     figure.tight_layout()
     figure.savefig(path, dpi=120)
