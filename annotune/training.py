@@ -12,6 +12,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 import torch
+from transformers import TrainerCallback
 
 from annotune import preflight
 from annotune.config import QloraParams
@@ -143,6 +144,27 @@ def run_fingerprint(base_dir: Path, train_records: list[dict], dev_records: list
     return digest.hexdigest()[:16]
 
 
+class KeepCurvesWithCheckpoints(TrainerCallback):
+    """Copies the dvclive folder into every checkpoint, so a resumed run restores the training curve
+    up to its checkpoint (DVC clears the stage's outputs, the folder included, before a rerun)."""
+
+    folder = "dvclive"
+
+    def __init__(self, live_dir: Path):
+        self.live_dir = Path(live_dir)
+
+    def on_save(self, args, state, control, **kwargs):
+        if state.is_world_process_zero and self.live_dir.is_dir():
+            target = Path(args.output_dir) / f"checkpoint-{state.global_step}" / self.folder
+            shutil.copytree(self.live_dir, target, dirs_exist_ok=True)
+
+    def restore(self, checkpoint: str) -> None:
+        saved = Path(checkpoint) / self.folder
+        if saved.is_dir():
+            shutil.rmtree(self.live_dir, ignore_errors=True)
+            shutil.copytree(saved, self.live_dir)
+
+
 def is_main_process() -> bool:
     return int(os.environ.get("RANK", "0")) == 0
 
@@ -234,6 +256,9 @@ def train_qlora(
         prediction_loss_only=True,  # evaluation needs the dev loss only, not every logit gathered
         dataloader_num_workers=0,
     )
+    curves = KeepCurvesWithCheckpoints(live_dir)
+    if resume_from:
+        curves.restore(resume_from)
     live = Live(dir=str(live_dir), dvcyaml=None, save_dvc_exp=False, report=None, resume=bool(resume_from))
     trainer = Trainer(
         model=model,
@@ -241,7 +266,7 @@ def train_qlora(
         train_dataset=train_set,
         eval_dataset=dev_set,
         data_collator=PackCollator() if packing else PadCollator(tokenizer.pad_token_id),
-        callbacks=[DVCLiveCallback(live=live), *callbacks],
+        callbacks=[DVCLiveCallback(live=live), curves, *callbacks],
     )
     log.info(
         "process %d of %d trains on %d examples", trainer.args.process_index, trainer.args.world_size, len(train_set)

@@ -2,6 +2,7 @@
 dev losses of an uninterrupted run with the same seed."""
 
 import dataclasses
+import shutil
 
 import pytest
 import torch
@@ -62,6 +63,7 @@ def test_interrupted_run_resumes_to_the_same_adapter(tiny_llama, tmp_path, quant
         train_run("resumed", params, [InterruptAfterSave(6)])
     (run_dir,) = checkpoint_root().iterdir()
     assert sorted(p.name for p in run_dir.iterdir()) == ["checkpoint-6"]  # only the last one is kept
+    shutil.rmtree(tmp_path / "live_resumed")  # as DVC does with a stage's outputs before rerunning it
     resumed = train_run("resumed", params)
 
     assert resumed["resumed_from_step"] == 6 and resumed["optimizer_steps"] == 8
@@ -72,6 +74,15 @@ def test_interrupted_run_resumes_to_the_same_adapter(tiny_llama, tmp_path, quant
     for name, tensor in expected.items():
         torch.testing.assert_close(got[name], tensor, atol=1e-6, rtol=0)
     assert not run_dir.exists()
+    for curve in ("loss", "eval/loss", "learning_rate"):  # the training curve, restored up to the checkpoint
+        steps_and_values = [
+            [
+                line.split("\t")[1:]
+                for line in (tmp_path / f"live_{name}/plots/metrics/{curve}.tsv").read_text().splitlines()
+            ]
+            for name in ("straight", "resumed")
+        ]
+        assert steps_and_values[0] == steps_and_values[1] and len(steps_and_values[0]) > 2
 
 
 def test_a_changed_configuration_does_not_resume_another_runs_checkpoint(tiny_llama, tmp_path):
