@@ -33,18 +33,23 @@ def load_profile(name: str, folder: Path = PROFILES_DIR) -> dict:
     return values
 
 
-def applied(params: dict, profile: dict, source: str = "profile") -> dict:
-    """``params`` (params.yaml as a mapping) with the profile's values set; every key must already exist
-    in params.yaml and the result must validate, so a typo fails here and not in a stage."""
-    result = json.loads(json.dumps(params))
+def _set_values(document: dict, profile: dict, source: str) -> None:
+    """Set the profile's dotted keys in ``document``; every key must already exist in params.yaml."""
     for key, value in profile.items():
         *parents, leaf = key.split(".")
-        node = result
+        node = document
         for part in parents:
             node = node.get(part) if isinstance(node, dict) else None
         if not isinstance(node, dict) or leaf not in node:
             raise ParamsError(f"{source}: {key} is not a params.yaml key")
         node[leaf] = value
+
+
+def applied(params: dict, profile: dict, source: str = "profile") -> dict:
+    """``params`` (params.yaml as a mapping) with the profile's values set; the result must validate,
+    so a typo fails here and not in a stage."""
+    result = json.loads(json.dumps(params))
+    _set_values(result, profile, source)
     build(Params, result)
     return result
 
@@ -69,13 +74,8 @@ def apply_to_params_file(profile: dict, path: Path = PARAMS_FILE) -> None:
     """Set the values in params.yaml in place, keeping its comments and order."""
     yaml = YAML()
     document = yaml.load(path)
-    applied(YAML(typ="safe").load(path.read_text()), profile, str(path))  # validate first
-    for key, value in profile.items():
-        *parents, leaf = key.split(".")
-        node = document
-        for part in parents:
-            node = node[part]
-        node[leaf] = value
+    _set_values(document, profile, str(path))
+    build(Params, json.loads(json.dumps(document)))  # validate before writing
     with path.open("w") as fh:
         yaml.dump(document, fh)
 
@@ -90,11 +90,11 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--name", help="experiment name (default: the profile's)")
     args = parser.parse_args(argv)
     profile = load_profile(args.profile)
-    applied(YAML(typ="safe").load(PARAMS_FILE.read_text()), profile, f"profiles/{args.profile}.yaml")
     if args.command == "apply":
         apply_to_params_file(profile)
         print(f"params.yaml: {len(profile)} values from profiles/{args.profile}.yaml; run `dvc repro`")
         return
+    applied(YAML(typ="safe").load(PARAMS_FILE.read_text()), profile, f"profiles/{args.profile}.yaml")
     command = exp_run_command(args.name or args.profile, profile, args.mode)
     print(shlex.join(command), flush=True)
     if args.command == "run":

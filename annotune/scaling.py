@@ -64,7 +64,7 @@ def exp_run_commands(
     commands = []
     for model in models:
         command = ["dvc", "exp", "run", "--queue" if queue else "--temp", "-n", experiment_name(model, prefix)]
-        for value in [f"models.llm={model}", *sets]:
+        for value in [override("models.llm", model), *sets]:
             command += ["-S", value]
         commands.append(command)
     return commands
