@@ -1,5 +1,6 @@
-"""LoRA training throughput (real tokens/s) fp32 vs 4-bit NF4, padded vs packed batches, and the
-training stage end to end (``train_qlora``: tokenization, model load, training, evaluation, save)."""
+"""LoRA training throughput (real tokens/s) fp32 vs 4-bit NF4, padded vs packed batches, the cost of
+LoRA dropout, and the training stage end to end (``train_qlora``: tokenization, model load, training,
+evaluation, checkpoints, save) at the default size."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from annotune.config import QloraParams
 from annotune.io import read_jsonl
 from annotune.models import load_causal_lm, load_tokenizer, resolve_runtime
 from annotune.training import IGNORE_INDEX, PackCollator, PadCollator, build_examples, lora_model, train_qlora
-from benchmarks.common import llama_dims, lora_train_flops, matmul_rate, summary
+from benchmarks.common import conventional_train_flops, llama_dims, lora_train_flops, matmul_rate, summary
 
 
 def answer_counts(examples: list[dict]) -> list[int]:
@@ -49,108 +50,111 @@ class Trainee:
         return time.perf_counter() - start
 
 
+def mfu(flops: float, seconds: list[float], rates: list[float]) -> dict:
+    return summary([flops / t / 1e9 / r for t, r in zip(seconds, rates, strict=True)])
+
+
 def bench_train_steps(
     base: Path, task_dir: Path, qlora: QloraParams, steps: int, batch_size: int, repeats: int
 ) -> dict:
-    """Interleaved per repeat: the matmul rate, then every (precision, batching) variant on the same batches."""
+    """Interleaved per repeat: the matmul rate, then every variant on the same batches: (fp32 | NF4) x
+    (padded | packed), and NF4 packed without LoRA dropout (what its random masks cost)."""
     tokenizer = load_tokenizer(base)
     examples, _ = build_examples(tokenizer, read_jsonl(task_dir / "train.jsonl"), qlora.max_input_tokens)
     random.Random(0).shuffle(examples)
     chosen = examples[: steps * batch_size]
     batches = [chosen[s : s + batch_size] for s in range(0, len(chosen), batch_size)]
     warmup = [examples[-batch_size:]]
-    real = sum(len(e["input_ids"]) for e in chosen)
-    padded = padded_tokens(chosen, batch_size)
+    lengths = [len(e["input_ids"]) for e in chosen]
     from transformers import AutoConfig
 
     dims = llama_dims(AutoConfig.from_pretrained(base))
-    flops = lora_train_flops(dims, [len(e["input_ids"]) for e in chosen], answer_counts(chosen), qlora.r)
+    flops = lora_train_flops(dims, lengths, answer_counts(chosen), qlora.r)
+    conventional = conventional_train_flops(dims, lengths)
     collators = {"padded": PadCollator(tokenizer.pad_token_id), "packed": PackCollator()}
-    models = {"fp32": Trainee(base, qlora, "none"), "nf4": Trainee(base, qlora, "nf4")}
-    variants = [(p, b) for p in models for b in collators]
-    for precision, batching in variants:
-        models[precision].steps(warmup, collators[batching])
-    seconds: dict[str, list[float]] = {f"{p}/{b}": [] for p, b in variants}
+    models = {
+        "fp32": Trainee(base, qlora, "none"),
+        "nf4": Trainee(base, qlora, "nf4"),
+        "nf4-no-dropout": Trainee(base, dataclasses.replace(qlora, dropout=0.0), "nf4"),
+    }
+    variants = [(p, b) for p in ("fp32", "nf4") for b in collators] + [("nf4-no-dropout", "packed")]
+    for model, batching in variants:
+        models[model].steps(warmup, collators[batching])
+    seconds: dict[str, list[float]] = {f"{m}/{b}": [] for m, b in variants}
     rates: list[float] = []
     for repeat in range(repeats):
         rates.append(matmul_rate()["best"])
         order = variants if repeat % 2 == 0 else variants[::-1]
-        for precision, batching in order:
-            seconds[f"{precision}/{batching}"].append(models[precision].steps(batches, collators[batching]))
-    rate = summary(rates)
-    out = {
+        for model, batching in order:
+            seconds[f"{model}/{batching}"].append(models[model].steps(batches, collators[batching]))
+    real = sum(lengths)
+    padded = padded_tokens(chosen, batch_size)
+    return {
         "steps": steps,
         "batch_size": batch_size,
+        "lora_dropout": qlora.dropout,
         "real_tokens": real,
         "padded_tokens": padded,
         "padding_fraction": 1 - real / padded,
         "flops_per_pass": flops,
-        "matmul_gflops": rate,
-        "variants": {},
+        "conventional_flops_per_pass": conventional,
+        "matmul_gflops": summary(rates),
+        "variants": {
+            name: {
+                "seconds": summary(times),
+                "real_tokens_per_s": summary([real / t for t in times]),
+                "mfu": mfu(flops, times, rates),
+                "mfu_conventional": mfu(conventional, times, rates),
+            }
+            for name, times in seconds.items()
+        },
     }
-    for name, times in seconds.items():
-        tokens_per_s = [real / t for t in times]
-        out["variants"][name] = {
-            "seconds": summary(times),
-            "real_tokens_per_s": summary(tokens_per_s),
-            "mfu": summary([flops / t / 1e9 / r for t, r in zip(times, rates, strict=True)]),
-        }
-    return out
 
 
-def bench_train_stage(
-    base: Path, task_dir: Path, qlora: QloraParams, n_train: int, n_dev: int, epochs: int, repeats: int
-) -> dict:
-    """``train_qlora`` end to end on a subset, packed vs padded interleaved; MFU counts only the real
-    training tokens' FLOPs against the wall time of the whole call (load, tokenize, train, evaluate, save)."""
-    qlora = dataclasses.replace(qlora, epochs=epochs)
-    train, dev = read_jsonl(task_dir / "train.jsonl")[:n_train], read_jsonl(task_dir / "dev.jsonl")[:n_dev]
+def bench_train_stage(base: Path, task_dir: Path, qlora: QloraParams, n_train: int | None, repeats: int) -> dict:
+    """``train_qlora`` end to end as the stage runs it (packed batches, evaluation every epoch,
+    checkpoints): on the default training and dev sets, or the first ``n_train`` posts (quick). MFU counts
+    the real training tokens' FLOPs against the wall time of the whole call (tokenize, estimate, load,
+    train, evaluate, checkpoint, save), and against the training steps alone."""
+    train, dev = read_jsonl(task_dir / "train.jsonl"), read_jsonl(task_dir / "dev.jsonl")
+    if n_train is not None:
+        train, dev, qlora = train[:n_train], dev[: max(1, n_train // 4)], dataclasses.replace(qlora, epochs=1)
     tokenizer = load_tokenizer(base)
     examples, _ = build_examples(tokenizer, train, qlora.max_input_tokens)
     from transformers import AutoConfig
 
     dims = llama_dims(AutoConfig.from_pretrained(base))
-    flops = epochs * lora_train_flops(dims, [len(e["input_ids"]) for e in examples], answer_counts(examples), qlora.r)
+    lengths = [len(e["input_ids"]) for e in examples]
+    flops = qlora.epochs * lora_train_flops(dims, lengths, answer_counts(examples), qlora.r)
+    conventional = qlora.epochs * conventional_train_flops(dims, lengths)
     runtime = resolve_runtime(qlora.device, qlora.compute_dtype, qlora.quantization)
-    walls: dict[str, list[float]] = {"packed": [], "padded": []}
-    trainer_seconds: dict[str, list[float]] = {"packed": [], "padded": []}
-    losses: dict[str, list[float]] = {"packed": [], "padded": []}
-    rates: list[float] = []
-    for repeat in range(repeats):
+    walls, steps_only, eval_seconds, losses, rates = [], [], [], [], []
+    for _ in range(repeats):
         rates.append(matmul_rate()["best"])
-        order = ["packed", "padded"] if repeat % 2 == 0 else ["padded", "packed"]
-        for name in order:
-            with tempfile.TemporaryDirectory() as tmp:
-                start = time.perf_counter()
-                _, stats = train_qlora(
-                    base,
-                    train,
-                    dev,
-                    qlora,
-                    runtime,
-                    42,
-                    Path(tmp) / "adapter",
-                    Path(tmp) / "live",
-                    packing=name == "packed",
-                )
-                walls[name].append(time.perf_counter() - start)
-            trainer_seconds[name].append(stats["train_seconds"])
-            losses[name].append(stats["train_loss"])
-    rate = summary(rates)["median"]
+        with tempfile.TemporaryDirectory() as tmp:
+            start = time.perf_counter()
+            model, stats = train_qlora(base, train, dev, qlora, runtime, 42, Path(tmp) / "adapter", Path(tmp) / "live")
+            walls.append(time.perf_counter() - start)
+        evaluation = stats["eval_seconds"]
+        eval_seconds.append(evaluation)
+        steps_only.append(stats["train_seconds"] - evaluation)
+        losses.append(stats["train_loss"])
+        del model
     return {
         "train_examples": len(train),
         "dev_examples": len(dev),
-        "epochs": epochs,
+        "epochs": qlora.epochs,
         "quantization": qlora.quantization,
+        "train_tokens": qlora.epochs * sum(lengths),
         "train_flops": flops,
-        "variants": {
-            name: {
-                "wall_seconds": summary(walls[name]),
-                "trainer_seconds": summary(trainer_seconds[name]),
-                "train_loss": losses[name],
-                "mfu_end_to_end": summary([flops / w / 1e9 / rate for w in walls[name]]),
-                "mfu_trainer": summary([flops / w / 1e9 / rate for w in trainer_seconds[name]]),
-            }
-            for name in walls
-        },
+        "conventional_train_flops": conventional,
+        "matmul_gflops": summary(rates),
+        "wall_seconds": summary(walls),
+        "training_steps_seconds": summary(steps_only),
+        "evaluation_seconds": summary(eval_seconds),
+        "train_loss": losses,
+        "mfu_end_to_end": mfu(flops, walls, rates),
+        "mfu_end_to_end_conventional": mfu(conventional, walls, rates),
+        "mfu_training_steps": mfu(flops, steps_only, rates),
+        "mfu_training_steps_conventional": mfu(conventional, steps_only, rates),
     }

@@ -2,6 +2,8 @@
 padding-free packed training batches vs padded ones, and label scoring with the shared-prefix cache
 and answers of one length scored in one pass vs one full forward pass per prompt and answer."""
 
+from unittest import mock
+
 import pytest
 import torch
 
@@ -12,12 +14,15 @@ from annotune.scoring import answer_logprobs, llm_predictions
 from annotune.tasks import get_task
 from annotune.training import (
     IGNORE_INDEX,
+    PACKED_ATTENTION,
     PackCollator,
     PadCollator,
     build_examples,
     load_adapter,
     lora_model,
+    packed_sdpa_attention,
     train_qlora,
+    use_packed_attention,
 )
 
 TASK = get_task("sbic", "offensiveYN")
@@ -87,6 +92,48 @@ def test_packing_does_not_let_examples_see_each_other(tiny_llama):
         counts = [sum(label != IGNORE_INDEX for label in e["labels"]) for e in examples]
         together = model(**PackCollator()(examples)).loss.item()
     assert together == pytest.approx(sum(a * c for a, c in zip(alone, counts, strict=True)) / sum(counts), rel=1e-5)
+
+
+def test_packed_attention_equals_sdpa_with_the_block_diagonal_mask():
+    """Per-example attention over a packed row: outputs and gradients of the masked full-row SDPA."""
+    torch.manual_seed(0)
+    lengths, heads, kv_heads, dim = [5, 1, 9, 3], 4, 2, 8
+    tokens = sum(lengths)
+    query = torch.randn(1, heads, tokens, dim, requires_grad=True)
+    key, value = (torch.randn(1, kv_heads, tokens, dim, requires_grad=True) for _ in range(2))
+    example = torch.repeat_interleave(torch.arange(len(lengths)), torch.tensor(lengths))
+    allowed = (example[:, None] == example[None, :]) & torch.ones(tokens, tokens, dtype=torch.bool).tril()
+    expected = torch.nn.functional.scaled_dot_product_attention(
+        query, key.repeat_interleave(2, 1), value.repeat_interleave(2, 1), attn_mask=allowed, scale=0.3
+    ).transpose(1, 2)
+    bounds = torch.tensor([0, *torch.tensor(lengths).cumsum(0).tolist()], dtype=torch.int32)
+    module = torch.nn.Module()
+    got, _ = packed_sdpa_attention(module, query, key, value, None, scaling=0.3, cu_seq_lens_q=bounds, max_length_q=9)
+    assert got.shape == (1, tokens, heads, dim)
+    assert torch.allclose(got, expected, atol=1e-6)
+    weights = torch.randn_like(got)
+    grads = [torch.autograd.grad((out * weights).sum(), (query, key, value)) for out in (got, expected)]
+    for a, b in zip(*grads, strict=True):
+        assert torch.allclose(a, b, atol=1e-5)
+
+
+def test_training_model_attends_per_example_and_matches_the_stock_model(tiny_llama):
+    """lora_model switches to the packed attention; packed and padded batches give the stock SDPA model's
+    losses (its block-diagonal mask), so nothing but speed changes."""
+    tokenizer, runtime = load_tokenizer(tiny_llama), resolve_runtime("cpu", "float32", "none")
+    stock = load_causal_lm(tiny_llama, runtime)
+    switched = load_causal_lm(tiny_llama, runtime)
+    use_packed_attention(switched)
+    assert switched.config._attn_implementation == PACKED_ATTENTION
+    model = lora_model(load_causal_lm(tiny_llama, runtime), QloraParams(quantization="none", r=4), runtime)
+    assert model.base_model.model.config._attn_implementation == PACKED_ATTENTION
+    examples, _ = build_examples(tokenizer, records(5), 64)
+    sdpa = torch.nn.functional.scaled_dot_product_attention
+    with torch.no_grad(), mock.patch.object(torch.nn.functional, "scaled_dot_product_attention", wraps=sdpa) as spy:
+        for batch in (PackCollator()(examples), PadCollator(tokenizer.pad_token_id)(examples)):
+            assert switched(**batch).loss.item() == pytest.approx(stock(**batch).loss.item(), rel=1e-6)
+    packed_calls = [c for c in spy.call_args_list if c.kwargs.get("is_causal") and c.kwargs.get("attn_mask") is None]
+    assert packed_calls and all(c.args[0].shape[0] == len(examples) for c in packed_calls)  # one row per example
 
 
 def test_pack_collator_rejects_a_batch_without_answer_tokens():
