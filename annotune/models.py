@@ -209,7 +209,26 @@ def load_causal_lm(folder: Path, runtime: Runtime, double_quant: bool = True):
     )
     if runtime.quantization == "nf4":
         keep_4bit_numerics_stable(model)
+    if runtime.quantization != "none":
+        release_checkpoint_file(model)
     return model
+
+
+def release_checkpoint_file(model) -> None:
+    """Copy the weights left unquantized (embeddings, norms) out of the memory-mapped checkpoint.
+
+    They are views into the float32 file, so its mapping stays open, and with it every page that
+    quantization read: ~0.4 GB of resident memory for SmolLM2-135M, more than its 4-bit weights."""
+    import bitsandbytes as bnb
+
+    seen = set()
+    for module in model.modules():
+        for tensor in [*module.parameters(recurse=False), *module.buffers(recurse=False)]:
+            if id(tensor) in seen or isinstance(tensor, (bnb.nn.Params4bit, bnb.nn.Int8Params)):
+                continue
+            seen.add(id(tensor))
+            if tensor.device.type == "cpu":
+                tensor.data = tensor.data.clone()
 
 
 def keep_4bit_numerics_stable(model) -> None:

@@ -124,9 +124,3 @@ def reset_hwm() -> bool:
     except OSError:
         return False
     return True
-
-
-def peak_rss_mb() -> float:
-    import resource
-
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

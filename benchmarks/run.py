@@ -21,6 +21,7 @@ os.environ.setdefault("TQDM_DISABLE", "1")  # before tqdm is imported: progress 
 import argparse
 import dataclasses
 import json
+import statistics
 import subprocess
 import sys
 import time
@@ -169,8 +170,9 @@ def table(results: dict) -> str:
                 f"{m['ratio_peak']['median']:.2f} | {m['ratio_above_imports']['median']:.2f}",
             )
             if None not in m["work_peak_mb"]["fp32"] + m["work_peak_mb"]["nf4"]:
-                work = (m["work_peak_mb"]["fp32"][0], m["work_peak_mb"]["nf4"][0])
-                add("  peak of the work after loading: fp32 / NF4, MB", f"{work[0]:.0f} / {work[1]:.0f}")
+                for phase, key in (("while loading", "load_peak_mb"), ("of the work after loading", "work_peak_mb")):
+                    fp32, nf4 = (statistics.median(m[key][q]) for q in ("fp32", "nf4"))
+                    add(f"  peak {phase}: fp32 / NF4, MB", f"{fp32:.0f} / {nf4:.0f}")
     if "noop" in results:
         noop = results["noop"]
         add("no-op dvc repro, s", fmt(noop["seconds"], 2) if "seconds" in noop else f"skipped: {noop['skipped']}")

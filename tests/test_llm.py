@@ -113,3 +113,17 @@ def test_4bit_inference_is_stable_across_saves(tiny_llama):
         first = model(input_ids=ids).logits
         model.state_dict()
         assert torch.equal(first, model(input_ids=ids).logits)
+
+
+@pytest.mark.parametrize("quantization", ["nf4", "int8"])
+def test_quantized_model_does_not_keep_the_float_checkpoint_mapped(tiny_llama, quantization):
+    """The unquantized weights (embeddings, norms) are copied out of the memory-mapped float32 file, so its
+    pages leave resident memory once loading is done; an output head tied to the embeddings stays tied."""
+    import gc
+    from pathlib import Path
+
+    model = load_causal_lm(tiny_llama, resolve_runtime("cpu", "float32", quantization))
+    gc.collect()
+    assert str(Path(tiny_llama) / "model.safetensors") not in Path("/proc/self/maps").read_text()
+    tied = model.lm_head.weight is model.model.embed_tokens.weight
+    assert tied == model.config.tie_word_embeddings
