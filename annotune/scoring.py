@@ -115,7 +115,8 @@ def _expand(cache, rows: int, repeat: bool = False):
     broadcast to ``rows`` rows, or (``repeat``) every row of a batch's cache repeated ``rows`` times."""
     if cache is None:
         return None
-    expanded = copy.deepcopy(cache)
+    expanded = copy.copy(cache)  # the tensors are replaced below: copying them first would be wasted work
+    expanded.layers = [copy.copy(layer) for layer in cache.layers]
     for layer in expanded.layers:
         if repeat:
             layer.keys = layer.keys.repeat_interleave(rows, 0)

@@ -187,6 +187,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeats", type=int, help="repeats per measurement (default 3, quick 1)")
     parser.add_argument("--only", nargs="+", choices=SECTIONS, help="run only these sections")
     parser.add_argument("--task", default="hasBiasedImplication", help="classification task to measure on")
+    parser.add_argument(
+        "--scoring-rows", type=int, help="score the first N test rows (default: the whole test split, as predict does)"
+    )
     parser.add_argument("--full-repro", action="store_true", help="also time the whole default dvc repro from scratch")
     parser.add_argument("--show", type=Path, help="print the table of an earlier results JSON and exit")
     parser.add_argument(
@@ -237,7 +240,7 @@ def main(argv: list[str] | None = None) -> None:
     if "scoring" in sections:
         from benchmarks.scoring import bench_scoring
 
-        rows = 4 if args.quick else 48
+        rows = 4 if args.quick else args.scoring_rows
         results["scoring"] = bench_scoring(
             task, base, adapter, data, rows, params.predict.batch_size, params.predict.max_new_tokens, repeats
         )

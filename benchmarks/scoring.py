@@ -50,7 +50,14 @@ def load_qlora(base: Path, adapter: Path):
 
 
 def bench_scoring(
-    task: Task, base: Path, adapter: Path, task_dir: Path, rows: int, batch_size: int, max_new_tokens: int, repeats: int
+    task: Task,
+    base: Path,
+    adapter: Path,
+    task_dir: Path,
+    rows: int | None,
+    batch_size: int,
+    max_new_tokens: int,
+    repeats: int,
 ) -> dict:
     if not task.is_classification:
         raise ValueError(f"label scoring needs a classification task, not {task.name!r}")
