@@ -1,6 +1,6 @@
 """Run the benchmark suite, print a table and write JSON (issue #8).
 
-    python -m benchmarks.run                 # default: a few minutes on a 2-core CPU
+    python -m benchmarks.run                 # default: ~20 min on a 2-core CPU (the training stage at full size)
     python -m benchmarks.run --quick         # smoke check: every measurement once, tiny sizes
     python -m benchmarks.run --repeats 5 --out benchmarks/results.json
     python -m benchmarks.run --only scoring memory
