@@ -98,7 +98,7 @@ def conventional_train_flops(dims: dict, lengths: list[int]) -> float:
     """Model FLOPs of one training pass as PaLM defines MFU (Chowdhery et al. 2022, app. B): 6N per
     token plus 12 x layers x hidden x sequence length for attention, whatever the method skips. The
     issue's "a bare LoRA step already reaches about 60%" holds only under this count; against the work
-    LoRA actually does (:func:`lora_train_flops`) the same step is under 30%. Both are reported."""
+    LoRA actually does (:func:`lora_train_flops`) the same step is at about 30%. Both are reported."""
     return sum(n * (6 * dims["parameters"] + 12 * dims["layers"] * dims["hidden"] * n) for n in lengths)
 
 

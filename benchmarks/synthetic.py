@@ -4,7 +4,7 @@ checkout's), so that ``benchmarks.run --only memory --pipeline-dir OUT`` measure
 where the weights, not the Python runtime, make up most of the process. Memory does not depend on the
 weights' values; speed or quality figures from such a model mean nothing.
 
-    python -m benchmarks.synthetic --out /tmp/smollm2-1.7b      # SmolLM2-1.7B's shape, 6.8 GB in fp32
+    python -m benchmarks.synthetic --out /tmp/smollm2-1.7b      # SmolLM2-1.7B's shape, 6.9 GB in fp32
     python -m benchmarks.run --only memory --pipeline-dir /tmp/smollm2-1.7b
 """
 
@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> None:
     runtime = Runtime("cpu", "float32", qlora.quantization)
     save_resolved(adapter / "annotune.json", task=args.task, seed=0, qlora=qlora, runtime=runtime, stats={})
     data = args.out / "data"
-    if not data.exists():
+    if not data.is_symlink() and not data.exists():
         data.symlink_to(ROOT / "data")
     parameters = sum(p.numel() for p in model.parameters())
     print(f"{args.shape}: {parameters / 1e6:.0f}M parameters with random weights in {args.out}")

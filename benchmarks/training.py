@@ -5,10 +5,12 @@ evaluation, checkpoints, save) at the default size."""
 from __future__ import annotations
 
 import dataclasses
+import os
 import random
 import tempfile
 import time
 from pathlib import Path
+from unittest import mock
 
 import torch
 
@@ -115,7 +117,7 @@ def bench_train_stage(base: Path, task_dir: Path, qlora: QloraParams, n_train: i
     """``train_qlora`` end to end as the stage runs it (packed batches, evaluation every epoch,
     checkpoints): on the default training and dev sets, or the first ``n_train`` posts (quick). MFU counts
     the real training tokens' FLOPs against the wall time of the whole call (tokenize, estimate, load,
-    train, evaluate, checkpoint, save), and against the training steps alone."""
+    train, evaluate, checkpoint, save), and against ``Trainer.train()`` without its evaluations."""
     train, dev = read_jsonl(task_dir / "train.jsonl"), read_jsonl(task_dir / "dev.jsonl")
     if n_train is not None:
         train, dev, qlora = train[:n_train], dev[: max(1, n_train // 4)], dataclasses.replace(qlora, epochs=1)
@@ -131,13 +133,15 @@ def bench_train_stage(base: Path, task_dir: Path, qlora: QloraParams, n_train: i
     walls, steps_only, eval_seconds, losses, rates = [], [], [], [], []
     for _ in range(repeats):
         rates.append(matmul_rate()["best"])
-        with tempfile.TemporaryDirectory() as tmp:
+        # checkpoints of its own: the same data, params and seed as the real stage would otherwise resume
+        # (and at the end delete) an interrupted `dvc repro`'s checkpoints
+        with tempfile.TemporaryDirectory() as tmp, mock.patch.dict(os.environ, {"ANNOTUNE_CHECKPOINTS": tmp}):
             start = time.perf_counter()
             model, stats = train_qlora(base, train, dev, qlora, runtime, 42, Path(tmp) / "adapter", Path(tmp) / "live")
             walls.append(time.perf_counter() - start)
         evaluation = stats["eval_seconds"]
         eval_seconds.append(evaluation)
-        steps_only.append(stats["train_seconds"] - evaluation)
+        steps_only.append(stats["train_seconds"] - evaluation)  # steps, checkpoint saves, logging
         losses.append(stats["train_loss"])
         del model
     return {
@@ -150,11 +154,11 @@ def bench_train_stage(base: Path, task_dir: Path, qlora: QloraParams, n_train: i
         "conventional_train_flops": conventional,
         "matmul_gflops": summary(rates),
         "wall_seconds": summary(walls),
-        "training_steps_seconds": summary(steps_only),
+        "training_without_evaluation_seconds": summary(steps_only),
         "evaluation_seconds": summary(eval_seconds),
         "train_loss": losses,
         "mfu_end_to_end": mfu(flops, walls, rates),
         "mfu_end_to_end_conventional": mfu(conventional, walls, rates),
-        "mfu_training_steps": mfu(flops, steps_only, rates),
-        "mfu_training_steps_conventional": mfu(conventional, steps_only, rates),
+        "mfu_without_evaluation": mfu(flops, steps_only, rates),
+        "mfu_without_evaluation_conventional": mfu(conventional, steps_only, rates),
     }
