@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure  # the object API: no pyplot state, no display backend
 
-from annotune.metrics import main_metric
+from annotune.metrics.classification import main_metric
 from annotune.published import PUBLISHED_HUMAN, PUBLISHED_SYSTEMS
 from annotune.tasks import Task
 

@@ -34,7 +34,7 @@ from matplotlib.figure import Figure
 
 from annotune import cli
 from annotune.config import Params, ParamsError, build
-from annotune.metrics import main_metric
+from annotune.metrics.classification import main_metric
 from annotune.profiles import load_profile, override
 
 SETTINGS = ("zero_shot", "few_shot", "qlora")

@@ -13,7 +13,8 @@ from pathlib import Path
 from annotune import cli
 from annotune.config import load_params
 from annotune.io import read_json, read_jsonl, write_json
-from annotune.metrics import annotator_agreement, compare_systems
+from annotune.metrics.agreement import annotator_agreement
+from annotune.metrics.comparison import compare_systems
 
 PLOTS = ("confusion", "reliability", "roc", "pr", "coverage")
 

@@ -4,7 +4,10 @@ import numpy as np
 import pytest
 from sklearn.metrics import f1_score, hamming_loss, roc_auc_score
 
-from annotune.metrics import compare_systems, confusion_rows, curve_rows, multilabel_metrics
+from annotune.metrics.calibration import curve_rows
+from annotune.metrics.classification import confusion_rows
+from annotune.metrics.comparison import compare_systems
+from annotune.metrics.multilabel import multilabel_metrics
 from annotune.tasks import declared_task
 
 TASK = declared_task("tags", "multilabel", ["a", "b", "c"], None, {}, None)

@@ -2,7 +2,7 @@
 
 import json
 
-from annotune.metrics import compare_systems
+from annotune.metrics.comparison import compare_systems
 from annotune.report import summary, system_table, task_figures
 from annotune.tasks import get_task
 

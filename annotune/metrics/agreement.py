@@ -1,0 +1,123 @@
+"""Human agreement: Krippendorff's alpha, pairwise and leave-one-out agreement, kappa vs the majority."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+
+from annotune.metrics.formatting import plain_numbers
+
+
+def krippendorff_alpha_nominal(units: list[list]) -> float:
+    """Krippendorff's alpha for nominal data; ``units`` holds each item's labels (None = missing).
+    Items with fewer than two labels are not pairable and are ignored."""
+    from itertools import permutations
+
+    coincidence: Counter = Counter()
+    for labels in units:
+        values = [v for v in labels if v is not None]
+        m = len(values)
+        if m < 2:
+            continue
+        for a, b in permutations(range(m), 2):
+            coincidence[(values[a], values[b])] += 1 / (m - 1)
+    totals: Counter = Counter()
+    for (a, _), weight in coincidence.items():
+        totals[a] += weight
+    n = sum(totals.values())
+    if n <= 1:
+        return float("nan")
+    observed = sum(w for (a, b), w in coincidence.items() if a != b)
+    expected = sum(totals[a] * totals[b] for a in totals for b in totals if a != b) / (n - 1)
+    return float(1 - observed / expected) if expected else 1.0
+
+
+def pairwise_agreement(units: list[list]) -> float:
+    """Share of annotator pairs on the same item that gave the same label, averaged over items with two
+    or more labels (the "pairwise agreement" SBIC reports next to alpha)."""
+    shares = []
+    for labels in units:
+        values = [v for v in labels if v is not None]
+        pairs = [(a, b) for i, a in enumerate(values) for b in values[i + 1 :]]
+        if pairs:
+            shares.append(np.mean([a == b for a, b in pairs]))
+    return float(np.mean(shares)) if shares else float("nan")
+
+
+def majority_label(labels: list) -> object | None:
+    """The most frequent label; None on a tie or when nothing is left (the row is then not counted)."""
+    counts = Counter(v for v in labels if v is not None).most_common()
+    if not counts or (len(counts) > 1 and counts[0][1] == counts[1][1]):
+        return None
+    return counts[0][0]
+
+
+def leave_one_out_kappa(annotations: list[list]) -> float:
+    """Cohen's kappa of single annotators against the majority of the *other* annotators of the same
+    item, pooled over all annotations (items where the others tie are skipped): how well one more
+    human agrees with the crowd -- the reference a system should reach."""
+    from sklearn.metrics import cohen_kappa_score
+
+    singles, others = [], []
+    for labels in annotations:
+        for i, label in enumerate(labels):
+            rest = majority_label(labels[:i] + labels[i + 1 :])
+            if label is not None and rest is not None:
+                singles.append(label)
+                others.append(rest)
+    return float(cohen_kappa_score(singles, others)) if len(set(singles) | set(others)) > 1 else float("nan")
+
+
+def human_agreement(annotations: list[list]) -> dict:
+    """Agreement among the annotators of the test posts that have at least two labels."""
+    multi = [a for a in annotations if sum(v is not None for v in a) >= 2]
+    return {
+        "posts": len(multi),
+        "annotations_per_post": float(np.mean([sum(v is not None for v in a) for a in multi])) if multi else 0.0,
+        "krippendorff_alpha": krippendorff_alpha_nominal(multi),
+        "pairwise_agreement": pairwise_agreement(multi),
+        "loo_kappa": leave_one_out_kappa(multi),
+    }
+
+
+def annotator_kappas(annotations: list[list], annotators: list[list], min_items: int) -> dict[str, float]:
+    """Each annotator's Cohen's kappa against the majority of the *other* annotators, over the items
+    they labelled (items where the others tie skipped); annotators with fewer than ``min_items`` such
+    items, or whose kappa is undefined (one label in play), are left out."""
+    from collections import defaultdict
+
+    from sklearn.metrics import cohen_kappa_score
+
+    pairs: dict[str, list[tuple]] = defaultdict(list)
+    for labels, who in zip(annotations, annotators, strict=True):
+        for i, (label, annotator) in enumerate(zip(labels, who, strict=True)):
+            rest = majority_label(labels[:i] + labels[i + 1 :])
+            if label is not None and rest is not None:
+                pairs[annotator].append((label, rest))
+    return {
+        annotator: float(cohen_kappa_score([a for a, _ in items], [b for _, b in items]))
+        for annotator, items in sorted(pairs.items())
+        if len(items) >= min_items and len({x for pair in items for x in pair}) > 1
+    }
+
+
+def annotator_agreement(annotations: list[list], annotators: list[list], min_items: int) -> dict:
+    """The distribution over annotators of their leave-one-out kappa (see ``annotator_kappas``)."""
+    kappas = np.array(list(annotator_kappas(annotations, annotators, min_items).values()))
+    summary = {"annotators_scored": len(kappas), "annotator_min_posts": min_items}
+    if len(kappas):
+        q1, median, q3 = np.percentile(kappas, [25, 50, 75])
+        summary |= {"annotator_kappa_median": median, "annotator_kappa_q1": q1, "annotator_kappa_q3": q3}
+    return plain_numbers(summary)
+
+
+def kappa_vs_human_majority(predictions: list[dict], annotations: list[list]) -> float:
+    """Cohen's kappa of a system against the majority of the annotators (posts where they tie skipped)."""
+    from sklearn.metrics import cohen_kappa_score
+
+    pairs = [(p["pred"], majority_label(a)) for p, a in zip(predictions, annotations, strict=True)]
+    pairs = [(p, m) for p, m in pairs if m is not None]
+    if len({x for pair in pairs for x in pair}) < 2:
+        return float("nan")
+    return float(cohen_kappa_score([p for p, _ in pairs], [m for _, m in pairs]))

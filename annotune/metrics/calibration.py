@@ -1,0 +1,116 @@
+"""Calibration and ranking: ECE, reliability rows, Brier, ROC / PR curves and coverage."""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.metrics import precision_recall_curve, roc_curve
+
+from annotune.metrics.multilabel import indicators, label_scores
+from annotune.tasks import Task
+
+
+def expected_calibration_error(confidence: np.ndarray, correct: np.ndarray, bins: int = 10) -> float:
+    """ECE of the top-label confidence: sum over equal-width bins of |accuracy - confidence| x share."""
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    which = np.clip(np.digitize(confidence, edges[1:-1], right=True), 0, bins - 1)
+    error = 0.0
+    for b in range(bins):
+        members = which == b
+        if members.any():
+            error += members.mean() * abs(correct[members].mean() - confidence[members].mean())
+    return float(error)
+
+
+def reliability_rows(confidence: np.ndarray, correct: np.ndarray, bins: int = 10) -> list[dict]:
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    which = np.clip(np.digitize(confidence, edges[1:-1], right=True), 0, bins - 1)
+    return [
+        {
+            "bin": round(float((edges[b] + edges[b + 1]) / 2), 3),
+            "confidence": float(confidence[which == b].mean()),
+            "accuracy": float(correct[which == b].mean()),
+            "count": int((which == b).sum()),
+        }
+        for b in range(bins)
+        if (which == b).any()
+    ]
+
+
+def multiclass_brier(onehot: np.ndarray, probabilities: np.ndarray) -> float:
+    """Mean over rows of the summed squared error between the probability vector and the one-hot gold."""
+    return float(np.mean(np.sum((probabilities - onehot) ** 2, axis=1)))
+
+
+def calibration(task: Task, predictions: list[dict], bins: int) -> tuple[dict, list[dict]]:
+    """PR-AUC (one-vs-rest macro for several classes), Brier score, expected calibration error of the
+    predicted label's probability; and the reliability-diagram rows."""
+    from sklearn.metrics import average_precision_score
+
+    labels = task.labels
+    gold = np.array([labels.index(p["gold"]) for p in predictions])
+    pred = np.array([labels.index(p["pred"]) for p in predictions])
+    probs = np.array([[p["scores"][label] for label in labels] for p in predictions])
+    onehot = np.eye(len(labels))[gold]
+    present = np.unique(gold)
+    if task.kind == "binary":
+        positive = labels.index(task.positive or labels[1])
+        pr_auc = average_precision_score(gold == positive, probs[:, positive]) if len(present) > 1 else float("nan")
+    else:
+        pr_auc = np.mean([average_precision_score(gold == c, probs[:, c]) for c in present])
+    confidence = probs[np.arange(len(pred)), pred]
+    correct = (pred == gold).astype(float)
+    result = {
+        "pr_auc": float(pr_auc),
+        "brier": multiclass_brier(onehot, probs),
+        "ece": expected_calibration_error(confidence, correct, bins),
+    }
+    return result, reliability_rows(confidence, correct, bins)
+
+
+def curve_rows(task: Task, predictions: list[dict]) -> tuple[list[dict], list[dict]]:
+    """ROC and precision-recall curve points: of the positive label for a binary task, micro-averaged
+    one-vs-rest for several classes or labels (every row x label a decision). Empty when gold has one
+    class, or (multi-label) when the system gives no per-label scores."""
+    labels = task.labels
+    if task.kind == "multilabel":
+        scores = label_scores(task, predictions)
+        truth = indicators(task, predictions, "gold").ravel().astype(bool)
+        if scores is None or truth.all() or not truth.any():
+            return [], []
+        return _curves(truth, scores.ravel())
+    gold = np.array([labels.index(p["gold"]) for p in predictions])
+    probs = np.array([[p["scores"][label] for label in labels] for p in predictions])
+    if len(np.unique(gold)) < 2:
+        return [], []
+    if task.kind == "binary":
+        positive = labels.index(task.positive or labels[1])
+        truth, score = gold == positive, probs[:, positive]
+    else:
+        truth, score = np.eye(len(labels), dtype=bool)[gold].ravel(), probs.ravel()
+    return _curves(truth, score)
+
+
+def _curves(truth: np.ndarray, score: np.ndarray) -> tuple[list[dict], list[dict]]:
+    fpr, tpr, _ = roc_curve(truth, score)
+    precision, recall, _ = precision_recall_curve(truth, score)
+    roc = [{"fpr": float(f), "tpr": float(t)} for f, t in zip(fpr, tpr, strict=True)]
+    pr = [{"recall": float(r), "precision": float(q)} for r, q in zip(recall[::-1], precision[::-1], strict=True)]
+    return roc, pr
+
+
+def coverage(predictions: list[dict], target: float | None) -> tuple[list[dict], dict]:
+    """The coverage-vs-accuracy curve of the predicted label's probability, and the largest coverage
+    whose kept rows reach ``target`` accuracy on these rows (an upper bound: annotate picks its
+    threshold on the dev split, where it is not tuned on the rows it is judged on)."""
+    from annotune.handoff import coverage_at, coverage_curve, threshold_for_accuracy
+
+    confidence = [p["scores"][p["pred"]] for p in predictions]
+    correct = [p["pred"] == p["gold"] for p in predictions]
+    curve = [
+        {"coverage": c["coverage"], "accuracy": c["accuracy"], "threshold": c["threshold"]}
+        for c in coverage_curve(confidence, correct)
+    ]
+    if target is None:
+        return curve, {}
+    at_target = coverage_at(confidence, correct, threshold_for_accuracy(confidence, correct, target))
+    return curve, {"coverage_at_target_accuracy": at_target["coverage"], "target_accuracy": target}
