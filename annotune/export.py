@@ -21,6 +21,7 @@ whose logits match the QLoRA model as evaluated (the quantization error is baked
 
 from __future__ import annotations
 
+import argparse
 import json
 import logging
 import shutil
@@ -28,6 +29,8 @@ import warnings
 from pathlib import Path
 
 import torch
+
+from annotune.errors import DataError, MissingInputError
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +65,7 @@ def dequantized_base(base_dir: Path, adapter_dir: Path, dtype: torch.dtype = tor
     meta = json.loads((Path(adapter_dir) / "annotune.json").read_text())
     runtime = Runtime(**meta["runtime"])
     if runtime.quantization != "nf4":
-        raise ValueError(
+        raise DataError(
             f"{adapter_dir}: dequantize applies to adapters trained on an nf4 base, not {runtime.quantization!r}"
         )
     model = load_causal_lm(base_dir, runtime, meta.get("qlora", {}).get("double_quant", True))
@@ -96,7 +99,7 @@ def merge_adapter(
     base_dir, adapter_dir, out_dir = Path(base_dir), Path(adapter_dir), Path(out_dir)
     for folder, marker in ((base_dir, "config.json"), (adapter_dir, "adapter_config.json")):
         if not (folder / marker).exists():
-            raise FileNotFoundError(f"{folder}: {marker} not found")
+            raise MissingInputError(f"{folder}: {marker} not found")
     quantization = trained_quantization(adapter_dir)
     if dequantize:
         base = dequantized_base(base_dir, adapter_dir, dtype)
@@ -135,3 +138,57 @@ def logit_difference(model_a, model_b, input_ids: torch.Tensor) -> float:
     a = model_a(input_ids=input_ids.to(next(model_a.parameters()).device)).logits.float().cpu()
     b = model_b(input_ids=input_ids.to(next(model_b.parameters()).device)).logits.float().cpu()
     return float((a - b).abs().max())
+
+
+def main(argv: list[str]) -> None:
+    """``annotune export <task> --out DIR [--dequantize] [--check]``: the task's adapter merged into a plain model
+    folder that loads with ``AutoModelForCausalLM.from_pretrained(DIR)``, no peft."""
+    parser = argparse.ArgumentParser(prog="annotune export", description=main.__doc__)
+    parser.add_argument("task")
+    parser.add_argument("--base", type=Path, default=Path("models/base/llm"))
+    parser.add_argument("--adapter", type=Path, help="default: the qlora system's folder, models/qlora/<task>")
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument(
+        "--dequantize",
+        action="store_true",
+        help="merge into the dequantized 4-bit base the adapter was trained on (exports the model as evaluated)",
+    )
+    parser.add_argument("--check", action="store_true", help="compare logits with the model as trained")
+    parser.add_argument("--check-rows", type=int, default=32, help="dev rows compared by --check")
+    args = parser.parse_args(argv)
+    from annotune.systems import spec
+
+    adapter = args.adapter or spec("qlora").model_dir(args.task)
+    merged = merge_adapter(args.base, adapter, args.out, dequantize=args.dequantize)
+    print(f"merged model saved to {args.out}")
+    if args.check:
+        check(args.task, args.base, adapter, merged, args.check_rows)
+
+
+def check(task_name: str, base: Path, adapter: Path, merged, rows: int) -> None:
+    """Merged float32 vs the model as trained (quantized base + adapter) on the first dev rows: the
+    largest logit difference over the prompt and vocabulary, and the difference in label probabilities."""
+    from annotune.config import load_params
+    from annotune.io import read_json, read_jsonl
+    from annotune.models import load_tokenizer
+    from annotune.predictors import load_system
+    from annotune.prompts import prompt_ids
+    from annotune.scoring import llm_predictions
+
+    task = load_params().task(task_name)
+    trained = read_json(adapter / "annotune.json")
+    as_trained = load_system(task, "qlora", adapter, base_dir=base, batch_size=8, max_new_tokens=4)
+    tokenizer = load_tokenizer(adapter)
+    dev = read_jsonl(Path("data/instruct") / task_name / "dev.jsonl")[:rows]
+    prompts = [
+        prompt_ids(tokenizer, r["instruction"], r["input"], trained["qlora"]["max_input_tokens"])[0] for r in dev
+    ]
+    worst = max(logit_difference(merged, as_trained.model, torch.tensor([ids])) for ids in prompts)
+    print(f"{len(dev)} dev prompts, merged float32 vs as trained ({trained['runtime']['quantization']} base):")
+    print(f"  max |logit difference| over all positions and the vocabulary: {worst:.4f}")
+    if task.is_classification:
+        a = llm_predictions(task, merged, tokenizer, dev, prompts, 8, 4)
+        b = as_trained.predict(dev)
+        gap = max(abs(x["scores"][k] - y["scores"][k]) for x, y in zip(a, b, strict=True) for k in task.labels)
+        same = sum(x["pred"] == y["pred"] for x, y in zip(a, b, strict=True))
+        print(f"  max |label probability difference|: {gap:.4f}; same label on {same} of {len(dev)} rows")

@@ -16,6 +16,8 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+from annotune.errors import ParamsError
+
 
 def _checked(confidence: Sequence[float], correct: Sequence[bool]) -> list[tuple[float, bool]]:
     if len(confidence) != len(correct):
@@ -57,7 +59,7 @@ def threshold_for_accuracy(confidence: Sequence[float], correct: Sequence[bool],
     row should go to a human); ``target <= 0`` returns the lowest confidence (keep everything).
     """
     if not 0.0 <= target <= 1.0:
-        raise ValueError(f"hand-off: target accuracy must be within [0, 1], got {target}")
+        raise ParamsError(f"hand-off: target accuracy must be within [0, 1], got {target}")
     reached = [p["threshold"] for p in coverage_curve(confidence, correct) if p["accuracy"] >= target]
     return min(reached) if reached else None
 

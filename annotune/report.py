@@ -11,20 +11,8 @@ from matplotlib.figure import Figure  # the object API: no pyplot state, no disp
 
 from annotune.metrics.classification import main_metric
 from annotune.published import PUBLISHED_HUMAN, PUBLISHED_SYSTEMS
+from annotune.systems import display_name
 from annotune.tasks import Task
-
-SYSTEM_NAMES = {
-    "qlora": "QLoRA fine-tuned LLM",
-    "zero_shot": "LLM zero-shot",
-    "few_shot": "LLM few-shot",
-    "majority": "majority class",
-    "stratified": "stratified random",
-    "tfidf_logreg": "TF-IDF + logistic regression",
-    "encoder": "encoder fine-tuned",
-    "soft_prompt": "encoder soft prompt",
-    "llm_head": "LLM + classification head (LoRA)",
-    "encoder_distilled": "encoder trained on QLoRA's labels (distilled)",
-}
 
 
 # (metric key, column title, higher is better, with an interval, as a percentage)
@@ -100,7 +88,7 @@ def system_table(task: Task, metrics: dict, published: list[dict]) -> str:
             text = cell(row, key, interval, percent)
             cells.append(f"**{text}**" if row.get(key) is not None and row[key] == best.get(key) else text)
         p = "best baseline" if row.get("is_best_baseline") else number(row.get("p_vs_best_baseline"), False)
-        name = SYSTEM_NAMES.get(system, system) + (" ★" if rank == 0 else "")
+        name = display_name(system) + (" ★" if rank == 0 else "")
         lines.append(f"| {name} | " + " | ".join(cells) + f" | {p} |")
     for reference in published:
         cells = [number(reference.get(key), percent) for key, _, _, _, percent in cols]
@@ -112,7 +100,7 @@ def human_section(task: Task, metrics: dict, published: dict | None) -> str:
     human = metrics.get("human")
     if not human:
         return "No per-annotator labels for this split: no human reference."
-    reach = [SYSTEM_NAMES.get(s, s) for s in metrics if s != "human" and metrics[s].get("reaches_human_reference")]
+    reach = [display_name(s) for s in metrics if s != "human" and metrics[s].get("reaches_human_reference")]
     text = (
         f"Human reference on {human['posts']} test posts with 2+ annotators "
         f"({human['annotations_per_post']:.2f} per post): "

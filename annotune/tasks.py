@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from annotune.errors import ParamsError
+
 NONE_TARGET = "none"
 
 
@@ -153,24 +155,24 @@ def declared_task(name: str, kind: str, labels: list[str], instruction: str | No
     """A task declared in params.yaml (the ``table`` dataset); errors name the key at fault."""
     key = f"params.yaml: table.tasks.{name}"
     if kind not in KINDS:
-        raise KeyError(f"{key}.kind is {kind!r}; allowed: {', '.join(KINDS)}")
+        raise ParamsError(f"{key}.kind is {kind!r}; allowed: {', '.join(KINDS)}")
     if kind == "generation":
         if labels:
-            raise KeyError(f"{key}: a generation task has no fixed labels (remove labels)")
+            raise ParamsError(f"{key}: a generation task has no fixed labels (remove labels)")
         verbalizers = {}
     else:
         if len(labels) < (1 if kind == "multilabel" else 2):
-            raise KeyError(f"{key}.labels must list the allowed labels ({kind} needs at least two)")
+            raise ParamsError(f"{key}.labels must list the allowed labels ({kind} needs at least two)")
         if kind == "binary" and len(labels) != 2:
-            raise KeyError(f"{key}: a binary task has exactly two labels, got {labels}")
+            raise ParamsError(f"{key}: a binary task has exactly two labels, got {labels}")
         unknown = sorted(set(answers) - set(labels))
         if unknown:
-            raise KeyError(f"{key}.answers names labels {unknown} that are not in labels {labels}")
+            raise ParamsError(f"{key}.answers names labels {unknown} that are not in labels {labels}")
         verbalizers = {label: str(answers.get(label, label)) for label in labels}
         if kind == "multilabel" and any("," in a for a in verbalizers.values()):
-            raise KeyError(f"{key}: multi-label answers cannot contain commas (they separate the labels)")
+            raise ParamsError(f"{key}: multi-label answers cannot contain commas (they separate the labels)")
     if positive is not None and positive not in labels:
-        raise KeyError(f"{key}.positive is {positive!r}, not one of labels {labels}")
+        raise ParamsError(f"{key}.positive is {positive!r}, not one of labels {labels}")
     if instruction is None:
         instruction = f"Label this text for {name}." + (
             f" Answer with one of: {_answers(verbalizers)}." if kind in ("binary", "multiclass") else ""
@@ -184,9 +186,10 @@ def get_task(dataset: str, name: str, declared: dict[str, Task] | None = None) -
     """A built-in dataset's task, or for ``table`` one of the tasks ``declared`` in params.yaml."""
     tasks = declared if dataset == "table" else TASKS.get(dataset)
     if tasks is None:
-        raise KeyError(f"params.yaml: dataset {dataset!r} is unknown; known datasets: {', '.join([*TASKS, 'table'])}")
+        known = ", ".join([*TASKS, "table"])
+        raise ParamsError(f"params.yaml: dataset {dataset!r} is unknown; known datasets: {known}")
     if name not in tasks:
-        raise KeyError(
+        raise ParamsError(
             f"params.yaml: task {name!r} is not defined for dataset {dataset!r}; known tasks: {', '.join(tasks)}"
         )
     return tasks[name]

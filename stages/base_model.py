@@ -14,7 +14,8 @@ def main(argv: list[str]) -> None:
     parser.add_argument("key", choices=["llm", "encoder"])
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
-    spec = getattr(load_params().models, args.key)
+    params = load_params()
+    spec = getattr(params.models, args.key)
     how = resolve(spec, args.out)
     (args.out / "annotune_source.json").write_text(json.dumps({"spec": spec, "resolved_from": how}) + "\n")
 

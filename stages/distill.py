@@ -12,10 +12,12 @@ import time
 from pathlib import Path
 
 from annotune import cli
-from annotune.annotate import annotate, default_model_dir, load_system
+from annotune.annotate import annotate
 from annotune.classifiers import classifier_predictions, train_classifier
 from annotune.config import load_params, save_resolved
+from annotune.errors import DataError
 from annotune.io import read_jsonl, write_json, write_jsonl
+from annotune.predictors import load_system
 
 
 def main(argv: list[str]) -> None:
@@ -35,7 +37,7 @@ def main(argv: list[str]) -> None:
     system = load_system(
         task,
         labeller,
-        args.labeller_model or default_model_dir(args.task, labeller),
+        args.labeller_model,
         base_dir=args.base,
         batch_size=params.predict.batch_size,
         max_new_tokens=params.predict.max_new_tokens,
@@ -53,7 +55,7 @@ def main(argv: list[str]) -> None:
     labelled = [json.loads(line) for line in args.labels.open(encoding="utf-8")]
     failed = [r["row"] for r in labelled if r["status"] != "ok"]
     if failed:
-        raise ValueError(f"{pool}: rows {failed[:10]} could not be labelled by {labeller}; see {args.labels}")
+        raise DataError(f"{pool}: rows {failed[:10]} could not be labelled by {labeller}; see {args.labels}")
     train = [{"id": r["id"], "input": r["columns"]["input"], "label": r["label"]} for r in labelled]
     agreement = sum(r["label"] == gold[r["id"]] for r in train) / len(train)
 

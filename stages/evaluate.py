@@ -2,9 +2,9 @@
 
 Per system: the task's metrics with bootstrap intervals, calibration (classification), a paired
 bootstrap test against the best baseline and agreement with the human annotators where the test posts
-keep their per-annotator labels. The systems are those params.yaml asks for (qlora, the prompting
-settings, the baseline methods), so a method removed from params leaves the metrics even if its old
-predictions file is still on disk.
+keep their per-annotator labels. The systems are those params.yaml's ``systems`` section switches on (and the
+distilled encoder for the tasks in ``distill.tasks``), so a system removed from params leaves the metrics even if
+its old predictions file is still on disk.
 """
 
 import argparse
@@ -13,6 +13,7 @@ from pathlib import Path
 from annotune import cli
 from annotune.config import load_params
 from annotune.io import read_json, read_jsonl, write_json
+from annotune.systems import enabled
 from annotune.metrics.agreement import annotator_agreement
 from annotune.metrics.comparison import compare_systems
 
@@ -29,17 +30,16 @@ def main(argv: list[str]) -> None:
     args = parser.parse_args(argv)
     params = load_params()
     task, settings = params.task(args.task), params.evaluate
-    systems = ["qlora", *params.prompting.settings, *params.baselines.methods]
-    if args.task in params.distill.tasks:  # LLM as data labeller (stages/distill.py), opt-in
-        systems.append("encoder_distilled")
+    systems = enabled(params.systems, args.task, params.distill.tasks)
     predictions = {s: read_jsonl(args.predictions / f"{s}.jsonl") for s in systems}
     prepared = {r["id"]: r for r in read_jsonl(args.prepared)}
-    annotations = [prepared.get(p["id"], {}).get("annotations", {}).get(task.name) for p in predictions["qlora"]]
-    annotators = [prepared.get(p["id"], {}).get("annotators") for p in predictions["qlora"]]
+    rows = predictions[systems[0]]  # every system predicts the same test rows in the same order
+    annotations = [prepared.get(p["id"], {}).get("annotations", {}).get(task.name) for p in rows]
+    annotators = [prepared.get(p["id"], {}).get("annotators") for p in rows]
     metrics, plots = compare_systems(
         task,
         predictions,
-        params.baselines.methods,
+        params.systems.baselines,
         annotations if all(a is not None for a in annotations) else None,
         settings.bootstrap_resamples,
         settings.confidence_level,

@@ -13,7 +13,8 @@ def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
-    dataset = adapter(load_params())
+    params = load_params()
+    dataset = adapter(params.dataset, params.table, [params.task(name) for name in params.tasks])
     if hasattr(dataset, "SOURCE"):
         fetch(dataset.SOURCE, args.out)
     else:  # a declared table: the user's own files

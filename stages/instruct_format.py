@@ -5,8 +5,7 @@ from pathlib import Path
 
 from annotune import cli
 from annotune.config import load_params
-from annotune.datasets import SPLITS
-from annotune.io import read_jsonl, write_jsonl
+from annotune.io import SPLITS, read_jsonl, write_jsonl
 from annotune.prompts import instruct_record
 
 
@@ -16,7 +15,8 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--prepared", type=Path, required=True)
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
-    task = load_params().task(args.task)
+    params = load_params()
+    task = params.task(args.task)
     for split in SPLITS:
         records = read_jsonl(args.prepared / f"{split}.jsonl")
         write_jsonl(args.out / f"{split}.jsonl", (instruct_record(task, r) for r in records))

@@ -1,8 +1,7 @@
-"""predict@<task>-<system>: an LLM system's predictions on the test split.
+"""predict@<task>-<system>: a system's predictions on the test split (any system of annotune/systems.py).
 
-Systems: ``qlora`` (the task's adapter on the quantized base), ``zero_shot`` and ``few_shot``
-(the base LLM prompted, no training). Classification: a probability for every allowed label (scored,
-never parsed). Generation: greedy decoding, normalized like the gold. Beside the predictions,
+Classification: a probability for every allowed label (LLMs score the label verbalizers, never parse them).
+Generation: greedy decoding, normalized like the gold. Beside an LLM system's predictions,
 ``<system>.runtime.json``: the resolved device / precision and the run's memory footprint.
 """
 
@@ -11,57 +10,38 @@ from pathlib import Path
 
 from annotune import cli
 from annotune.config import load_params
-from annotune.io import read_json, read_jsonl, write_json, write_jsonl
-from annotune.models import Runtime, inference_footprint, load_causal_lm, load_tokenizer, resolve_runtime
-from annotune.prompts import SimilarExemplars, prompt_ids, stratified_exemplars
-from annotune.scoring import llm_predictions
-from annotune.training import load_adapter
-
-SYSTEMS = ("qlora", "zero_shot", "few_shot")
+from annotune.io import read_jsonl, write_json, write_jsonl
+from annotune.predictors import load_system
 
 
 def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("task")
-    parser.add_argument("system", choices=SYSTEMS)
+    parser.add_argument("system")
     parser.add_argument("--data", type=Path, required=True, help="instruct folder of the task")
-    parser.add_argument("--base", type=Path, required=True)
-    parser.add_argument("--adapter", type=Path, help="adapter folder (qlora)")
+    parser.add_argument("--base", type=Path, required=True, help="base LLM folder")
+    parser.add_argument("--model", type=Path, help="the system's model folder (default: the registry's)")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
     params = load_params()
     task = params.task(args.task)
-    rows = read_jsonl(args.data / "test.jsonl")
-    prompting = params.prompting
-    if args.system == "qlora":
-        trained = read_json(args.adapter / "annotune.json")
-        runtime = Runtime(**trained["runtime"])  # predict exactly as the adapter was trained
-        model = load_adapter(args.base, args.adapter, runtime, trained["qlora"]["double_quant"])
-        tokenizer = load_tokenizer(args.adapter)
-        max_input = trained["qlora"]["max_input_tokens"]
-        shots = lambda row: []  # noqa: E731
-    else:
-        runtime = resolve_runtime(prompting.device, prompting.compute_dtype, prompting.quantization)
-        model, tokenizer = load_causal_lm(args.base, runtime).eval(), load_tokenizer(args.base)
-        max_input = prompting.max_input_tokens
-        shots = exemplar_chooser(args.system, read_jsonl(args.data / "train.jsonl"), prompting, params.seed)
-    prompts = [prompt_ids(tokenizer, r["instruction"], r["input"], max_input, shots(r))[0] for r in rows]
-    predictions = llm_predictions(
-        task, model, tokenizer, rows, prompts, params.predict.batch_size, params.predict.max_new_tokens
+    system = load_system(
+        task,
+        args.system,
+        args.model,
+        base_dir=args.base,
+        batch_size=params.predict.batch_size,
+        max_new_tokens=params.predict.max_new_tokens,
+        prompting=params.prompting,
+        train_rows=read_jsonl(args.data / "train.jsonl") if args.system == "few_shot" else None,
+        seed=params.seed,
     )
-    write_jsonl(args.out, predictions)
-    footprint = inference_footprint(model, runtime)
-    write_json(args.out.with_suffix(".runtime.json"), {"runtime": vars(runtime), "footprint": footprint})
+    write_jsonl(args.out, system.predict(read_jsonl(args.data / "test.jsonl")))
+    if system.model is not None:
+        from annotune.models import inference_footprint
 
-
-def exemplar_chooser(system: str, train: list[dict], prompting, seed: int):
-    if system == "zero_shot" or prompting.shots == 0:
-        return lambda row: []
-    if prompting.selection == "stratified":
-        fixed = stratified_exemplars(train, prompting.shots, seed)
-        return lambda row: fixed
-    similar = SimilarExemplars(train)
-    return lambda row: similar(row, prompting.shots)
+        footprint = inference_footprint(system.model, system.runtime)
+        write_json(args.out.with_suffix(".runtime.json"), {"runtime": vars(system.runtime), "footprint": footprint})
 
 
 if __name__ == "__main__":

@@ -18,7 +18,8 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--stats", type=Path, required=True)
     args = parser.parse_args(argv)
     params = load_params()
-    splits, stats = datasets.prepare(params, args.raw)
+    tasks = [params.task(name) for name in params.tasks]
+    splits, stats = datasets.prepare(params.dataset, params.prepare, params.seed, tasks, params.table, args.raw)
     if "fallback" in stats:
         log.warning("FALLBACK SPLIT: %s", stats["fallback"])
     for split, records in splits.items():

@@ -5,32 +5,34 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from annotune.config import Params
+from annotune.config import PrepareParams, TableParams
 from annotune.datasets import goemotions, mrpc, sbic
 from annotune.datasets.common import Record, label_distribution, remove_leakage, stratified_split
 from annotune.datasets.table import TableAdapter
+from annotune.errors import DataError, ParamsError
+from annotune.io import SPLITS
+from annotune.tasks import Task
 
 log = logging.getLogger(__name__)
 
 ADAPTERS = {"sbic": sbic, "mrpc": mrpc, "goemotions": goemotions}
-SPLITS = ("train", "dev", "test")
 
 
-def adapter(params: Params):
+def adapter(dataset: str, table: TableParams, tasks: list[Task]):
     """The dataset's adapter: a module (SOURCE, load_splits, stratum), or for ``table`` the declaration."""
-    if params.dataset == "table":
-        return TableAdapter(params.table, [params.task(name) for name in params.tasks])
-    if params.dataset not in ADAPTERS:
+    if dataset == "table":
+        return TableAdapter(table, tasks)
+    if dataset not in ADAPTERS:
         known = ", ".join([*ADAPTERS, "table"])
-        raise KeyError(f"params.yaml: dataset {params.dataset!r} has no adapter; known: {known}")
-    return ADAPTERS[params.dataset]
+        raise ParamsError(f"params.yaml: dataset {dataset!r} has no adapter; known: {known}")
+    return ADAPTERS[dataset]
 
 
-def prepare(all_params: Params, raw_dir: Path) -> tuple[dict[str, list[Record]], dict]:
+def prepare(
+    dataset: str, params: PrepareParams, seed: int, tasks: list[Task], table: TableParams, raw_dir: Path
+) -> tuple[dict[str, list[Record]], dict]:
     """Read, split, remove test leakage, bound the sizes; every post read is accounted for in the stats."""
-    dataset, params, seed = all_params.dataset, all_params.prepare, all_params.seed
-    tasks = [all_params.task(name) for name in all_params.tasks]
-    module = adapter(all_params)
+    module = adapter(dataset, table, tasks)
     read, layout = module.load_splits(raw_dir)
     stats: dict = {"dataset": dataset, "layout": layout, "splits": {}}
     if layout == "fallback":
@@ -65,5 +67,5 @@ def prepare(all_params: Params, raw_dir: Path) -> tuple[dict[str, list[Record]],
         stats["splits"][split] = split_stats
         out[split] = records
         if not records:
-            raise ValueError(f"prepare: the {split} split of {dataset} is empty after filtering ({split_stats})")
+            raise DataError(f"prepare: the {split} split of {dataset} is empty after filtering ({split_stats})")
     return out, stats

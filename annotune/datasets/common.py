@@ -7,10 +7,12 @@ import random
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 
+from annotune.errors import DataError
+
 Record = dict
 
 
-class DatasetError(ValueError):
+class DatasetError(DataError):
     """A dataset file or declaration that cannot be read as declared; the message names file, line, column."""
 
 

@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from annotune.datasets.common import Record, dedupe, record_id
+from annotune.errors import DataError
 from annotune.fetch import RawSource
 from annotune.tasks import normalize_groups
 
@@ -54,8 +55,8 @@ ANSWERS = {1.0: "offensive", 0.5: "maybe_offensive", 0.0: "not_offensive"}
 STRATIFY_TASKS = ("hasBiasedImplication", "offensiveYN")
 
 
-class SbicDataError(ValueError):
-    pass
+class SbicDataError(DataError):
+    """The SBIC files do not have the columns or values the aggregation needs."""
 
 
 def offensive_class(mean: float) -> str:

@@ -54,7 +54,8 @@ def compare_systems(
     indices = bootstrap_indices(len(ids), resamples, seed)
     statistics = {s: row_statistics(task, rows) for s, rows in predictions.items()}
     main, everything = main_metric(task), np.arange(len(ids))
-    best = max(baselines, key=lambda s: statistics[s][main](everything))
+    # the paired test is against the best baseline; a quick run of LLM systems only has none
+    best = max(baselines, key=lambda s: statistics[s][main](everything)) if baselines else None
     metrics, plots = {}, {}
     if annotations is not None:
         metrics["human"] = human_agreement(annotations)
@@ -73,7 +74,7 @@ def compare_systems(
         else:
             result |= reference_generation_scores(rows, annotations) | top_group_recall(rows)
         result["is_best_baseline"] = float(system == best)
-        if system != best:
+        if best is not None and system != best:
             delta = statistics[system][main](everything) - statistics[best][main](everything)
             result[f"{main}_delta_vs_best_baseline"] = delta
             result["p_vs_best_baseline"] = paired_bootstrap_p(statistics[system][main], statistics[best][main], indices)

@@ -1,0 +1,139 @@
+"""How each kind of system loads and predicts (the registry, annotune/systems.py, says which kind a system is).
+
+``load_system`` is the one loader that predict (the pipeline's test predictions), annotate, distill and the
+benchmarks call, so a system predicts the same way everywhere. Model code is imported inside the loader of
+each kind: loading a TF-IDF model does not import torch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from annotune.errors import MissingInputError, ParamsError
+from annotune.systems import spec
+from annotune.tasks import Task
+
+
+@dataclass
+class System:
+    """A loaded system: ``predict`` takes instruct-like rows ``{"id", "input", "label"}`` and returns
+    prediction records (``pred``, ``scores`` for classification, ``text`` where it generated)."""
+
+    name: str
+    task: Task
+    version: str
+    predict: Callable[[list[dict]], list[dict]]
+    model: object = None  # the loaded LLM, for the runtime footprint (None for the other kinds)
+    runtime: object = None
+
+
+def folder_version(folder: Path) -> str:
+    """sha256 (16 hex digits) over the names and bytes of every file in ``folder``: changes when the
+    weights or the saved params change."""
+    digest = hashlib.sha256()
+    files = sorted(p for p in Path(folder).rglob("*") if p.is_file() and "__pycache__" not in p.parts)
+    if not files:
+        raise MissingInputError(f"{folder}: model folder is empty or missing")
+    for path in files:
+        digest.update(str(path.relative_to(folder)).encode() + b"\0")
+        with path.open("rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()[:16]
+
+
+def load_system(
+    task: Task,
+    name: str,
+    model_dir: Path | None = None,
+    *,
+    base_dir: Path = Path("models/base/llm"),
+    batch_size: int = 16,
+    max_new_tokens: int = 24,
+    prompting=None,
+    train_rows: list[dict] | None = None,
+    seed: int = 0,
+) -> System:
+    """Load system ``name`` for ``task`` once (from ``model_dir``, default: where the pipeline puts it).
+
+    ``prompting`` (params' section) and ``train_rows`` (the few-shot pool) are needed by prompted systems only.
+    """
+    kind = spec(name).kind
+    model_dir = Path(model_dir or spec(name).model_dir(task.name))
+    if kind in ("adapter", "prompted"):
+        return _llm_system(task, name, model_dir, base_dir, batch_size, max_new_tokens, prompting, train_rows, seed)
+    if kind == "classifier":
+        from annotune import classifiers
+
+        if not (model_dir / classifiers.META_FILE).exists():
+            raise _untrained(name, model_dir, classifiers.META_FILE)
+        model, tokenizer, meta = classifiers.load_classifier(model_dir)
+
+        def predict(rows):
+            return classifiers.loaded_classifier_predictions(model, tokenizer, meta, rows, batch_size)
+
+    else:
+        from annotune import baselines
+
+        if not (model_dir / baselines.MODEL_FILE).exists():
+            raise _untrained(name, model_dir, baselines.MODEL_FILE)
+        fitted = baselines.load(model_dir)
+
+        def predict(rows):
+            return baselines.predict(task, fitted, rows)
+
+    return System(name, task, folder_version(model_dir), predict)
+
+
+def _untrained(name: str, model_dir: Path, marker: str) -> MissingInputError:
+    stage = spec(name).trained_by
+    return MissingInputError(
+        f"{model_dir}: no trained model for system {name!r} ({marker} missing); run `dvc repro {stage}`"
+    )
+
+
+def exemplar_chooser(name: str, train_rows: list[dict] | None, prompting, seed: int) -> Callable[[dict], list[dict]]:
+    """The few-shot exemplars of each row: none for zero-shot, the same stratified ones for every row, or the
+    TF-IDF nearest training posts (``prompting.selection: similar``)."""
+    from annotune.prompts import SimilarExemplars, stratified_exemplars
+
+    if name == "zero_shot" or prompting.shots == 0:
+        return lambda row: []
+    if not train_rows:
+        raise MissingInputError(f"system {name!r} needs the task's training rows (the few-shot pool)")
+    if prompting.selection == "stratified":
+        fixed = stratified_exemplars(train_rows, prompting.shots, seed)
+        return lambda row: fixed
+    similar = SimilarExemplars(train_rows)
+    return lambda row: similar(row, prompting.shots)
+
+
+def _llm_system(task, name, model_dir, base_dir, batch_size, max_new_tokens, prompting, train_rows, seed) -> System:
+    from annotune.io import read_json
+    from annotune.models import Runtime, load_causal_lm, load_tokenizer, resolve_runtime
+    from annotune.prompts import prompt_ids
+    from annotune.scoring import llm_predictions
+
+    if spec(name).kind == "adapter":
+        from annotune.training import load_adapter
+
+        trained = read_json(model_dir / "annotune.json")
+        runtime = Runtime(**trained["runtime"])  # predict exactly as the adapter was trained
+        model = load_adapter(base_dir, model_dir, runtime, trained["qlora"]["double_quant"])
+        tokenizer = load_tokenizer(model_dir)
+        max_input, shots = trained["qlora"]["max_input_tokens"], lambda row: []
+    else:
+        if prompting is None:
+            raise ParamsError(f"system {name!r} needs the prompting params")
+        runtime = resolve_runtime(prompting.device, prompting.compute_dtype, prompting.quantization)
+        model, tokenizer = load_causal_lm(model_dir, runtime).eval(), load_tokenizer(model_dir)
+        max_input, shots = prompting.max_input_tokens, exemplar_chooser(name, train_rows, prompting, seed)
+
+    def predict(rows):
+        prompts = [prompt_ids(tokenizer, task.instruction, r["input"], max_input, shots(r))[0] for r in rows]
+        return llm_predictions(task, model, tokenizer, rows, prompts, batch_size, max_new_tokens)
+
+    return System(name, task, folder_version(model_dir), predict, model, runtime)

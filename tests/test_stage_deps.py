@@ -1,0 +1,144 @@
+"""No stage can go stale: every DVC stage declares, as deps, every annotune module its script imports
+(transitively, function-level imports included: they run too) and, as params, every params.yaml section
+its script reads. Computed from the code, so a new import or a new ``params.x`` read without its dvc.yaml
+entry fails here instead of leaving committed metrics silently stale."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+from ruamel.yaml import YAML
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# What reading these Params members (methods, not sections) reads in params.yaml.
+PARAMS_METHODS = {"task": {"dataset", "table.tasks"}}
+
+
+def module_file(name: str) -> Path | None:
+    """The file of an ``annotune`` or ``stages`` module (package: its __init__.py); None for third-party."""
+    if not name.startswith(("annotune", "stages")):
+        return None
+    path = ROOT.joinpath(*name.split("."))
+    if path.is_dir():
+        return path / "__init__.py"
+    return path.with_suffix(".py") if path.with_suffix(".py").exists() else None
+
+
+def imported_modules(path: Path) -> set[str]:
+    """Every module an ``import`` or ``from ... import`` anywhere in ``path`` names, including
+    ``from annotune import baselines`` (a submodule) and the parent packages, which Python runs first."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+            names |= {f"{node.module}.{alias.name}" for alias in node.names}
+    with_parents = set()
+    for name in names:
+        parts = name.split(".")
+        with_parents |= {".".join(parts[:i]) for i in range(1, len(parts) + 1)}
+    return with_parents
+
+
+def closure(script: Path) -> set[Path]:
+    """The project files ``script`` runs: itself and every annotune module it imports, transitively."""
+    seen: set[Path] = set()
+    todo = [script]
+    while todo:
+        path = todo.pop()
+        if path in seen:
+            continue
+        seen.add(path)
+        todo += [f for f in map(module_file, imported_modules(path)) if f is not None and f.exists()]
+    return {p for p in seen if p.stat().st_size or p.name != "__init__.py"}
+
+
+def params_read(script: Path) -> set[str]:
+    """The params sections the script reads: ``params.<section>[.<key>]`` chains and Params methods."""
+    read: set[str] = set()
+    for node in ast.walk(ast.parse(script.read_text())):
+        if not isinstance(node, ast.Attribute):
+            continue
+        chain = []
+        current = node
+        while isinstance(current, ast.Attribute):
+            chain.insert(0, current.attr)
+            current = current.value
+        if isinstance(current, ast.Name) and current.id == "params" and chain:
+            read |= PARAMS_METHODS.get(chain[0], {chain[0]})
+    return read
+
+
+def passes_params_whole(script: Path) -> list[int]:
+    """Lines where the whole ``params`` object is handed to a function: what that function reads cannot be
+    seen here, so stage scripts pass sections instead."""
+    lines = []
+    for node in ast.walk(ast.parse(script.read_text())):
+        if isinstance(node, ast.Call):
+            arguments = [*node.args, *(k.value for k in node.keywords)]
+            if any(isinstance(a, ast.Name) and a.id == "params" for a in arguments):
+                lines.append(node.lineno)
+    return lines
+
+
+def stage_definitions() -> dict[str, dict]:
+    """dvc.yaml's stage definitions (unexpanded: a foreach / matrix stage is one definition)."""
+    stages = YAML(typ="safe").load((ROOT / "dvc.yaml").read_text())["stages"]
+    return {name: stage.get("do", stage) for name, stage in stages.items()}
+
+
+def script_of(stage: dict) -> Path:
+    words = stage["cmd"].split()
+    module = next(w for w in words if w.startswith("stages."))
+    return ROOT / (module.replace(".", "/") + ".py")
+
+
+def declared(entries: list) -> set[str]:
+    names = set()
+    for entry in entries or []:
+        names |= set(entry) if isinstance(entry, dict) else {entry}
+    return names
+
+
+def covers(declared_paths: set[str], path: str) -> bool:
+    return any(path == d or path.startswith(d.rstrip("/") + "/") for d in declared_paths)
+
+
+def covers_param(declared_params: set[str], key: str) -> bool:
+    return any(key == d or key.startswith(d + ".") for d in declared_params)
+
+
+STAGES = stage_definitions()
+
+
+@pytest.mark.parametrize("name", sorted(STAGES))
+def test_stage_declares_every_module_it_imports(name):
+    stage = STAGES[name]
+    deps = declared(stage.get("deps"))
+    needed = sorted(str(p.relative_to(ROOT)) for p in closure(script_of(stage)))
+    missing = [path for path in needed if not covers(deps, path)]
+    assert not missing, f"dvc.yaml stage {name}: add these deps (the script imports them): {missing}"
+
+
+@pytest.mark.parametrize("name", sorted(STAGES))
+def test_stage_declares_every_params_section_it_reads(name):
+    stage = STAGES[name]
+    script = script_of(stage)
+    assert not passes_params_whole(script), f"{script.name} hands the whole params to a function (lines " + str(
+        passes_params_whole(script)
+    ) + "): pass the sections it needs, so its params can be declared"
+    params = {p for entry in stage.get("params", []) for p in ([entry] if isinstance(entry, str) else entry)}
+    missing = sorted(key for key in params_read(script) if not covers_param(params, key))
+    assert not missing, f"dvc.yaml stage {name}: add these params (the script reads them): {missing}"
+
+
+def test_closure_follows_function_level_and_submodule_imports(tmp_path):
+    """The closure itself: ``from annotune import x`` and imports inside functions are followed."""
+    script = ROOT / "stages" / "predict.py"
+    files = {str(p.relative_to(ROOT)) for p in closure(script)}
+    assert {"annotune/predictors.py", "annotune/training.py", "annotune/classifiers.py"} <= files
+    assert "annotune/report.py" not in files
