@@ -4,9 +4,9 @@ DVC's page loads Vega, Vega-Lite and Vega-Embed from a CDN. This wraps the same 
 template that carries those libraries inline (bundled offline by the vl-convert-python wheel), so the
 page opens on an air-gapped machine, in CI artefacts or in an archived review:
 
-    python -m annotune.offline_plots diff main            # workspace vs main -> dvc_plots/index.html
-    python -m annotune.offline_plots show -o review/plots
-    python -m annotune.offline_plots diff exp-a exp-b     # any arguments of `dvc plots diff`
+    annotune plots diff main            # workspace vs main -> dvc_plots/index.html
+    annotune plots show -o review/plots
+    annotune plots diff exp-a exp-b     # any arguments of `dvc plots diff`
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
 """Named parameter sets in ``profiles/<name>.yaml`` (params.yaml keys -> values): the reference GPU study
 and the CPU default, each one command.
 
-    python -m annotune.profiles run reference-gpu [--queue | --temp]   # a DVC experiment named after it
-    python -m annotune.profiles apply cpu                               # write the values into params.yaml
-    python -m annotune.profiles show reference-gpu                      # the command it stands for
+    annotune profiles run reference-gpu [--queue | --temp]   # a DVC experiment named after it
+    annotune profiles apply cpu                               # write the values into params.yaml
+    annotune profiles show reference-gpu                      # the command it stands for
 """
 
 from __future__ import annotations

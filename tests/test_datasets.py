@@ -9,6 +9,7 @@ from annotune.config import TableParams
 from annotune.datasets import goemotions, mrpc
 from annotune.datasets.common import DatasetError
 from annotune.datasets.table import TableAdapter
+from annotune.errors import ParamsError
 from annotune.prompts import instruct_record
 from annotune.tasks import GOEMOTIONS_LABELS, declared_task, get_task
 
@@ -152,11 +153,11 @@ def test_table_validation_names_file_row_and_column(tmp_path, content, overrides
 
 
 def test_declared_task_errors_name_the_key():
-    with pytest.raises(KeyError, match=r"table.tasks.t.kind is 'ranking'"):
+    with pytest.raises(ParamsError, match=r"table.tasks.t.kind is 'ranking'"):
         declared_task("t", "ranking", ["a", "b"], None, {}, None)
-    with pytest.raises(KeyError, match="a binary task has exactly two labels"):
+    with pytest.raises(ParamsError, match="a binary task has exactly two labels"):
         declared_task("t", "binary", ["a", "b", "c"], None, {}, None)
-    with pytest.raises(KeyError, match=r"answers names labels \['c'\]"):
+    with pytest.raises(ParamsError, match=r"answers names labels \['c'\]"):
         declared_task("t", "multiclass", ["a", "b"], None, {"c": "see"}, None)
     task = declared_task("t", "multiclass", ["a", "b", "c"], None, {"a": "alpha"}, None)
     assert task.verbalizers == {"a": "alpha", "b": "b", "c": "c"} and "alpha, b, c" in task.instruction
@@ -179,6 +180,7 @@ def test_prepare_stops_on_an_empty_split_naming_it(tmp_path):
     params = dataclasses.replace(
         defaults, dataset="table", tasks=["sentiment"], table=declaration, prepare=PrepareParams()
     )
-    adapter(params).fetch(tmp_path / "raw")
+    tasks = [params.task("sentiment")]
+    adapter("table", declaration, tasks).fetch(tmp_path / "raw")
     with pytest.raises(ValueError, match="the dev split of table is empty"):
-        prepare(params, tmp_path / "raw")
+        prepare("table", params.prepare, params.seed, tasks, declaration, tmp_path / "raw")

@@ -28,8 +28,8 @@ def test_stages_end_to_end_on_a_real_slice(dataset, tmp_path, tiny_llama, monkey
     params = tiny_params(tiny_llama)
     params.update(dataset=dataset, tasks=[task])
     params["distill"]["tasks"] = []  # the opt-in variants name SBIC tasks
-    params["baselines"]["methods"] = METHODS
-    params["prompting"]["settings"] = ["zero_shot"]
+    params["systems"]["baselines"] = METHODS
+    params["systems"]["prompted"] = ["zero_shot"]
     params["predict"]["max_new_tokens"] = 8
     YAML().dump(params, tmp_path / "params.yaml")
     monkeypatch.chdir(tmp_path)
@@ -62,7 +62,7 @@ def test_stages_end_to_end_on_a_real_slice(dataset, tmp_path, tiny_llama, monkey
         data,
         "--base",
         "models/base/llm",
-        "--adapter",
+        "--model",
         f"models/qlora/{task}",
         "--out",
         f"{predictions}/qlora.jsonl",
@@ -93,11 +93,13 @@ def test_stages_end_to_end_on_a_real_slice(dataset, tmp_path, tiny_llama, monkey
             f"models/baselines/{task}/{method}",
         )
         run_stage(
-            "predict_baseline",
+            "predict",
             task,
             method,
             "--data",
-            f"{data}/test.jsonl",
+            data,
+            "--base",
+            "models/base/llm",
             "--model",
             f"models/baselines/{task}/{method}",
             "--out",

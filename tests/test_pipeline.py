@@ -69,7 +69,7 @@ def test_dvc_repro_cache_and_experiment(tmp_path, tiny_llama, shared_sbic):
     assert stats["layout"] == "fallback" and stats["splits"]["test"]["kept"] == 16
     for task in TASKS:
         metrics = json.loads((repo / "metrics" / "eval" / f"{task}.json").read_text())
-        systems = {"qlora", *params["prompting"]["settings"], *params["baselines"]["methods"]}
+        systems = {*params["systems"]["finetuned"], *params["systems"]["prompted"], *params["systems"]["baselines"]}
         systems |= {"encoder_distilled"} if task in params["distill"]["tasks"] else set()
         assert set(metrics) == systems | {"human"}
         assert metrics["human"]["posts"] > 0
@@ -114,7 +114,7 @@ def test_dvc_repro_cache_and_experiment(tmp_path, tiny_llama, shared_sbic):
     assert "vegaEmbed('#metrics_plots_offensiveYN_roc_qlora_json'" in page
 
     # dropping a method drops its stages and its column, nothing else breaks
-    params["baselines"]["methods"].remove("stratified")
+    params["systems"]["baselines"].remove("stratified")
     YAML().dump(params, repo / "params.yaml")
     out = run([*dvc, "repro"], repo, env)
     assert "stratified" not in out and "Running stage 'baseline_train" not in out

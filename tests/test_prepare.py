@@ -1,6 +1,5 @@
 """Dataset-independent prepare steps and the SBIC partial-data fallback, on fixture files."""
 
-import dataclasses
 import json
 from pathlib import Path
 
@@ -15,8 +14,9 @@ TASKS = ["hasBiasedImplication", "offensiveYN", "targetMinority"]
 DEFAULTS = load_params(Path(__file__).resolve().parents[1] / "params.yaml")
 
 
-def sbic_params(prepare_params: PrepareParams, seed: int = 0):
-    return dataclasses.replace(DEFAULTS, dataset="sbic", tasks=TASKS, prepare=prepare_params, seed=seed)
+def sbic_prepare(prepare_params: PrepareParams, raw: Path, seed: int = 0):
+    tasks = [DEFAULTS.task(name) for name in TASKS]
+    return prepare("sbic", prepare_params, seed, tasks, DEFAULTS.table, raw)
 
 
 def rec(text, label="a"):
@@ -70,7 +70,7 @@ def write_partial_sbic(folder, n_pool=60, n_test=20):
 
 
 def test_fallback_split_counts_every_post(tmp_path):
-    splits, stats = prepare(sbic_params(PrepareParams(dev_fraction=0.25, max_train=30)), write_partial_sbic(tmp_path))
+    splits, stats = sbic_prepare(PrepareParams(dev_fraction=0.25, max_train=30), write_partial_sbic(tmp_path))
     assert stats["layout"] == "fallback" and "train and dev carved" in stats["fallback"]
     assert len(splits["test"]) == 21 and "annotations" in splits["test"][0]
     train, dev, pool = stats["splits"]["train"], stats["splits"]["dev"], stats["fallback_pool"]
@@ -88,4 +88,4 @@ def test_fallback_split_counts_every_post(tmp_path):
 def test_no_usable_files_is_a_clear_error(tmp_path):
     (tmp_path / "something.csv").write_text("a\n1\n")
     with pytest.raises(ValueError, match="need the train/dev/test files"):
-        prepare(sbic_params(PrepareParams()), tmp_path)
+        sbic_prepare(PrepareParams(), tmp_path)

@@ -105,6 +105,6 @@ def test_one_experiment_per_model_with_every_setting():
     ]
     sets = commands[1][7::2]
     assert sets[0] == "models.llm=meta-llama/Llama-3.2-1B" and f"tasks=[{TASK}]" in sets
-    assert "prompting.settings=[zero_shot,few_shot]" in sets and sets[-1] == "qlora.device=cuda"
+    assert "systems.prompted=[zero_shot,few_shot]" in sets and sets[-1] == "qlora.device=cuda"
     assert exp_run_commands(["x"], [TASK], queue=False)[0][3] == "--temp"
     assert experiment_name("/models/My Model_v2/") == "scaling-my-model-v2"

@@ -54,22 +54,46 @@ def closure(script: Path) -> set[Path]:
             continue
         seen.add(path)
         todo += [f for f in map(module_file, imported_modules(path)) if f is not None and f.exists()]
-    return {p for p in seen if p.stat().st_size or p.name != "__init__.py"}
+    return {p for p in seen if not is_docstring_only(p)}
+
+
+def is_docstring_only(path: Path) -> bool:
+    """A package's __init__.py that holds only its docstring runs no code a stage depends on."""
+    body = ast.parse(path.read_text()).body
+    return path.name == "__init__.py" and all(
+        isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant) for node in body
+    )
+
+
+def stage_code(script: Path) -> list[ast.AST]:
+    """The script's code, and the ``main`` it imports from the library where the script only delegates to it
+    (``annotate``: the same main serves the stage and ``annotune annotate``)."""
+    tree = ast.parse(script.read_text())
+    code: list[ast.AST] = [tree]
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and any(alias.name == "main" for alias in node.names):
+            library = ast.parse(module_file(node.module).read_text())
+            code += [f for f in library.body if isinstance(f, ast.FunctionDef) and f.name == "main"]
+    return code
 
 
 def params_read(script: Path) -> set[str]:
     """The params sections the script reads: ``params.<section>[.<key>]`` chains and Params methods."""
     read: set[str] = set()
-    for node in ast.walk(ast.parse(script.read_text())):
-        if not isinstance(node, ast.Attribute):
+    nodes = [n for code in stage_code(script) for n in ast.walk(code)]
+    inner = {id(n.value) for n in nodes if isinstance(n, ast.Attribute)}  # read the longest chains only
+    for node in nodes:
+        if not isinstance(node, ast.Attribute) or id(node) in inner:
             continue
         chain = []
         current = node
         while isinstance(current, ast.Attribute):
             chain.insert(0, current.attr)
             current = current.value
-        if isinstance(current, ast.Name) and current.id == "params" and chain:
-            read |= PARAMS_METHODS.get(chain[0], {chain[0]})
+        loaded = isinstance(current, ast.Call) and getattr(current.func, "id", None) == "load_params"
+        if (loaded or isinstance(current, ast.Name) and current.id == "params") and chain:
+            # a section, or a section's key where the script reads one key only (annotate.chunk_size)
+            read |= PARAMS_METHODS.get(chain[0], {".".join(chain[:2])})
     return read
 
 
@@ -77,10 +101,12 @@ def passes_params_whole(script: Path) -> list[int]:
     """Lines where the whole ``params`` object is handed to a function: what that function reads cannot be
     seen here, so stage scripts pass sections instead."""
     lines = []
-    for node in ast.walk(ast.parse(script.read_text())):
+    for node in (n for code in stage_code(script) for n in ast.walk(code)):
         if isinstance(node, ast.Call):
             arguments = [*node.args, *(k.value for k in node.keywords)]
-            if any(isinstance(a, ast.Name) and a.id == "params" for a in arguments):
+            whole = [a for a in arguments if isinstance(a, ast.Name) and a.id == "params"]
+            whole += [a for a in arguments if isinstance(a, ast.Call) and getattr(a.func, "id", None) == "load_params"]
+            if whole:
                 lines.append(node.lineno)
     return lines
 
@@ -109,7 +135,9 @@ def covers(declared_paths: set[str], path: str) -> bool:
 
 
 def covers_param(declared_params: set[str], key: str) -> bool:
-    return any(key == d or key.startswith(d + ".") for d in declared_params)
+    """``qlora`` covers ``qlora.r``; a foreach key (``models.${key}``) covers the section it indexes."""
+    plain = {d.split(".${")[0] for d in declared_params}
+    return any(key == d or key.startswith(d + ".") for d in plain)
 
 
 STAGES = stage_definitions()

@@ -1,0 +1,59 @@
+"""The systems registry is the one list every consumer reads, and one loader predicts for predict, annotate
+and distill alike."""
+
+from pathlib import Path
+
+import pytest
+from ruamel.yaml import YAML
+
+from annotune import systems
+from annotune.config import PromptingParams, SystemsParams
+from annotune.predictors import exemplar_chooser, load_system
+from annotune.tasks import get_task
+from tests.test_fewshot import POOL
+
+ROOT = Path(__file__).resolve().parents[1]
+TASK = get_task("sbic", "hasBiasedImplication")
+
+
+def test_every_system_is_trained_by_a_stage_of_the_pipeline():
+    stages = YAML(typ="safe").load((ROOT / "dvc.yaml").read_text())["stages"]
+    for spec in systems.REGISTRY.values():
+        assert spec.trained_by is None or spec.trained_by in stages, spec.name
+        assert spec.group in (*systems.GROUPS, "distilled")
+        assert "{task}" in spec.model_path or spec.kind == "prompted"
+
+
+def test_params_groups_default_to_every_registered_system_and_enabled_keeps_their_order():
+    every = SystemsParams()
+    assert [*every.finetuned, *every.prompted, *every.baselines] == [
+        s for s in systems.REGISTRY if systems.REGISTRY[s].group != "distilled"
+    ]
+    cheap = SystemsParams(finetuned=[], prompted=[], baselines=["majority", "tfidf_logreg"])
+    assert systems.enabled(cheap, "t", []) == ["majority", "tfidf_logreg"]
+    assert systems.enabled(cheap, "t", ["t"])[-1] == "encoder_distilled"
+
+
+def test_few_shot_with_similar_selection_chooses_per_row():
+    """annotate and distill used to refuse few-shot with selection: similar, which predict supported."""
+    similar = exemplar_chooser("few_shot", POOL, PromptingParams(shots=2, selection="similar"), seed=0)
+    near = similar({"id": "new", "input": "my dog loves the beach"})
+    assert near[-1]["id"] == "p3" and near != similar({"id": "new2", "input": "women drivers"})
+    fixed = exemplar_chooser("few_shot", POOL, PromptingParams(shots=2), seed=0)
+    assert fixed({"id": "a", "input": "x"}) == fixed({"id": "b", "input": "y"})
+    assert exemplar_chooser("zero_shot", None, PromptingParams(), seed=0)({"id": "a", "input": "x"}) == []
+
+
+def test_prompted_system_predicts_through_the_same_loader(tiny_llama):
+    rows = [{"id": r["id"], "input": r["input"], "label": r["label"]} for r in POOL]
+    prompting = PromptingParams(shots=2, selection="similar")
+    system = load_system(TASK, "few_shot", tiny_llama, prompting=prompting, train_rows=POOL, batch_size=2)
+    predictions = system.predict(rows)
+    assert [p["id"] for p in predictions] == [r["id"] for r in rows]
+    assert all(set(p["scores"]) == set(TASK.labels) for p in predictions)
+    assert system.model is not None and system.runtime.device == "cpu"
+
+
+def test_untrained_system_names_the_stage_to_run(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"no trained model for system 'encoder'.*dvc repro baseline_train"):
+        load_system(TASK, "encoder", tmp_path / "missing")
