@@ -13,9 +13,9 @@ from pathlib import Path
 from annotune import cli
 from annotune.config import load_params
 from annotune.io import read_json, read_jsonl, write_json
-from annotune.systems import enabled
 from annotune.metrics.agreement import annotator_agreement
 from annotune.metrics.comparison import compare_systems
+from annotune.systems import enabled
 
 PLOTS = ("confusion", "reliability", "roc", "pr", "coverage")
 

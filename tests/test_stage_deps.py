@@ -156,9 +156,11 @@ def test_stage_declares_every_module_it_imports(name):
 def test_stage_declares_every_params_section_it_reads(name):
     stage = STAGES[name]
     script = script_of(stage)
-    assert not passes_params_whole(script), f"{script.name} hands the whole params to a function (lines " + str(
-        passes_params_whole(script)
-    ) + "): pass the sections it needs, so its params can be declared"
+    assert not passes_params_whole(script), (
+        f"{script.name} hands the whole params to a function (lines "
+        + str(passes_params_whole(script))
+        + "): pass the sections it needs, so its params can be declared"
+    )
     params = {p for entry in stage.get("params", []) for p in ([entry] if isinstance(entry, str) else entry)}
     missing = sorted(key for key in params_read(script) if not covers_param(params, key))
     assert not missing, f"dvc.yaml stage {name}: add these params (the script reads them): {missing}"
