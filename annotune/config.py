@@ -143,6 +143,21 @@ class EvaluateParams:
     confidence_level: Annotated[float, Field(gt=0, lt=1)] = 0.95
     calibration_bins: Positive = 10
     annotator_min_posts: Positive = 10  # an annotator's own kappa is reported when they labelled this many test posts
+    # Alt-Test (Calderon, Reichart & Dror 2025): epsilon is the cost-benefit margin granted to the system; the
+    # paper's rule of thumb: 0.2 expert annotators, 0.15 skilled, 0.1 crowd workers (SBIC's are crowd workers)
+    alt_test_epsilon: Fraction = 0.1
+    alt_test_alpha: Annotated[float, Field(gt=0, lt=1)] = 0.05  # FDR level of the Benjamini-Yekutieli correction
+    alt_test_min_items: Positive = 30  # an annotator is tested on at least this many items (the t-test's normality)
+
+
+@dataclass(frozen=True, config=SECTION)
+class CostParams:
+    """What labelling 1,000 items costs: machines at a price per hour, people at a price per label."""
+
+    machine_hour_price: Annotated[float, Field(ge=0)] = 0.5  # the machine that ran the pipeline, per hour
+    human_label_price: Annotated[float, Field(ge=0)] = 0.1  # one annotator labelling one item
+    annotators_per_item: Positive = 3  # labels bought per item when people annotate
+    currency: str = "USD"
 
 
 @dataclass(frozen=True, config=SECTION)
@@ -224,6 +239,7 @@ class Params:
     prompting: PromptingParams = dataclasses.field(default_factory=PromptingParams)
     predict: PredictParams = dataclasses.field(default_factory=PredictParams)
     evaluate: EvaluateParams = dataclasses.field(default_factory=EvaluateParams)
+    cost: CostParams = dataclasses.field(default_factory=CostParams)
     annotate: AnnotateParams = dataclasses.field(default_factory=AnnotateParams)
     distill: DistillParams = dataclasses.field(default_factory=DistillParams)
     table: TableParams = dataclasses.field(default_factory=TableParams)
