@@ -23,6 +23,8 @@ class Task:
     # label -> value in [0, 1] for tasks whose labels bin a graded answer: the SBIC paper averages the
     # annotators' values and thresholds the mean at 0.5 ("binarized" F1, comparable with its figures)
     label_values: dict[str, float] = field(default_factory=dict)
+    # the labels are ordered, in the order of ``verbalizers`` (agreement statistics at the ordinal level)
+    ordinal: bool = False
 
     @property
     def labels(self) -> list[str]:
@@ -151,11 +153,17 @@ TASKS["goemotions"] = {
 KINDS = ("binary", "multiclass", "multilabel", "generation")
 
 
-def declared_task(name: str, kind: str, labels: list[str], instruction: str | None, answers: dict, positive) -> Task:
-    """A task declared in params.yaml (the ``table`` dataset); errors name the key at fault."""
+def declared_task(
+    name: str, kind: str, labels: list[str], instruction: str | None, answers: dict, positive, ordinal: bool = False
+) -> Task:
+    """A task declared in params.yaml (the ``table`` dataset); errors name the key at fault. ``ordinal``: the
+    labels are ordered as declared (binary and multiclass tasks only)."""
     key = f"params.yaml: table.tasks.{name}"
+    labels = list(labels)
     if kind not in KINDS:
         raise ParamsError(f"{key}.kind is {kind!r}; allowed: {', '.join(KINDS)}")
+    if ordinal and kind not in ("binary", "multiclass"):
+        raise ParamsError(f"{key}.ordinal: only binary and multiclass labels can be ordered, not {kind}")
     if kind == "generation":
         if labels:
             raise ParamsError(f"{key}: a generation task has no fixed labels (remove labels)")
@@ -179,7 +187,7 @@ def declared_task(name: str, kind: str, labels: list[str], instruction: str | No
         )
         if kind == "multilabel":
             instruction += f" Answer with one or more of, separated by commas: {_answers(verbalizers)}."
-    return Task(name, kind, instruction, verbalizers, positive)
+    return Task(name, kind, instruction, verbalizers, positive, ordinal=ordinal)
 
 
 def get_task(dataset: str, name: str, declared: dict[str, Task] | None = None) -> Task:

@@ -52,7 +52,7 @@ def main(argv: list[str]) -> None:
     for system in systems:  # LLM systems record their inference footprint (model size, memory)
         runtime_file = args.predictions / f"{system}.runtime.json"
         if runtime_file.exists():
-            metrics[system] |= read_json(runtime_file)["footprint"]
+            metrics[system] |= read_json(runtime_file).get("footprint", {})
     write_json(args.metrics, metrics)
     for name in PLOTS:  # every declared plot folder exists; the classification ones stay empty for generation
         (args.plots / name).mkdir(parents=True, exist_ok=True)

@@ -1,17 +1,20 @@
 """predict@<task>-<system>: a system's predictions on the test split (any system of annotune/systems.py).
 
 Classification: a probability for every allowed label (LLMs score the label verbalizers, never parse them).
-Generation: greedy decoding, normalized like the gold. Beside an LLM system's predictions,
-``<system>.runtime.json``: the resolved device / precision and the run's memory footprint.
+Generation: greedy decoding, normalized like the gold. Beside the predictions, ``<system>.runtime.json``: the
+seconds it took to load and to predict, the training time its model folder recorded (both feed the cost per 1,000
+items), and for an LLM the resolved device / precision and the run's memory footprint.
 """
 
 import argparse
+import time
 from pathlib import Path
 
 from annotune import cli
 from annotune.config import load_params
-from annotune.io import read_jsonl, write_json, write_jsonl
+from annotune.io import read_json, read_jsonl, write_json, write_jsonl
 from annotune.predictors import load_system
+from annotune.systems import spec
 
 
 def main(argv: list[str]) -> None:
@@ -25,6 +28,7 @@ def main(argv: list[str]) -> None:
     args = parser.parse_args(argv)
     params = load_params()
     task = params.task(args.task)
+    started = time.perf_counter()
     system = load_system(
         task,
         args.system,
@@ -36,12 +40,27 @@ def main(argv: list[str]) -> None:
         train_rows=read_jsonl(args.data / "train.jsonl") if args.system == "few_shot" else None,
         seed=params.seed,
     )
-    write_jsonl(args.out, system.predict(read_jsonl(args.data / "test.jsonl")))
+    loaded = time.perf_counter()
+    rows = read_jsonl(args.data / "test.jsonl")
+    write_jsonl(args.out, system.predict(rows))
+    timing = {
+        "load_seconds": round(loaded - started, 3),
+        "predict_seconds": round(time.perf_counter() - loaded, 3),
+        "predict_rows": len(rows),
+        "train_seconds": training_seconds(args.model or spec(args.system).model_dir(args.task)),
+    }
+    record = {"timing": timing}
     if system.model is not None:
         from annotune.models import inference_footprint
 
-        footprint = inference_footprint(system.model, system.runtime)
-        write_json(args.out.with_suffix(".runtime.json"), {"runtime": vars(system.runtime), "footprint": footprint})
+        record |= {"runtime": vars(system.runtime), "footprint": inference_footprint(system.model, system.runtime)}
+    write_json(args.out.with_suffix(".runtime.json"), record)
+
+
+def training_seconds(model_dir: Path) -> float:
+    """The training time the system's model folder recorded (0 for a system that needs no training)."""
+    meta = model_dir / "annotune.json"
+    return float(read_json(meta).get("stats", {}).get("train_seconds", 0.0)) if meta.exists() else 0.0
 
 
 if __name__ == "__main__":

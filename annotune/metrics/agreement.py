@@ -78,6 +78,7 @@ def human_agreement(annotations: list[list]) -> dict:
         "krippendorff_alpha": krippendorff_alpha_nominal(multi),
         "pairwise_agreement": pairwise_agreement(multi),
         "loo_kappa": leave_one_out_kappa(multi),
+        "ac1": gwet_ac1(multi),
     }
 
 
@@ -121,3 +122,35 @@ def kappa_vs_human_majority(predictions: list[dict], annotations: list[list]) ->
     if len({x for pair in pairs for x in pair}) < 2:
         return float("nan")
     return float(cohen_kappa_score([p for p, _ in pairs], [m for _, m in pairs]))
+
+
+def gwet_ac1(units: list[list], labels: list | None = None) -> float:
+    """Gwet's AC1 for several raters with missing ratings (Gwet 2008, "Computing inter-rater
+    reliability and its variance in the presence of high agreement"; Handbook of Inter-Rater
+    Reliability, ch. 2): ``units`` holds each item's labels (None = missing). With ``r_i`` the ratings
+    of item ``i`` and ``r_ik`` those in category ``k``: ``pa`` = mean over the items with ``r_i >= 2``
+    of ``sum_k r_ik (r_ik - 1) / (r_i (r_i - 1))``; ``pi_k`` = mean over the rated items of
+    ``r_ik / r_i``; ``pe = sum_k pi_k (1 - pi_k) / (Q - 1)``; ``AC1 = (pa - pe) / (1 - pe)``. ``Q``
+    counts the task's ``labels`` (together with any other label observed); by default the observed
+    ones. NaN when no item has two ratings or fewer than two categories are in play. Unlike kappa it
+    stays high when raters agree on a skewed label distribution."""
+    rated = [[v for v in item if v is not None] for item in units]
+    rated = [values for values in rated if values]
+    categories = set(labels or ()) | {v for values in rated for v in values}
+    pairable = [values for values in rated if len(values) >= 2]
+    if not pairable or len(categories) < 2:
+        return float("nan")
+    pa = np.mean([sum(c * (c - 1) for c in Counter(v).values()) / (len(v) * (len(v) - 1)) for v in pairable])
+    shares: Counter = Counter()
+    for values in rated:
+        for label, count in Counter(values).items():
+            shares[label] += count / len(values) / len(rated)
+    pe = sum(pi * (1 - pi) for pi in shares.values()) / (len(categories) - 1)
+    return float((pa - pe) / (1 - pe))
+
+
+def ac1_vs_human_majority(predictions: list[dict], annotations: list[list], labels: list | None = None) -> float:
+    """Gwet's AC1 of a system against the majority of the annotators, as two raters (posts where they
+    tie skipped, as in ``kappa_vs_human_majority``); ``labels``: the task's categories."""
+    pairs = [(p["pred"], majority_label(a)) for p, a in zip(predictions, annotations, strict=True)]
+    return gwet_ac1([[p, m] for p, m in pairs if m is not None], labels)
