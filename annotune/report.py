@@ -51,6 +51,7 @@ def columns(task: Task) -> list[tuple[str, str, bool, bool, bool]]:
         *paper,
         ("coverage_at_target_accuracy", "coverage @ target", True, False, True),
         ("kappa_vs_human_majority", "κ vs humans", True, False, False),
+        ("ac1_vs_human_majority", "AC1 vs humans", True, False, False),
     ]
 
 
@@ -123,6 +124,100 @@ def human_section(task: Task, metrics: dict, published: dict | None) -> str:
             f"{number(published['pairwise_agreement'], True)}%, α {published['krippendorff_alpha']:.2f}."
         )
     return text
+
+
+def money(value: float, currency: str) -> str:
+    return f"{value:.2f} {currency}"
+
+
+def chosen_system(task: Task, metrics: dict) -> tuple[str | None, list[str]]:
+    """The system a team lead would pick, and the systems that pass the Alt-Test: among those that pass, the
+    one with the highest advantage probability; when none passes, the best on the main metric."""
+    systems = [s for s in metrics if s != "human"]
+    passing = [s for s in systems if (metrics[s].get("alt_test") or {}).get("passed")]
+    if passing:
+        return max(passing, key=lambda s: metrics[s]["alt_test"]["advantage_probability"]), passing
+    key = main_metric(task)
+    scored = [s for s in systems if metrics[s].get(key) is not None]
+    return (max(scored, key=lambda s: metrics[s][key]) if scored else None), passing
+
+
+def verdict(task: Task, metrics: dict, train_rows: int | None, currency: str) -> str:
+    """Two or three sentences a team lead can act on, built only from numbers in the task's metrics (and the
+    training split's size from prepare's): who passes the Alt-Test, at what label budget, at what cost per
+    1,000 items against people, and the hand-off alternative."""
+    chosen, passing = chosen_system(task, metrics)
+    if chosen is None:
+        return "**Verdict:** no system was evaluated."
+    tested = [s for s in metrics if s != "human" and metrics[s].get("alt_test")]
+    budget = f" after training on {train_rows} labelled posts" if train_rows else ""
+    if passing:
+        alt = metrics[chosen]["alt_test"]
+        names = ", ".join(display_name(s) for s in passing)
+        first = (
+            f"**Verdict:** {names} {'passes' if len(passing) == 1 else 'pass'} the Alt-Test against the annotators"
+            f"{budget} (ε {alt['epsilon']:.2f}, α {alt['alpha']:.2f}); {display_name(chosen)} wins against "
+            f"{number(alt['winning_rate'], True)}% of the {alt['annotators_tested']} annotators tested "
+            f"(advantage probability {alt['advantage_probability']:.3f})."
+        )
+    elif tested:
+        best = max(tested, key=lambda s: metrics[s]["alt_test"]["winning_rate"])
+        alt = metrics[best]["alt_test"]
+        first = (
+            f"**Verdict:** no system can replace the annotators yet{budget}: none passes the Alt-Test "
+            f"(ε {alt['epsilon']:.2f}, α {alt['alpha']:.2f}); the best, {display_name(best)}, wins against "
+            f"{number(alt['winning_rate'], True)}% of the {alt['annotators_tested']} annotators tested (50% needed)."
+        )
+    else:
+        first = (
+            f"**Verdict:** no Alt-Test{budget}: it needs 3+ annotators with enough shared test items "
+            f"(`evaluate.alt_test_min_items`); the best system on {main_metric(task)} is {display_name(chosen)}."
+        )
+    row, human = metrics[chosen], metrics.get("human", {})
+    sentences = [first]
+    if row.get("cost_per_1000") is not None and human.get("cost_per_1000") is not None:
+        sentences.append(
+            f"Labelling 1,000 more items with {display_name(chosen)} costs {money(row['cost_per_1000'], currency)} "
+            f"({row['machine_hours_per_1000']:.3f} machine-hours on the machine that ran it, after a one-time "
+            f"training cost of {money(row['train_cost'], currency)}), against "
+            f"{money(human['cost_per_1000'], currency)} for {human['annotators_per_item']} annotators per item."
+        )
+    if row.get("coverage_at_target_accuracy") is not None:
+        sentences.append(
+            f"Hand-off instead: {display_name(chosen)} labels {number(row['coverage_at_target_accuracy'], True)}% of "
+            f"the items alone at {number(row['target_accuracy'], True)}% accuracy and sends the rest to people."
+        )
+    return " ".join(sentences)
+
+
+def replacement_table(metrics: dict, currency: str) -> str | None:
+    """Per system: the Alt-Test and what 1,000 more items cost; None when no system has either."""
+    systems = [s for s in metrics if s != "human" and (metrics[s].get("alt_test") or "cost_per_1000" in metrics[s])]
+    if not systems:
+        return None
+    lines = [
+        f"| system | Alt-Test winning rate | passed | advantage probability | cost / 1,000 items ({currency}) "
+        f"| machine-hours / 1,000 | training cost ({currency}) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for system in sorted(systems, key=lambda s: -((metrics[s].get("alt_test") or {}).get("advantage_probability", 0))):
+        row, alt = metrics[system], metrics[system].get("alt_test") or {}
+        passed = "–" if not alt else ("yes" if alt["passed"] else "no")
+        cells = [
+            number(alt.get("winning_rate"), True),
+            passed,
+            number(alt.get("advantage_probability"), False),
+            f"{row['cost_per_1000']:.4f}" if row.get("cost_per_1000") is not None else "–",
+            f"{row['machine_hours_per_1000']:.4f}" if row.get("machine_hours_per_1000") is not None else "–",
+            f"{row['train_cost']:.4f}" if row.get("train_cost") is not None else "–",
+        ]
+        lines.append(f"| {display_name(system)} | " + " | ".join(cells) + " |")
+    human = metrics.get("human", {})
+    if human.get("cost_per_1000") is not None:
+        lines.append(
+            f"| *people ({human['annotators_per_item']} per item)* | – | – | – | {human['cost_per_1000']:.4f} | – | – |"
+        )
+    return "\n".join(lines)
 
 
 def distillation_section(task: Task, metrics: dict) -> str | None:
@@ -220,7 +315,13 @@ def task_figures(task: Task, plots: Path, figures: Path) -> list[Path]:
 
 
 def summary(
-    dataset: str, tasks: list[Task], metrics: dict[str, dict], figures: dict[str, list[Path]], base: Path
+    dataset: str,
+    tasks: list[Task],
+    metrics: dict[str, dict],
+    figures: dict[str, list[Path]],
+    base: Path,
+    train_rows: int | None = None,
+    currency: str = "USD",
 ) -> str:
     """The whole report; figure links are relative to ``base`` (the folder of summary.md)."""
     parts = [
@@ -232,7 +333,13 @@ def summary(
         "Published rows are figures from the literature, not rerun here. Coverage @ target: the largest share "
         "of rows a system can label alone (those above a confidence threshold) while reaching "
         "`annotate.target_accuracy` on them, measured on the test rows (an upper bound; annotate picks "
-        "its threshold on dev).",
+        "its threshold on dev). AC1: Gwet's agreement coefficient against the human majority, which does not "
+        "collapse when one label dominates as κ does. Alt-Test (Calderon, Reichart & Dror 2025): leaving one "
+        "annotator out at a time, does the system represent the others at least as well as that annotator, "
+        "within the margin ε (`evaluate.alt_test_epsilon`)? A system passes when it wins against at least half "
+        "of the annotators tested (one-sided t-tests, Benjamini–Yekutieli corrected). Costs: prediction time "
+        "measured on the machine that ran this pipeline at `cost.machine_hour_price`, against "
+        "`cost.human_label_price` per label for people.",
     ]
     for task in tasks:
         result = metrics[task.name]
@@ -241,10 +348,15 @@ def summary(
             f"## {task.name} ({task.kind}; main metric: {main_metric(task)}; "
             f"{next(r['n'] for s, r in result.items() if s != 'human')} test rows)",
             "",
+            verdict(task, result, train_rows, currency),
+            "",
             system_table(task, result, PUBLISHED_SYSTEMS.get(dataset, {}).get(task.name, [])),
             "",
             human_section(task, result, PUBLISHED_HUMAN.get(dataset)),
         ]
+        replacement = replacement_table(result, currency)
+        if replacement:
+            parts += ["", replacement]
         distillation = distillation_section(task, result)
         if distillation:
             parts += ["", distillation]

@@ -14,7 +14,9 @@ from annotune import cli
 from annotune.config import load_params
 from annotune.io import read_json, read_jsonl, write_json
 from annotune.metrics.agreement import annotator_agreement
+from annotune.metrics.alt_test import alt_test
 from annotune.metrics.comparison import compare_systems
+from annotune.metrics.cost import human_cost, system_cost
 from annotune.systems import enabled
 
 PLOTS = ("confusion", "reliability", "roc", "pr", "coverage")
@@ -49,10 +51,29 @@ def main(argv: list[str]) -> None:
     )
     if "human" in metrics and all(a is not None for a in annotators):
         metrics["human"] |= annotator_agreement(annotations, annotators, settings.annotator_min_posts)
-    for system in systems:  # LLM systems record their inference footprint (model size, memory)
+        scoring = "accuracy" if task.kind in ("binary", "multiclass") else "jaccard"  # label sets: partial credit
+        for system in systems:  # can the system replace one of the annotators? (None: too few annotators)
+            labels = [p["pred"] for p in predictions[system]]
+            verdict = alt_test(
+                annotations,
+                annotators,
+                labels,
+                settings.alt_test_epsilon,
+                settings.alt_test_alpha,
+                settings.alt_test_min_items,
+                scoring,
+            )
+            if verdict is not None:
+                metrics[system]["alt_test"] = verdict
+    if "human" in metrics:
+        metrics["human"] |= human_cost(params.cost.annotators_per_item, params.cost.human_label_price)
+    for system in systems:  # what the system's run measured: memory (LLMs), and time -> cost per 1,000 items
         runtime_file = args.predictions / f"{system}.runtime.json"
         if runtime_file.exists():
-            metrics[system] |= read_json(runtime_file).get("footprint", {})
+            runtime = read_json(runtime_file)
+            metrics[system] |= runtime.get("footprint", {})
+            if "timing" in runtime:
+                metrics[system] |= system_cost(runtime["timing"], params.cost.machine_hour_price)
     write_json(args.metrics, metrics)
     for name in PLOTS:  # every declared plot folder exists; the classification ones stay empty for generation
         (args.plots / name).mkdir(parents=True, exist_ok=True)

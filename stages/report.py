@@ -19,13 +19,16 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--plots", type=Path, required=True, help="folder of <task>/<plot>/<system>.json")
     parser.add_argument("--figures", type=Path, required=True, help="folder for the PNG files")
     parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--prepare-stats", type=Path, help="prepare's counts (the training split's size)")
     args = parser.parse_args(argv)
     params = load_params()
     tasks = [params.task(name) for name in params.tasks]
     metrics = {t.name: read_json(args.metrics / f"{t.name}.json") for t in tasks}
     figures = {t.name: task_figures(t, args.plots / t.name, args.figures) for t in tasks}
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(summary(params.dataset, tasks, metrics, figures, args.out.parent))
+    train_rows = read_json(args.prepare_stats)["splits"]["train"]["kept"] if args.prepare_stats else None
+    text = summary(params.dataset, tasks, metrics, figures, args.out.parent, train_rows, params.cost.currency)
+    args.out.write_text(text)
 
 
 if __name__ == "__main__":

@@ -75,3 +75,47 @@ def test_distillation_section_says_how_much_of_the_gap_closes():
     metrics["encoder"]["macro_f1"] = 0.9
     assert "no gap to close" in distillation_section(bias, metrics)
     assert distillation_section(bias, {"qlora": {"macro_f1": 0.8}}) is None
+
+
+def leaves(value) -> list:
+    if isinstance(value, dict):
+        return [x for v in value.values() for x in leaves(v)]
+    return [value] if isinstance(value, int | float) else []
+
+
+def renderings(value: float) -> set[str]:
+    """How the report may print a JSON number: as is, rounded, as a percentage."""
+    texts = {str(value), f"{value:.2f}", f"{value:.3f}", f"{value:.4f}", f"{100 * value:.1f}"}
+    return texts | ({str(int(value))} if float(value).is_integer() else set())
+
+
+def test_verdict_sentences_use_only_numbers_the_metrics_hold():
+    import re
+
+    from annotune.metrics.alt_test import alt_test
+    from annotune.metrics.cost import human_cost, system_cost
+    from annotune.report import verdict
+
+    predictions = {"qlora": offensive_system(2), "majority": offensive_system(1), "tfidf_logreg": offensive_system(4)}
+    annotations = [[r["gold"], r["gold"], r["gold"], "offensive"] for r in predictions["qlora"]]
+    annotators = [["a", "b", "c", "d"] for _ in annotations]
+    metrics, _ = compare_systems(OFFENSIVE, predictions, ["majority", "tfidf_logreg"], annotations, 50, 0.95, 5, 0, 0.9)
+    metrics["human"] |= human_cost(3, 0.1)
+    for system, rows in predictions.items():
+        metrics[system]["alt_test"] = alt_test(annotations, annotators, [p["pred"] for p in rows], 0.1, 0.05, 20)
+        timing = {"predict_seconds": 2.5, "predict_rows": 30, "train_seconds": 120.0}
+        metrics[system] |= system_cost(timing, 0.5)
+    text = verdict(OFFENSIVE, json.loads(json.dumps(metrics)), 300, "USD")
+    assert text.startswith("**Verdict:**") and "Alt-Test" in text and "1,000 more items" in text
+    allowed = {r for v in leaves(metrics) for r in renderings(v)} | {"300", "1,000", "50", "1", "2025"}
+    numbers = re.findall(r"(?<![\w.])\d[\d,]*(?:\.\d+)?", text)
+    assert numbers and all(n in allowed for n in numbers), [n for n in numbers if n not in allowed]
+    assert text.count(".") >= 3  # two or three sentences
+
+
+def test_verdict_without_annotators_names_the_best_system():
+    from annotune.report import verdict
+
+    metrics, _ = compare_systems(OFFENSIVE, {"qlora": offensive_system(2)}, [], None, 20, 0.95, 5, 0, 0.9)
+    text = verdict(OFFENSIVE, metrics, None, "USD")
+    assert "no Alt-Test" in text and "QLoRA fine-tuned LLM" in text

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from pathlib import Path
 
 from annotune.config import PrepareParams, TableParams
 from annotune.datasets import goemotions, mrpc, sbic
-from annotune.datasets.common import Record, label_distribution, remove_leakage, stratified_split
+from annotune.datasets.common import Record, carve_splits, label_distribution, remove_leakage, stratified_split
 from annotune.datasets.table import TableAdapter
 from annotune.errors import DataError, ParamsError
 from annotune.io import SPLITS
@@ -49,6 +50,19 @@ def prepare(
             "dev": (dev, {"source": f"carved from {pool_stats['source']}", "posts_read": len(dev)}),
             "test": read["test"],
         }
+    if layout == "carved":  # a table declared as one file for all three splits: carved here, seeded
+        (pool, pool_stats), fractions = read["pool"], dataclasses.asdict(table.split_fractions)
+        grouped = table.group_column is not None
+        carved, carve_stats = carve_splits(pool, fractions, module.stratum, seed, module.group_of if grouped else None)
+        stats["carve"] = {
+            "from": pool_stats,
+            "seed": seed,
+            "stratified_on": tasks[0].name,
+            "fractions": fractions,
+            "group_column": table.group_column,
+        } | carve_stats
+        source = f"carved from {pool_stats['source']}"
+        read = {split: (carved[split], {"source": source, "posts_read": len(carved[split])}) for split in SPLITS}
 
     test = read["test"][0]
     limits = {"train": params.max_train, "dev": params.max_dev, "test": params.max_test}
@@ -67,5 +81,20 @@ def prepare(
         stats["splits"][split] = split_stats
         out[split] = records
         if not records:
-            raise DataError(f"prepare: the {split} split of {dataset} is empty after filtering ({split_stats})")
+            why = _why_empty(split_stats)
+            raise DataError(f"prepare: the {split} split of {dataset} is empty after filtering: {why}")
     return out, stats
+
+
+def _why_empty(split_stats: dict) -> str:
+    """What emptied a split, and what to change."""
+    overlap = sum((split_stats.get("removed_overlap_with_test") or {}).values())
+    if overlap:
+        return (
+            f"all {overlap} of its posts also occur in the test split; give it a file of its own, declare a split "
+            "column (table.split_column), or give train, dev and test the same file to have prepare carve them "
+            f"(table.split_fractions) ({split_stats})"
+        )
+    if split_stats.get("posts_read"):
+        return f"every post read was dropped (see dropped): fix those rows or the declaration ({split_stats})"
+    return f"no rows were read for it: check its file ({split_stats})"

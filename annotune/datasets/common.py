@@ -86,3 +86,42 @@ def label_distribution(records: Iterable[Record], task: str, set_valued: bool = 
     if set_valued:
         return dict(sorted(Counter(label for r in records for label in r["labels"][task].split(", ")).items()))
     return dict(sorted(Counter(r["labels"][task] for r in records).items()))
+
+
+def carve_splits(
+    records: list[Record],
+    fractions: dict[str, float],
+    key: Callable[[Record], object],
+    seed: int,
+    group: Callable[[Record], str] | None = None,
+) -> tuple[dict[str, list[Record]], dict]:
+    """Carve train / dev / test from one pool: seeded, stratified on ``key``, ``fractions`` of the items (of the
+    groups, when ``group`` is given: a group's records all go to one split, the group stratified on its most
+    frequent stratum). dev and test get at least one unit each; order is kept within each split."""
+    units: dict[str, list[Record]] = defaultdict(list)
+    for record in records:
+        units[group(record) if group else record["id"]].append(record)
+    names = list(units)
+    what = "groups" if group else "items"
+    n_test = max(1, round(fractions["test"] * len(names)))
+    n_dev = max(1, round(fractions["dev"] * len(names)))
+    if n_test + n_dev >= len(names):
+        raise DatasetError(
+            f"prepare: cannot carve train, dev and test from {len(names)} {what}: dev {n_dev} + test {n_test} leave "
+            "train nothing; add rows, or lower table.split_fractions"
+            + (", or use a finer table.group_column" if group else "")
+        )
+
+    def stratum(name: str):
+        counts = Counter(str(key(r)) for r in units[name])
+        return max(sorted(counts), key=lambda k: counts[k])
+
+    test, rest = stratified_split(names, n_test, stratum, seed)
+    dev, train = stratified_split(rest, n_dev, stratum, seed)
+    chosen = {"train": set(train), "dev": set(dev), "test": set(test)}
+    unit_of = {id(r): (group(r) if group else r["id"]) for r in records}
+    carved = {split: [r for r in records if unit_of[id(r)] in chosen[split]] for split in ("train", "dev", "test")}
+    stats = {"items": {split: len(carved[split]) for split in carved}}
+    if group:
+        stats["groups"] = {split: len(chosen[split]) for split in carved}
+    return carved, stats

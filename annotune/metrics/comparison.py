@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from annotune.metrics.agreement import human_agreement, kappa_vs_human_majority
+from annotune.metrics.agreement import ac1_vs_human_majority, human_agreement, kappa_vs_human_majority
 from annotune.metrics.bootstrap import bootstrap_indices, intervals, paired_bootstrap_p
 from annotune.metrics.calibration import calibration, coverage, curve_rows
 from annotune.metrics.classification import (
@@ -81,6 +81,8 @@ def compare_systems(
         if annotations is not None:
             kappa = kappa_vs_human_majority(rows, annotations)
             result["kappa_vs_human_majority"] = kappa
+            if task.kind in ("binary", "multiclass"):  # AC1 does not collapse when one label dominates
+                result["ac1_vs_human_majority"] = ac1_vs_human_majority(rows, annotations, list(task.labels))
             result["reaches_human_reference"] = float(kappa >= metrics["human"]["loo_kappa"])
         metrics[system] = result
         plots[f"confusion/{system}"] = confusion_rows(task, rows)
