@@ -5,6 +5,7 @@
     annotune export <task> --out DIR         # a task's adapter merged into a plain model folder
     annotune profiles run|apply|show NAME    # named parameter sets (the GPU study, the CPU default)
     annotune scaling run|report ...          # score vs model size, one DVC experiment per model
+    annotune budget run|report ...           # how many labels each system needs, one experiment per size
     annotune plots ...                       # dvc plots rendered offline
 
 Each subcommand imports its module only when it runs, so ``annotune --help`` is instant.
@@ -27,6 +28,7 @@ COMMANDS = {
     "export": ("annotune.export", "merge a task's LoRA adapter into a plain model folder"),
     "profiles": ("annotune.profiles", "run, apply or show a named parameter set (profiles/<name>.yaml)"),
     "scaling": ("annotune.scaling", "score vs model size: run one experiment per model, then report"),
+    "budget": ("annotune.budget", "label budget curve: one experiment per training-set size, then report"),
     "plots": ("annotune.offline_plots", "render dvc plots as an HTML page that works offline"),
 }
 

@@ -46,6 +46,7 @@ class PrepareParams:
     max_train: Positive | None = 300  # stratified, seeded sample per split; None: everything
     max_dev: Positive | None = 64
     max_test: Positive | None = 300
+    train_budget: Positive | None = None  # label budget curve: a nested, seeded, stratified subset of train; None: all
 
 
 @dataclass(frozen=True, config=SECTION)

@@ -71,7 +71,7 @@ def exp_run_commands(
     return commands
 
 
-def _experiments(exp_show: list) -> list[tuple[str, dict]]:
+def finished_experiments(exp_show: list) -> list[tuple[str, dict]]:
     """(name, data) of every finished experiment in ``dvc exp show --json`` output (commits newest
     first); a name run again on a later commit counts once, its newest run."""
     found, seen = [], set()
@@ -91,7 +91,7 @@ def collect(exp_show: list, prefix: str = PREFIX) -> list[dict]:
     """One row per experiment x task x setting: the task's main metric with its interval, the model's
     parameter count and the memory it used to predict (weights as loaded, and the run's peak)."""
     rows = []
-    for name, data in _experiments(exp_show):
+    for name, data in finished_experiments(exp_show):
         if not name.startswith(prefix):
             continue
         try:

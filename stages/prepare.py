@@ -6,6 +6,7 @@ from pathlib import Path
 
 from annotune import cli, datasets
 from annotune.config import load_params, save_resolved
+from annotune.datasets.common import stratified_split
 from annotune.io import write_json, write_jsonl
 
 log = logging.getLogger("prepare")
@@ -20,6 +21,13 @@ def main(argv: list[str]) -> None:
     params = load_params()
     tasks = [params.task(name) for name in params.tasks]
     splits, stats = datasets.prepare(params.dataset, params.prepare, params.seed, tasks, params.table, args.raw)
+    budget = params.prepare.train_budget
+    if budget is not None and budget < len(splits["train"]):  # a point of the label budget curve (annotune budget)
+        # one seed shuffles each stratum once, so the subsets of growing budgets are nested
+        stratum = datasets.adapter(params.dataset, params.table, tasks).stratum
+        splits["train"], left_out = stratified_split(splits["train"], budget, stratum, params.seed)
+        stats["train_budget"] = {"train_budget": budget, "kept": len(splits["train"]), "left_out": len(left_out)}
+        stats["splits"]["train"]["kept"] = len(splits["train"])
     if "fallback" in stats:
         log.warning("FALLBACK SPLIT: %s", stats["fallback"])
     for split, records in splits.items():

@@ -153,8 +153,7 @@ def test_cpu_threads_split_the_cores_between_processes():
 
 def test_stage_logs_and_applies_its_thread_share(tmp_path):
     code = (
-        "import os, torch\nos.environ['ANNOTUNE_THREADS'] = '1'\n"
-        "cli.run(lambda argv: print(torch.get_num_threads()))"
+        "import os, torch\nos.environ['ANNOTUNE_THREADS'] = '1'\ncli.run(lambda argv: print(torch.get_num_threads()))"
     )
     result = run_cli(tmp_path, code)
     assert result.stdout.strip() == "1" and "CPU threads: 1 (ANNOTUNE_THREADS)" in result.stderr
