@@ -10,11 +10,11 @@ from pathlib import Path
 import torch
 
 from annotune.io import read_json, read_jsonl
-from annotune.models import Runtime, load_tokenizer
+from annotune.models import load_tokenizer
+from annotune.predictors import load_system
 from annotune.prompts import prompt_ids
 from annotune.scoring import llm_predictions
 from annotune.tasks import Task
-from annotune.training import load_adapter
 from benchmarks.common import summary
 
 
@@ -42,11 +42,11 @@ def naive_predictions(task: Task, model, tokenizer, prompts: list[list[int]], ma
     return labels
 
 
-def load_qlora(base: Path, adapter: Path):
-    trained = read_json(adapter / "annotune.json")
-    runtime = Runtime(**trained["runtime"])
-    model = load_adapter(base, adapter, runtime, trained["qlora"]["double_quant"])
-    return model, load_tokenizer(adapter), trained["qlora"]["max_input_tokens"], runtime
+def load_qlora(task: Task, base: Path, adapter: Path):
+    """The qlora system as the pipeline loads it (annotune/predictors.py), with what the naive path needs."""
+    system = load_system(task, "qlora", adapter, base_dir=base)
+    max_input = read_json(adapter / "annotune.json")["qlora"]["max_input_tokens"]
+    return system.model, load_tokenizer(adapter), max_input, system.runtime
 
 
 def bench_scoring(
@@ -61,7 +61,7 @@ def bench_scoring(
 ) -> dict:
     if not task.is_classification:
         raise ValueError(f"label scoring needs a classification task, not {task.name!r}")
-    model, tokenizer, max_input, runtime = load_qlora(base, adapter)
+    model, tokenizer, max_input, runtime = load_qlora(task, base, adapter)
     records = read_jsonl(task_dir / "test.jsonl")[:rows]
     prompts = [prompt_ids(tokenizer, r["instruction"], r["input"], max_input)[0] for r in records]
     llm_predictions(task, model, tokenizer, records[:2], prompts[:2], batch_size, max_new_tokens)  # warm-up

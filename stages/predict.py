@@ -29,6 +29,7 @@ def main(argv: list[str]) -> None:
     params = load_params()
     task = params.task(args.task)
     started = time.perf_counter()
+    prompted = spec(args.system).kind == "prompted"  # only prompted systems read prompting and the seed (dvc.yaml)
     system = load_system(
         task,
         args.system,
@@ -36,9 +37,9 @@ def main(argv: list[str]) -> None:
         base_dir=args.base,
         batch_size=params.predict.batch_size,
         max_new_tokens=params.predict.max_new_tokens,
-        prompting=params.prompting,
+        prompting=params.prompting if prompted else None,
         train_rows=read_jsonl(args.data / "train.jsonl") if args.system == "few_shot" else None,
-        seed=params.seed,
+        seed=params.seed if prompted else 0,
     )
     loaded = time.perf_counter()
     rows = read_jsonl(args.data / "test.jsonl")

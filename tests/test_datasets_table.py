@@ -389,5 +389,5 @@ def test_sbic_long_profile_gives_the_builtin_human_reference(shared_sbic, tmp_pa
     alpha, loo = krippendorff_alpha_nominal(multi), leave_one_out_kappa(multi)
     assert alpha == pytest.approx(krippendorff_alpha_nominal(multi_builtin), abs=5e-4)
     assert loo == pytest.approx(leave_one_out_kappa(multi_builtin), abs=5e-4)
-    assert human_agreement(mine)["posts"] == human_agreement(builtin_labels)["posts"]
+    assert len(multi) == len(multi_builtin) > 3800  # the posts of the human reference: 2+ labels
     assert 0.6 < alpha < 0.75 and 0.7 < loo < 0.85

@@ -142,6 +142,11 @@ def covers_param(declared_params: set[str], key: str) -> bool:
 
 STAGES = stage_definitions()
 
+# Params a script reads on one branch only, by stage definition: predict.py hands the prompting section and the
+# seed (few-shot exemplars) to prompted systems alone, so the fine-tuned and baseline predictions do not rerun
+# when prompting changes. Each entry is such a branch, checked in the script by hand; keep it short.
+READ_ONLY_BY_OTHER_SYSTEMS = {"predict": {"prompting", "seed"}, "predict_baseline": {"prompting", "seed"}}
+
 
 @pytest.mark.parametrize("name", sorted(STAGES))
 def test_stage_declares_every_module_it_imports(name):
@@ -162,7 +167,8 @@ def test_stage_declares_every_params_section_it_reads(name):
         + "): pass the sections it needs, so its params can be declared"
     )
     params = {p for entry in stage.get("params", []) for p in ([entry] if isinstance(entry, str) else entry)}
-    missing = sorted(key for key in params_read(script) if not covers_param(params, key))
+    exempt = READ_ONLY_BY_OTHER_SYSTEMS.get(name, set())
+    missing = sorted(key for key in params_read(script) if not covers_param(params, key) and key not in exempt)
     assert not missing, f"dvc.yaml stage {name}: add these params (the script reads them): {missing}"
 
 
