@@ -391,3 +391,16 @@ def test_sbic_long_profile_gives_the_builtin_human_reference(shared_sbic, tmp_pa
     assert loo == pytest.approx(leave_one_out_kappa(multi_builtin), abs=5e-4)
     assert len(multi) == len(multi_builtin) > 3800  # the posts of the human reference: 2+ labels
     assert 0.6 < alpha < 0.75 and 0.7 < loo < 0.85
+
+
+def test_only_the_tasks_in_use_are_read(tmp_path):
+    (tmp_path / "all.csv").write_text(
+        "text,worker,label\n" + "".join(f"t{i},w{j},pos\n" for i in range(9) for j in (1, 2))
+    )
+    unused = {"column": "not_in_the_file", "kind": "binary", "labels": ["a", "b"]}
+    _, raw, tasks, params = declare(
+        tmp_path, one_file(), annotator_column="worker", tasks={"s": SENTIMENT, "u": unused}
+    )
+    table = adapter("table", params, [t for t in tasks if t.name == "s"])
+    pool, stats = table.load_splits(raw)[0]["pool"]
+    assert len(pool) == 9 and set(pool[0]["annotations"]) == {"s"} and stats["annotation"]["labels_per_item"] == 2

@@ -141,7 +141,8 @@ class TableAdapter:
         if missing or set(table.files) - set(SPLITS):
             raise DatasetError(f"params.yaml: table.files must map exactly {', '.join(SPLITS)} to files")
         self.table, self.tasks = table, tasks
-        self.task_params = table.task_params()
+        declared = table.task_params()  # the tasks in use: a declared task params.yaml's tasks leave out is not read
+        self.task_params = {t.name: declared[t.name] for t in tasks}
         self.labels = {t.name: Labels(t, self.task_params[t.name]) for t in tasks}
         self.shape = self._shape()
         self.groups: dict[str, str] = {}  # record id -> group (group_column), for the carve
