@@ -12,16 +12,19 @@ them; ``majority`` and ``stratified`` give the training distribution (uninformat
 from __future__ import annotations
 
 import hashlib
-import pickle
 import random
 from collections import Counter
 from pathlib import Path
 
 from annotune.config import BaselinesParams
+from annotune.errors import DataError, MissingInputError, ParamsError
 from annotune.tasks import Task
 
 METHODS = ("majority", "stratified", "tfidf_logreg")
-MODEL_FILE = "model.pkl"
+MODEL_FILE = "model.skops"
+# Types a baseline file may hold beyond skops' own trusted set (scikit-learn estimators, numpy, builtins
+# containers): none. skops refuses any other type instead of running it, as unpickling would.
+TRUSTED_TYPES: list[str] = []
 
 
 def _distribution(task: Task, rows: list[dict]) -> dict[str, float]:
@@ -55,9 +58,9 @@ def _tfidf_logreg(task: Task, rows: list[dict], params: BaselinesParams, seed: i
 
 def train(method: str, task: Task, rows: list[dict], params: BaselinesParams, seed: int) -> dict:
     if method not in METHODS:
-        raise KeyError(f"params.yaml: baselines.methods has unknown method {method!r}; known: {', '.join(METHODS)}")
+        raise ParamsError(f"params.yaml: systems.baselines has unknown method {method!r}; known: {', '.join(METHODS)}")
     if not rows:
-        raise ValueError(f"baseline {method} for {task.name}: the training split is empty")
+        raise DataError(f"baseline {method} for {task.name}: the training split is empty")
     distribution = _distribution(task, rows)
     model = {"method": method, "task": task.name, "seed": seed, "distribution": distribution}
     if task.kind == "multilabel":  # each label's share of the training rows: its constant score
@@ -110,14 +113,21 @@ def predict(task: Task, model: dict, rows: list[dict]) -> list[dict]:
 
 
 def save(model: dict, folder: Path) -> None:
+    """The fitted baseline in skops' format: no code runs when it is loaded (a pickle would run any)."""
+    import skops.io
+
     folder.mkdir(parents=True, exist_ok=True)
-    with (folder / MODEL_FILE).open("wb") as fh:
-        pickle.dump(model, fh)
+    skops.io.dump(model, folder / MODEL_FILE)
 
 
 def load(folder: Path) -> dict:
+    """Load a baseline saved by ``save``; a file holding any type outside the trusted set is refused by name."""
+    import skops.io
+
     path = folder / MODEL_FILE
     if not path.exists():
-        raise FileNotFoundError(f"{path} not found; run `dvc repro baseline_train` first")
-    with path.open("rb") as fh:
-        return pickle.load(fh)
+        raise MissingInputError(f"{path} not found; run `dvc repro baseline_train` first")
+    untrusted = sorted(set(skops.io.get_untrusted_types(file=path)) - set(TRUSTED_TYPES))
+    if untrusted:
+        raise DataError(f"{path}: refusing to load untrusted types {untrusted} (not a baseline annotune saved)")
+    return skops.io.load(path, trusted=TRUSTED_TYPES)

@@ -13,6 +13,7 @@ groups seen in train (target-group generation). Sentence pairs are encoded as pa
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 from pathlib import Path
@@ -21,11 +22,27 @@ import numpy as np
 import torch
 
 from annotune.config import LlmHeadParams
+from annotune.errors import ParamsError
 from annotune.models import keep_4bit_numerics_stable, load_tokenizer, quantization_config, resolve_runtime
 from annotune.tasks import Task, normalize_groups
 
 METHODS = ("encoder", "soft_prompt", "llm_head")
 META_FILE = "annotune_classifier.json"
+# Torch splits CPU float sums (matrix products, attention) by thread count, so another count rounds
+# differently; the soft prompt's 1e-2 learning rate grew that rounding into other weights and flipped
+# predictions (MiniLM, 1 vs 2 threads: 2 of 300 test rows). Training runs on this many threads.
+TRAIN_THREADS = 1
+
+
+@contextlib.contextmanager
+def fixed_threads(threads: int = TRAIN_THREADS):
+    """Torch's CPU thread count set to ``threads`` inside, restored after."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def label_space(task: Task, train: list[dict]) -> list[str]:
@@ -154,7 +171,7 @@ def build_model(method: str, base_dir: Path, task: Task, labels: list[str], para
             modules_to_save=sorted({"score", *new_modules}),
         )
         return get_peft_model(model, config), params.learning_rate
-    raise KeyError(f"params.yaml: unknown classifier method {method!r}; known: {', '.join(METHODS)}")
+    raise ParamsError(f"params.yaml: unknown classifier method {method!r}; known: {', '.join(METHODS)}")
 
 
 def _weighted_trainer(class_weights: torch.Tensor):
@@ -174,7 +191,13 @@ def train_classifier(
     method: str, base_dir: Path, task: Task, train: list[dict], dev: list[dict], params, seed: int, out_dir: Path
 ) -> tuple[object, dict]:
     """Train and save to ``out_dir``; ``params`` is EncoderParams (encoder, soft_prompt) or LlmHeadParams.
-    Returns the trained model and the run's stats."""
+    Returns the trained model and the run's stats. Same inputs, same weights: seeded, and on
+    ``TRAIN_THREADS`` CPU threads whatever the machine or ``OMP_NUM_THREADS``."""
+    with fixed_threads():
+        return _train_classifier(method, base_dir, task, train, dev, params, seed, out_dir)
+
+
+def _train_classifier(method, base_dir, task, train, dev, params, seed, out_dir):
     from transformers import DataCollatorWithPadding, EarlyStoppingCallback, Trainer, TrainingArguments, set_seed
 
     set_seed(seed)

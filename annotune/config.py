@@ -191,7 +191,14 @@ class DistillParams:
     """LLM as data labeller: distill@task (opt-in) trains the encoder on the labeller's labels."""
 
     tasks: list[str] = dataclasses.field(default_factory=list)  # tasks with a distill stage; [] = none
-    labeller: Literal["qlora", "zero_shot", "few_shot"] = "qlora"  # labels the training posts (gold hidden)
+    labeller: str = "qlora"  # the system that labels the training posts (gold hidden): any of the registry
+
+    @field_validator("labeller")
+    @classmethod
+    def _registered(cls, name: str) -> str:
+        if systems.spec(name).group == "distilled":
+            raise ValueError("a distilled system cannot label its own training data")
+        return name
 
 
 RawValue = bool | int | float | str  # a label as a file writes it (JSONL keeps numbers and booleans typed)
@@ -441,6 +448,13 @@ def load_params(path: Path = PARAMS_FILE) -> Params:
     params = build(Params, read_params_file(path))
     for name in params.tasks:
         params.task(name)
+    labeller = params.distill.labeller
+    enabled = [*params.systems.finetuned, *params.systems.prompted, *params.systems.baselines]
+    if params.distill.tasks and labeller not in enabled:
+        raise ParamsError(
+            f"params.yaml: distill.labeller is {labeller!r}, which systems does not run "
+            f"(add it to systems.{systems.spec(labeller).group}, or set distill.tasks: [])"
+        )
     for section in ("annotate", "distill"):  # opt-in stages run per task: only tasks the dataset has
         extra = [t for t in getattr(params, section).tasks if t not in params.tasks]
         if extra:

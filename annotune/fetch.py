@@ -77,7 +77,7 @@ def _files_from(location: str | dict[str, str], workdir: Path) -> Path:
         extracted = workdir / "extracted"
         unpack(path, extracted)
         return extracted
-    raise FetchError(f"{path} is neither a folder nor an archive")
+    raise FileNotFoundError(f"{path} is neither a folder nor an archive")
 
 
 def unpack(archive: Path, into: Path) -> None:
@@ -100,7 +100,7 @@ def collect(source: RawSource, found: Path, out_dir: Path) -> dict[str, str]:
     """Copy every known file under ``found`` (at any depth) into ``out_dir``, verifying checksums."""
     by_name = {p.name: p for p in sorted(found.rglob("*")) if p.is_file() and p.name in source.sha256}
     if not by_name:
-        raise FetchError(f"none of the expected files ({', '.join(source.sha256)}) are in {found}")
+        raise FileNotFoundError(f"none of the expected files ({', '.join(source.sha256)}) are in {found}")
     out_dir.mkdir(parents=True, exist_ok=True)
     copied = {}
     for name, path in sorted(by_name.items()):

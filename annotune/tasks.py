@@ -108,6 +108,7 @@ TASKS: dict[str, dict[str, Task]] = {
             ),
             verbalizers=_SBIC_OFFENSIVE,
             label_values={"offensive": 1.0, "maybe_offensive": 0.5, "not_offensive": 0.0},
+            ordinal=True,  # offensive > maybe > not: agreement statistics at the ordinal level
         ),
         "targetMinority": Task(
             name="targetMinority",

@@ -92,5 +92,23 @@ def test_multilabel_baselines_score_every_declared_label(method):
 
 
 def test_unknown_method_is_named():
-    with pytest.raises(KeyError, match="unknown method 'svm'"):
+    with pytest.raises(ValueError, match="unknown method 'svm'"):
         baselines.train("svm", BIAS, TRAIN, PARAMS, 0)
+
+
+class Tampered:
+    """A type no baseline holds: a file carrying it stands for one crafted to run code on load."""
+
+
+def test_baselines_are_saved_without_pickle_and_a_tampered_file_is_refused(tmp_path):
+    import skops.io
+
+    model = baselines.train("tfidf_logreg", BIAS, TRAIN, PARAMS, 0)
+    baselines.save(model, tmp_path / "ok")
+    assert (tmp_path / "ok" / baselines.MODEL_FILE).read_bytes()[:2] == b"PK"  # a zip of JSON, not a pickle
+    reloaded = baselines.load(tmp_path / "ok")
+    assert baselines.predict(BIAS, reloaded, TRAIN) == baselines.predict(BIAS, model, TRAIN)
+    (tmp_path / "bad").mkdir()
+    skops.io.dump({**model, "payload": Tampered()}, tmp_path / "bad" / baselines.MODEL_FILE)
+    with pytest.raises(ValueError, match=r"bad/model.skops: refusing to load untrusted types \['tests.test_baselines"):
+        baselines.load(tmp_path / "bad")
