@@ -105,7 +105,13 @@ def human_section(task: Task, metrics: dict, published: dict | None) -> str:
     text = (
         f"Human reference on {human['posts']} test posts with 2+ annotators "
         f"({human['annotations_per_post']:.2f} per post): "
-        f"Krippendorff's α {number(human['krippendorff_alpha'], False)}, "
+        f"Krippendorff's α {number(human['krippendorff_alpha'], False)} (nominal"
+        + (
+            f"; {number(human['krippendorff_alpha_ordinal'], False)} at the ordinal level, the labels being ordered"
+            if human.get("krippendorff_alpha_ordinal") is not None
+            else ""
+        )
+        + f"), Gwet's AC1 {number(human.get('ac1'), False)}, "
         f"pairwise agreement {number(human['pairwise_agreement'], True)}%, one annotator vs the majority of the others "
         f"(leave-one-out) κ {number(human['loo_kappa'], False)}"
         + (

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from annotune.metrics.agreement import (
-    krippendorff_alpha_nominal,
+    human_agreement,
+    krippendorff_alpha,
     leave_one_out_kappa,
     majority_label,
     pairwise_agreement,
@@ -20,12 +21,25 @@ def test_krippendorff_alpha_on_the_published_example():
         [1, 2, 3, 3, 2, 4, 4, 1, 2, 5, 1, None],
     ]
     units = [list(column) for column in zip(*coders, strict=True)]
-    assert krippendorff_alpha_nominal(units) == pytest.approx(0.743, abs=5e-4)
+    assert krippendorff_alpha(units) == pytest.approx(0.743, abs=5e-4)
+    # the same data at the ordinal level, as Krippendorff (2011) and the package's own docs give it: 0.815
+    assert krippendorff_alpha(units, order=[1, 2, 3, 4, 5]) == pytest.approx(0.815, abs=5e-4)
+
+
+def test_ordinal_alpha_credits_near_misses_of_ordered_labels():
+    """not / maybe / offensive: annotators who differ by one step agree more, ordinally, than nominally."""
+    order = ["not_offensive", "maybe_offensive", "offensive"]
+    units = [["offensive", "maybe_offensive"], ["not_offensive", "not_offensive"], ["offensive", "offensive"]]
+    units += [["not_offensive", "maybe_offensive"], ["offensive", "offensive", "maybe_offensive"]]
+    assert krippendorff_alpha(units, order) > krippendorff_alpha(units)
+    human = human_agreement(units, order)
+    assert human["krippendorff_alpha_ordinal"] == krippendorff_alpha(units, order)
+    assert "krippendorff_alpha_ordinal" not in human_agreement(units)
 
 
 def test_krippendorff_alpha_extremes():
-    assert krippendorff_alpha_nominal([["a", "a"], ["b", "b", "b"], ["a", "a"]]) == pytest.approx(1.0)
-    assert np.isnan(krippendorff_alpha_nominal([["a"], ["b"]]))
+    assert krippendorff_alpha([["a", "a"], ["b", "b", "b"], ["a", "a"]]) == pytest.approx(1.0)
+    assert np.isnan(krippendorff_alpha([["a"], ["b"]]))
 
 
 def test_majority_label_ties_are_undecided():

@@ -23,11 +23,15 @@ def test_ece_by_hand():
     assert expected_calibration_error(confidence, correct) == pytest.approx(0.4)
 
 
-def test_brier_matches_sklearn_for_two_classes():
+def test_brier_is_the_summed_squared_error_twice_sklearns_binary_value():
     y = np.array([1, 0, 1, 1])
     p = np.array([0.8, 0.3, 0.4, 0.9])
-    onehot = np.stack([1 - y, y], axis=1)
-    assert multiclass_brier(onehot, np.stack([1 - p, p], axis=1)) == pytest.approx(2 * brier_score_loss(y, p))
+    probabilities = np.stack([1 - p, p], axis=1)
+    by_hand = np.mean(np.sum((probabilities - np.stack([1 - y, y], axis=1)) ** 2, axis=1))
+    brier = multiclass_brier(["no" if v == 0 else "yes" for v in y], probabilities, ["no", "yes"])
+    assert brier == pytest.approx(by_hand) == pytest.approx(2 * brier_score_loss(y, p))
+    three = np.array([[0.7, 0.2, 0.1], [0.1, 0.1, 0.8]])
+    assert multiclass_brier(["a", "b"], three, ["a", "b", "c"]) == pytest.approx((0.14 + 1.46) / 2)
 
 
 def test_curve_rows_integrate_to_sklearn_scores():

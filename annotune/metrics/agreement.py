@@ -9,28 +9,26 @@ import numpy as np
 from annotune.metrics.formatting import plain_numbers
 
 
-def krippendorff_alpha_nominal(units: list[list]) -> float:
-    """Krippendorff's alpha for nominal data; ``units`` holds each item's labels (None = missing).
-    Items with fewer than two labels are not pairable and are ignored."""
-    from itertools import permutations
+def krippendorff_alpha(units: list[list], order: list | None = None) -> float:
+    """Krippendorff's alpha with the ``krippendorff`` package; ``units`` holds each item's labels (None =
+    missing; items with fewer than two labels are not pairable). Nominal, or ordinal when ``order`` lists
+    the labels from one end of the scale to the other."""
+    import krippendorff
 
-    coincidence: Counter = Counter()
-    for labels in units:
-        values = [v for v in labels if v is not None]
-        m = len(values)
-        if m < 2:
-            continue
-        for a, b in permutations(range(m), 2):
-            coincidence[(values[a], values[b])] += 1 / (m - 1)
-    totals: Counter = Counter()
-    for (a, _), weight in coincidence.items():
-        totals[a] += weight
-    n = sum(totals.values())
-    if n <= 1:
-        return float("nan")
-    observed = sum(w for (a, b), w in coincidence.items() if a != b)
-    expected = sum(totals[a] * totals[b] for a in totals for b in totals if a != b) / (n - 1)
-    return float(1 - observed / expected) if expected else 1.0
+    pairable = [[v for v in labels if v is not None] for labels in units]
+    pairable = [values for values in pairable if len(values) >= 2]
+    values = order or sorted({v for labels in pairable for v in labels}, key=str)
+    if len(values) < 2 or not pairable:
+        return 1.0 if pairable else float("nan")  # one value in play: agreement is perfect (alpha undefined)
+    code = {value: float(i) for i, value in enumerate(values)}
+    # the package wants raters x units; alpha needs no rater identity, so the i-th label of each unit fills row i
+    matrix = np.full((max(map(len, pairable)), len(pairable)), np.nan)
+    for column, labels in enumerate(pairable):
+        matrix[: len(labels), column] = [code[v] for v in labels]
+    level = "ordinal" if order else "nominal"
+    return float(
+        krippendorff.alpha(reliability_data=matrix, level_of_measurement=level, value_domain=list(code.values()))
+    )
 
 
 def pairwise_agreement(units: list[list]) -> float:
@@ -69,13 +67,15 @@ def leave_one_out_kappa(annotations: list[list]) -> float:
     return float(cohen_kappa_score(singles, others)) if len(set(singles) | set(others)) > 1 else float("nan")
 
 
-def human_agreement(annotations: list[list]) -> dict:
-    """Agreement among the annotators of the test posts that have at least two labels."""
+def human_agreement(annotations: list[list], ordered_labels: list | None = None) -> dict:
+    """Agreement among the annotators of the test posts that have at least two labels; Krippendorff's alpha at
+    the nominal level, and also at the ordinal level when the task's labels are ordered (``ordered_labels``)."""
     multi = [a for a in annotations if sum(v is not None for v in a) >= 2]
-    return {
+    ordinal = {"krippendorff_alpha_ordinal": krippendorff_alpha(multi, ordered_labels)} if ordered_labels else {}
+    return ordinal | {
         "posts": len(multi),
         "annotations_per_post": float(np.mean([sum(v is not None for v in a) for a in multi])) if multi else 0.0,
-        "krippendorff_alpha": krippendorff_alpha_nominal(multi),
+        "krippendorff_alpha": krippendorff_alpha(multi),
         "pairwise_agreement": pairwise_agreement(multi),
         "loo_kappa": leave_one_out_kappa(multi),
         "ac1": gwet_ac1(multi),

@@ -36,9 +36,16 @@ def reliability_rows(confidence: np.ndarray, correct: np.ndarray, bins: int = 10
     ]
 
 
-def multiclass_brier(onehot: np.ndarray, probabilities: np.ndarray) -> float:
-    """Mean over rows of the summed squared error between the probability vector and the one-hot gold."""
-    return float(np.mean(np.sum((probabilities - onehot) ** 2, axis=1)))
+def multiclass_brier(gold: list, probabilities: np.ndarray, labels: list) -> float:
+    """Mean over rows of the summed squared error between the probability vector and the one-hot gold:
+    scikit-learn's multiclass Brier score unscaled (so twice its binary value for two labels)."""
+    import warnings
+
+    from sklearn.metrics import brier_score_loss
+
+    with warnings.catch_warnings():  # scores are rounded to 6 decimals: rows sum to 1 within 1e-6, not exactly
+        warnings.filterwarnings("ignore", message="The y_prob values do not sum to one")
+        return float(brier_score_loss(gold, probabilities, labels=labels, scale_by_half=False))
 
 
 def calibration(task: Task, predictions: list[dict], bins: int) -> tuple[dict, list[dict]]:
@@ -50,7 +57,6 @@ def calibration(task: Task, predictions: list[dict], bins: int) -> tuple[dict, l
     gold = np.array([labels.index(p["gold"]) for p in predictions])
     pred = np.array([labels.index(p["pred"]) for p in predictions])
     probs = np.array([[p["scores"][label] for label in labels] for p in predictions])
-    onehot = np.eye(len(labels))[gold]
     present = np.unique(gold)
     if task.kind == "binary":
         positive = labels.index(task.positive or labels[1])
@@ -61,7 +67,7 @@ def calibration(task: Task, predictions: list[dict], bins: int) -> tuple[dict, l
     correct = (pred == gold).astype(float)
     result = {
         "pr_auc": float(pr_auc),
-        "brier": multiclass_brier(onehot, probs),
+        "brier": multiclass_brier([p["gold"] for p in predictions], probs, labels),
         "ece": expected_calibration_error(confidence, correct, bins),
     }
     return result, reliability_rows(confidence, correct, bins)

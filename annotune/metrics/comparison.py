@@ -58,7 +58,7 @@ def compare_systems(
     best = max(baselines, key=lambda s: statistics[s][main](everything)) if baselines else None
     metrics, plots = {}, {}
     if annotations is not None:
-        metrics["human"] = human_agreement(annotations)
+        metrics["human"] = human_agreement(annotations, list(task.labels) if task.ordinal else None)
     for system, rows in predictions.items():
         result = evaluate(task, rows) | intervals(statistics[system], indices, level)
         if task.is_classification:
