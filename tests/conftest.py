@@ -103,3 +103,36 @@ def on_gpu(bf16: bool, name: str = "NVIDIA A100-SXM4-80GB", free_gb: float = 80.
         stack.enter_context(mock.patch("torch.cuda.mem_get_info", return_value=(free_gb * 1e9, free_gb * 1e9)))
         stack.enter_context(mock.patch("annotune.models.bitsandbytes_problem", return_value=None))
         yield
+
+
+def make_tiny_bert(folder: Path, texts: list[str], **sizes) -> Path:
+    """A random BERT with a WordPiece tokenizer trained on ``texts`` (seconds, no download); ``sizes`` override
+    the config's hidden_size, num_hidden_layers, num_attention_heads, intermediate_size, max_position_embeddings."""
+    import torch
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, trainers
+    from tokenizers.processors import TemplateProcessing
+    from transformers import BertConfig, BertForMaskedLM, PreTrainedTokenizerFast
+
+    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    tok.normalizer = normalizers.BertNormalizer()
+    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tok.train_from_iterator(texts, trainers.WordPieceTrainer(vocab_size=200, special_tokens=specials))
+    tok.post_processor = TemplateProcessing(
+        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B [SEP]", special_tokens=[("[CLS]", 2), ("[SEP]", 3)]
+    )
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        unk_token="[UNK]",
+        pad_token="[PAD]",
+        cls_token="[CLS]",
+        sep_token="[SEP]",
+        mask_token="[MASK]",
+    )
+    torch.manual_seed(0)
+    shape = dict(
+        hidden_size=32, num_hidden_layers=3, num_attention_heads=2, intermediate_size=64, max_position_embeddings=128
+    )
+    BertForMaskedLM(BertConfig(vocab_size=len(tokenizer), **(shape | sizes))).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder

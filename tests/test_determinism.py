@@ -19,6 +19,7 @@ from annotune.config import BaselinesParams, EncoderParams, LlmHeadParams, Qlora
 from annotune.models import load_tokenizer, resolve_runtime
 from annotune.prompts import prompt_ids
 from annotune.training import load_adapter, train_qlora
+from tests.conftest import make_tiny_bert
 from tests.test_classifiers import BIAS, BIAS_ROWS, TEXTS
 from tests.test_llm import POSTS, records
 
@@ -42,41 +43,17 @@ def disturb(run: int) -> None:
 @pytest.fixture(scope="module")
 def long_bert(tmp_path_factory):
     """A small BERT taking long inputs: attention over ~140 positions is split across CPU threads."""
-    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, trainers
-    from tokenizers.processors import TemplateProcessing
-    from transformers import BertConfig, BertForMaskedLM, PreTrainedTokenizerFast
-
     folder = tmp_path_factory.mktemp("long_bert")
-    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-    tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
-    tok.normalizer = normalizers.BertNormalizer()
-    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    tok.train_from_iterator(
-        TEXTS * 3 + [BIAS.instruction], trainers.WordPieceTrainer(vocab_size=200, special_tokens=specials)
-    )
-    tok.post_processor = TemplateProcessing(
-        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B [SEP]", special_tokens=[("[CLS]", 2), ("[SEP]", 3)]
-    )
-    tokenizer = PreTrainedTokenizerFast(
-        tokenizer_object=tok,
-        unk_token="[UNK]",
-        pad_token="[PAD]",
-        cls_token="[CLS]",
-        sep_token="[SEP]",
-        mask_token="[MASK]",
-    )
-    torch.manual_seed(0)
-    config = BertConfig(
-        vocab_size=len(tokenizer),
+    texts = TEXTS * 3 + [BIAS.instruction]
+    return make_tiny_bert(
+        folder,
+        texts,
         hidden_size=128,
         num_hidden_layers=2,
         num_attention_heads=4,
         intermediate_size=256,
         max_position_embeddings=256,
     )
-    BertForMaskedLM(config).save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return folder
 
 
 # inputs cut at max_length 128: with the soft prompt's virtual tokens, about 140 positions
