@@ -5,6 +5,7 @@
     python -m benchmarks.run --repeats 5 --out benchmarks/results.json
     python -m benchmarks.run --only scoring memory
     python -m benchmarks.run --full-repro    # adds the whole default `dvc repro` from scratch (tens of minutes)
+    python -m benchmarks.run --only peers    # annotune vs TRL's SFTTrainer and SetFit (requirements-peers.txt)
 
 Needs the pipeline's outputs in the working copy (models/base/llm, models/qlora/<task>,
 data/instruct/<task>); measures on the default models. Ratios are the figures to read: the machine may
@@ -29,7 +30,8 @@ from pathlib import Path
 
 from benchmarks.common import ROOT, machine, summary
 
-SECTIONS = ("train", "stage", "scoring", "memory", "noop")
+SECTIONS = ("train", "stage", "scoring", "memory", "noop")  # the default run
+OPTIONAL_SECTIONS = ("peers",)  # only with --only: needs requirements-peers.txt
 
 
 def _need(path: Path, what: str) -> Path:
@@ -94,6 +96,7 @@ class BenchParams:
     dataset: str
     qlora: object
     predict: PredictSettings
+    seed: int = 42
 
 
 def bench_params(path: Path) -> BenchParams:
@@ -108,7 +111,17 @@ def bench_params(path: Path) -> BenchParams:
         dataset=raw["dataset"],
         qlora=QloraParams(**raw["qlora"]),
         predict=PredictSettings(int(predict["batch_size"]), int(predict["max_new_tokens"])),
+        seed=int(raw.get("seed", 42)),
     )
+
+
+def bench_encoder_params(path: Path) -> dict:
+    """params.yaml's encoder section, validated as baseline_train validates it (peers section)."""
+    from ruamel.yaml import YAML
+
+    from annotune.config import EncoderParams
+
+    return dataclasses.asdict(EncoderParams(**YAML(typ="safe").load(path.read_text())["encoder"]))
 
 
 def fmt(s: dict, digits: int = 1, scale: float = 1.0) -> str:
@@ -176,6 +189,10 @@ def table(results: dict) -> str:
                 for phase, key in (("while loading", "load_peak_mb"), ("of the work after loading", "work_peak_mb")):
                     fp32, nf4 = (statistics.median(m[key][q]) for q in ("fp32", "nf4"))
                     add(f"  peak {phase}: fp32 / NF4, MB", f"{fp32:.0f} / {nf4:.0f}")
+    if "peers" in results:
+        from benchmarks.peers import table_lines
+
+        table_lines(results["peers"], add, fmt)
     if "noop" in results:
         noop = results["noop"]
         add("no-op dvc repro, s", fmt(noop["seconds"], 2) if "seconds" in noop else f"skipped: {noop['skipped']}")
@@ -188,7 +205,14 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="smoke check: tiny sizes, one repeat")
     parser.add_argument("--repeats", type=int, help="repeats per measurement (default 3, quick 1)")
-    parser.add_argument("--only", nargs="+", choices=SECTIONS, help="run only these sections")
+    parser.add_argument(
+        "--only", nargs="+", choices=SECTIONS + OPTIONAL_SECTIONS, help="run only these sections (peers: only here)"
+    )
+    parser.add_argument(
+        "--peers-sequential",
+        action="store_true",
+        help="peers: run the two sides one after the other with all the cores each (default: side by side, half each)",
+    )
     parser.add_argument("--task", default="hasBiasedImplication", help="classification task to measure on")
     parser.add_argument(
         "--scoring-rows", type=int, help="score the first N test rows (default: the whole test split, as predict does)"
@@ -213,13 +237,13 @@ def main(argv: list[str] | None = None) -> None:
     from annotune.tasks import get_task
 
     params = bench_params(ROOT / "params.yaml")
+    sections = args.only or list(SECTIONS)
     base = _need(args.pipeline_dir / "models" / "base" / "llm", "the converted base LLM")
-    adapter = _need(
-        args.pipeline_dir / "models" / "qlora" / args.task / "annotune.json", "the task's QLoRA adapter"
-    ).parent
+    adapter = args.pipeline_dir / "models" / "qlora" / args.task
+    if {"scoring", "memory"} & set(sections):  # the other sections train their own adapters
+        _need(adapter / "annotune.json", "the task's QLoRA adapter")
     data = _need(args.pipeline_dir / "data" / "instruct" / args.task, "the task's instruct data")
     task = get_task(params.dataset, args.task)
-    sections = args.only or list(SECTIONS)
 
     def done(section: str) -> None:  # partial results survive a failure in a later section
         args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -227,7 +251,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"benchmarks: {section} done ({time.strftime('%H:%M:%S')}, load {os.getloadavg()})", file=sys.stderr)
 
     results: dict = {"started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "machine_before": machine()}
-    results["settings"] = {"quick": args.quick, "repeats": repeats, "task": args.task}
+    results["settings"] = {"quick": args.quick, "repeats": repeats, "task": args.task, "sections": sections}
     if "train" in sections:
         from benchmarks.training import bench_train_steps
 
@@ -252,6 +276,15 @@ def main(argv: list[str] | None = None) -> None:
         memory_repeats = 1 if args.quick else max(1, repeats - 1)
         results["memory"] = memory_section(base, adapter, data, params, args.quick, memory_repeats)
         done("memory")
+    if "peers" in sections:
+        from benchmarks.peers import bench_peers
+
+        peers_repeats = 1 if args.quick else max(1, repeats - 1)
+        encoder = bench_encoder_params(ROOT / "params.yaml")
+        results["peers"] = bench_peers(
+            task, base, data, params, encoder, params.seed, args.quick, peers_repeats, args.peers_sequential
+        )
+        done("peers")
     if "noop" in sections:
         from benchmarks.repro import bench_noop
 
