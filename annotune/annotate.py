@@ -16,20 +16,32 @@
   the part is renamed to ``<out>`` (atomic), so ``<out>`` only ever exists complete.
 - **Hand-off**: with a confidence threshold (chosen on dev, :mod:`annotune.handoff`), the rows under it
   and the error rows are also written to a ``needs_human`` file (same row format).
+- **Several processes** (``torchrun`` / ``accelerate launch``: ``RANK`` and ``WORLD_SIZE`` in the
+  environment): the input is cut in chunks of ``chunk_size`` records, chunk ``k`` goes to process
+  ``k % n``, which appends it to its own part, ``<out>.part.<r>-of-<n>``, with the resume rules above
+  (and the rows of a chunk cut by a kill are labelled again).
+  Once every process is done (a gloo all-gather, which is the barrier), process 0 interleaves the parts
+  back into input order and removes them. Each chunk is predicted as one process would predict it (same
+  rows, same batches: an LLM's scores depend on the batch they are padded in), so ``<out>`` and the
+  ``needs_human`` file (written by process 0 from ``<out>``) are byte for byte what one process writes.
+  Part files of a run with another process count are refused.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
+import itertools
 import json
 import logging
 import os
+import re
 import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from itertools import islice
+from datetime import timedelta
 from pathlib import Path
 
 from tqdm import tqdm
@@ -221,8 +233,90 @@ def output_record(row: InputRow, system: System, prediction: dict | None) -> dic
     return record
 
 
-def part_path(out: Path) -> Path:
-    return out.with_name(out.name + ".part")
+def part_path(out: Path, rank: int = 0, world: int = 1) -> Path:
+    """Where process ``rank`` of ``world`` appends its rows: ``<out>.part`` for one process."""
+    if world == 1:
+        return out.with_name(out.name + ".part")
+    return out.with_name(f"{out.name}.part.{rank}-of-{world}")
+
+
+def part_files(out: Path) -> dict[Path, int]:
+    """The part files of ``out`` on disk, each with the process count of the run that wrote it."""
+    if not out.parent.is_dir():
+        return {}
+    pattern = re.compile(re.escape(out.name) + r"\.part(?:\.(\d+)-of-(\d+))?")
+    found = {}
+    for path in out.parent.iterdir():
+        match = pattern.fullmatch(path.name)
+        if match:
+            found[path] = int(match.group(2) or 1)
+    return found
+
+
+def _refuse_other_process_counts(parts: dict[Path, int], world: int) -> None:
+    other = sorted(path for path, count in parts.items() if count != world)
+    if other:
+        counts = sorted({parts[path] for path in other})
+        was = " or ".join(map(str, counts))
+        raise DataError(
+            f"{', '.join(map(str, other))}: part files of an interrupted run with {was} process(es), but this run "
+            f"has {world}: relaunch with the same number of processes ({was}) to resume, or delete the part files "
+            "to start over"
+        )
+
+
+@contextlib.contextmanager
+def processes(environ=os.environ) -> Iterator[tuple[int, int]]:
+    """This process's rank and the process count, from ``RANK`` / ``WORLD_SIZE`` (set by ``torchrun`` and
+    ``accelerate launch``); with several, a gloo process group for the end-of-shards barrier (only small
+    Python objects are exchanged, so gloo serves CPU and GPU runs alike). Without them: ``(0, 1)``."""
+    world = int(environ.get("WORLD_SIZE") or 1)
+    if world <= 1:
+        yield 0, 1
+        return
+    if not environ.get("RANK"):
+        raise DataError(f"WORLD_SIZE={world} but no RANK in the environment: launch with torchrun or accelerate")
+    rank = int(environ["RANK"])
+    import torch.distributed as dist
+
+    created = not dist.is_initialized()
+    if created:
+        # the processes meet only once every shard is done: allow a long wait for the slowest one
+        dist.init_process_group("gloo", timeout=timedelta(days=7))
+    try:
+        yield rank, world
+    finally:
+        if created:
+            dist.destroy_process_group()
+
+
+def share_size(total: int, chunk_size: int, rank: int, world: int) -> int:
+    """Rows of process ``rank``: chunk ``k`` (``chunk_size`` records, the last one shorter) goes to ``k % world``."""
+    chunks, last = divmod(total, chunk_size)
+    return chunk_size * len(range(rank, chunks, world)) + (last if chunks % world == rank else 0)
+
+
+def _merge(out: Path, world: int, total: int, chunk_size: int) -> None:
+    """Interleave the parts of the ``world`` processes, chunk ``k`` from part ``k % world``, into ``out``
+    (atomic), then remove the parts."""
+    parts = [part_path(out, rank, world) for rank in range(world)]
+    tmp = out.with_name(out.name + ".merging")
+    with contextlib.ExitStack() as stack:
+        sources = [stack.enter_context(path.open("rb")) for path in parts]
+        with tmp.open("wb") as dst:
+            for index in range(total):
+                line = sources[index // chunk_size % world].readline()
+                if not line.endswith(b"\n"):
+                    raise DataError(f"{parts[index // chunk_size % world]}: no line for input record {index + 1}")
+                dst.write(line)
+            for path, source in zip(parts, sources, strict=True):
+                if source.read(1):
+                    raise DataError(f"{path}: more rows than its share of the input; delete the part files")
+            dst.flush()
+            os.fsync(dst.fileno())
+    os.replace(tmp, out)
+    for path in parts:
+        path.unlink(missing_ok=True)
 
 
 def _complete_length(part: Path) -> int:
@@ -241,9 +335,19 @@ def _complete_length(part: Path) -> int:
     return 0
 
 
-def _resume(part: Path, rows: Iterator[InputRow], system: System) -> int:
+def _resume(
+    part: Path, rows: Iterator[InputRow], system: System, chunk_size: int | None = None
+) -> tuple[int, list[InputRow]]:
     """Validate the rows already in ``part`` against the input (consuming them from ``rows``), streaming,
-    and drop a partial last line; returns how many rows are done."""
+    and drop a partial last line; returns how many rows are done, and the rows to label again.
+
+    With ``chunk_size`` (a process of several), the rows of an unfinished chunk (a kill in the middle of
+    its write) are dropped too, and come back to be labelled again: every chunk is predicted whole, in the
+    batches of an uninterrupted run."""
+    sharded = chunk_size is not None
+    changed = (
+        "the input, the system, its weights or the --chunk-size" if sharded else "the input, the system or its weights"
+    )
     complete = _complete_length(part)
     if complete < part.stat().st_size:
         log.warning("%s: dropping a partial last line left by an interrupted run", part)
@@ -251,7 +355,7 @@ def _resume(part: Path, rows: Iterator[InputRow], system: System) -> int:
             fh.truncate(complete)
             fh.flush()
             os.fsync(fh.fileno())
-    done = 0
+    done, boundary, tail = 0, 0, []
     with part.open("rb") as fh:
         for line in fh:
             done += 1
@@ -268,10 +372,22 @@ def _resume(part: Path, rows: Iterator[InputRow], system: System) -> int:
             if mine != theirs:
                 raise DataError(
                     f"{where} does not match input row {row.row} (id {row.id!r}) with system {system.name} "
-                    f"version {system.version}: the input, the system or its weights changed since the interrupted "
-                    "run; delete the part file to start over"
+                    f"version {system.version}: {changed} changed since the interrupted run; "
+                    + ("relaunch as it was or delete the part files" if sharded else "delete the part file")
+                    + " to start over"
                 )
-    return done
+            tail.append((row, len(line)))
+            if not sharded or done % chunk_size == 0:
+                boundary += sum(size for _, size in tail)
+                tail = []
+    if not tail:
+        return done, []
+    log.warning("%s: labelling again the %d rows of a chunk an interruption cut", part, len(tail))
+    with part.open("r+b") as fh:
+        fh.truncate(boundary)
+        fh.flush()
+        os.fsync(fh.fileno())
+    return done - len(tail), [row for row, _ in tail]
 
 
 def annotate(
@@ -285,38 +401,53 @@ def annotate(
     needs_human_path: Path | None = None,
     overwrite: bool = False,
     progress: bool = True,
+    rank: int = 0,
+    world: int = 1,
 ) -> dict:
     """Label every row of ``input_path`` into ``out`` (see the module doc); returns the run's stats.
 
     ``threshold`` and ``needs_human_path`` go together: rows that ``needs_human`` selects are copied
-    to that file once the output is complete.
+    to that file once the output is complete. With ``world`` > 1 (every process calls this, inside
+    :func:`processes`), this process labels its share; process 0 merges the shares, writes the
+    ``needs_human`` file and returns the stats of the whole run, the others return their share's.
     """
     input_path, out = Path(input_path), Path(out)
     if chunk_size < 1:
         raise DataError(f"annotate: chunk_size must be at least 1, got {chunk_size}")
-    part = part_path(out)
-    if out.exists() and not part.exists():
+    if not 0 <= rank < world:
+        raise DataError(f"annotate: rank {rank} is not one of the {world} process(es)")
+    part = part_path(out, rank, world)
+    parts = part_files(out)
+    _refuse_other_process_counts(parts, world)
+    if out.exists() and not parts:
         if not overwrite:
             raise DataError(f"{out} already exists (a finished run); delete it or pass --overwrite")
-        out.unlink()
+        out.unlink(missing_ok=True)  # with several processes, every one of them may get here
     total = count_rows(input_path, text_column, id_column)
     rows = read_rows(input_path, text_column, id_column)
+    share = share_size(total, chunk_size, rank, world)
+    if world > 1:
+        rows = (row for index, row in enumerate(rows) if index // chunk_size % world == rank)
+        firsts = [(rank + k * world) * chunk_size for k in range(2)]
+        ranges = ", ".join(f"{a + 1}-{min(a + chunk_size, total)}" for a in firsts if a < total)
+        log.info("process %d of %d labels input records %s, ... (%d of %d)", rank, world, ranges, share, total)
     out.parent.mkdir(parents=True, exist_ok=True)
-    resumed = _resume(part, rows, system) if part.exists() else 0
+    resumed, again = _resume(part, rows, system, chunk_size if world > 1 else None) if part.exists() else (0, [])
     if resumed:
-        log.info("resuming %s after %d of %d rows", part, resumed, total)
+        log.info("resuming %s after %d of %d rows", part, resumed, share)
+    rows = itertools.chain(again, rows)
     started, predicted, errors = time.perf_counter(), 0, 0
     with (
         part.open("a", encoding="utf-8") as fh,
         tqdm(
-            total=total,
+            total=share,
             initial=resumed,
-            desc=f"annotate {system.task.name} {system.name}",
+            desc=f"annotate {system.task.name} {system.name}" + (f" [process 0 of {world}]" if world > 1 else ""),
             unit="row",
-            disable=not progress,
+            disable=not progress or rank != 0,
         ) as bar,
     ):
-        while chunk := list(islice(rows, chunk_size)):
+        while chunk := list(itertools.islice(rows, chunk_size)):
             good = [r for r in chunk if r.error is None]
             predictions = system.predict([{"id": r.id, "input": r.text, "label": None} for r in good]) if good else []
             by_row = {r.row: p for r, p in zip(good, predictions, strict=True)}
@@ -328,23 +459,51 @@ def annotate(
             errors += len(chunk) - len(good)
             bar.update(len(chunk))
     seconds = time.perf_counter() - started
-    os.replace(part, out)
-    stats = {
+    counts = {"rows": resumed + predicted, "resumed": resumed, "predicted": predicted, "errors": errors}
+    log.info(
+        "annotated %d rows in %.1f s: %s rows/s%s",
+        predicted,
+        seconds,
+        round(predicted / seconds, 3) if seconds > 0 and predicted else None,
+        f" (process {rank} of {world})" if world > 1 else "",
+    )
+    if world == 1:
+        os.replace(part, out)
+        shares = [counts | {"seconds": seconds}]
+    else:
+        import torch.distributed as dist
+
+        shares = [None] * world
+        dist.all_gather_object(shares, counts | {"seconds": seconds})  # the barrier: every share is on disk
+        expected = [share_size(total, chunk_size, r, world) for r in range(world)]
+        if [s["rows"] for s in shares] != expected:
+            raise DataError(f"{out}: the processes labelled {[s['rows'] for s in shares]} rows, not {expected}")
+        if rank != 0:
+            return _stats(input_path, out, system, shares[rank : rank + 1], world) | {"process": rank}
+        _merge(out, world, total, chunk_size)
+    stats = _stats(input_path, out, system, shares, world)
+    if needs_human_path is not None:
+        stats.update(write_needs_human(out, Path(needs_human_path), threshold))
+    return stats
+
+
+def _stats(input_path: Path, out: Path, system: System, shares: list[dict], world: int) -> dict:
+    """The run's stats from each process's counts; the time is the slowest process's."""
+    predicted = sum(s["predicted"] for s in shares)
+    seconds = max(s["seconds"] for s in shares)
+    return {
         "input": str(input_path),
         "output": str(out),
         "system": system.name,
         "adapter_version": system.version,
-        "rows": resumed + predicted,
-        "resumed_after_rows": resumed,
+        "rows": sum(s["rows"] for s in shares),
+        "resumed_after_rows": sum(s["resumed"] for s in shares),
         "rows_this_run": predicted,
-        "error_rows_this_run": errors,
+        "error_rows_this_run": sum(s["errors"] for s in shares),
+        "processes": world,
         "seconds_this_run": round(seconds, 3),
         "rows_per_second": round(predicted / seconds, 3) if seconds > 0 and predicted else None,
     }
-    log.info("annotated %d rows in %.1f s: %s rows/s", predicted, seconds, stats["rows_per_second"])
-    if needs_human_path is not None:
-        stats.update(write_needs_human(out, Path(needs_human_path), threshold))
-    return stats
 
 
 def write_needs_human(out: Path, path: Path, threshold: float | None) -> dict:
@@ -422,49 +581,66 @@ def main(argv: list[str]) -> None:
         else (args.target_accuracy if args.target_accuracy is not None else settings.target_accuracy)
     )
     train = data / "train.jsonl"
-    system = load_system(
-        task,
-        args.system,
-        args.model,
-        base_dir=args.base,
-        batch_size=params.predict.batch_size,
-        max_new_tokens=params.predict.max_new_tokens,
-        prompting=params.prompting,
-        train_rows=read_jsonl(train) if args.system == "few_shot" else None,
-        seed=params.seed,
-    )
-    stem = args.out.with_suffix("") if args.out.suffix == ".jsonl" else args.out
-    handoff, needs_human_path = None, None
-    if target is not None and task.is_classification:
-        dev = read_jsonl(data / "dev.jsonl")
-        dev_predictions = system.predict(dev)
-        write_jsonl(stem.with_name(stem.name + ".dev_predictions.jsonl"), dev_predictions)
-        handoff = dev_handoff(dev_predictions, target)
-        write_json(stem.with_name(stem.name + ".handoff.json"), handoff)
-        needs_human_path = stem.with_name(stem.name + ".needs_human.jsonl")
-        log.info(
-            "hand-off: threshold %s reaches %.3f accuracy on dev (%d rows) at coverage %.3f",
-            handoff["threshold"],
-            target,
-            handoff["dev_rows"],
-            handoff["dev_coverage"],
+    with processes() as (rank, world):
+        system = load_system(
+            task,
+            args.system,
+            args.model,
+            base_dir=args.base,
+            batch_size=params.predict.batch_size,
+            max_new_tokens=params.predict.max_new_tokens,
+            prompting=params.prompting,
+            train_rows=read_jsonl(train) if args.system == "few_shot" else None,
+            seed=params.seed,
         )
-    elif target is not None:
-        log.info("hand-off skipped: %s is a generation task (no confidence per row)", task.name)
-    stats = annotate(
-        input_path,
-        args.out,
-        system,
-        text_column,
-        id_column,
-        chunk_size=args.chunk_size or settings.chunk_size,
-        threshold=handoff["threshold"] if handoff else None,
-        needs_human_path=needs_human_path,
-        overwrite=args.overwrite,
-        progress=not args.no_progress,
-    )
+        stem = args.out.with_suffix("") if args.out.suffix == ".jsonl" else args.out
+        handoff, needs_human_path = None, None
+        if target is not None and task.is_classification and rank == 0:
+            # process 0 alone: it writes the needs_human file from the merged output
+            dev = read_jsonl(data / "dev.jsonl")
+            dev_predictions = system.predict(dev)
+            write_jsonl(stem.with_name(stem.name + ".dev_predictions.jsonl"), dev_predictions)
+            handoff = dev_handoff(dev_predictions, target)
+            write_json(stem.with_name(stem.name + ".handoff.json"), handoff)
+            needs_human_path = stem.with_name(stem.name + ".needs_human.jsonl")
+            log.info(
+                "hand-off: threshold %s reaches %.3f accuracy on dev (%d rows) at coverage %.3f",
+                handoff["threshold"],
+                target,
+                handoff["dev_rows"],
+                handoff["dev_coverage"],
+            )
+        elif target is not None and not task.is_classification:
+            log.info("hand-off skipped: %s is a generation task (no confidence per row)", task.name)
+        stats = annotate(
+            input_path,
+            args.out,
+            system,
+            text_column,
+            id_column,
+            chunk_size=args.chunk_size or settings.chunk_size,
+            threshold=handoff["threshold"] if handoff else None,
+            needs_human_path=needs_human_path,
+            overwrite=args.overwrite,
+            progress=not args.no_progress,
+            rank=rank,
+            world=world,
+        )
+    if rank != 0:
+        return  # its share is in the output; process 0 prints and saves the run's stats
     if handoff:
         stats.update({k: v for k, v in handoff.items() if k != "curve"})
-    print(f"{stats['rows_this_run']} rows in {stats['seconds_this_run']:.1f} s: {stats['rows_per_second']} rows/s")
+    processes_note = f" ({world} processes)" if world > 1 else ""
+    print(
+        f"{stats['rows_this_run']} rows in {stats['seconds_this_run']:.1f} s: {stats['rows_per_second']} rows/s"
+        + processes_note
+    )
     if args.stats:
         write_json(args.stats, stats)
+
+
+if __name__ == "__main__":  # python -m annotune.annotate (also: torchrun / accelerate launch -m annotune.annotate)
+    from annotune.cli import run
+
+    sys.argv[0] = "annotune annotate"
+    run(main)
