@@ -22,11 +22,11 @@ from pathlib import Path
 
 from matplotlib.figure import Figure
 
-from annotune.config import Params, ParamsError, build, read_params_file
+from annotune.config import Params, build, read_params_file
 from annotune.io import read_json
 from annotune.metrics.classification import main_metric
 from annotune.profiles import override
-from annotune.scaling import finished_experiments
+from annotune.scaling import readable_experiments
 from annotune.systems import REGISTRY, display_name
 
 PREFIX = "budget-"
@@ -78,14 +78,7 @@ def rows_of(name: str, params: Params, metrics_by_task: dict[str, dict], train_r
 def collect(exp_show: list, workspace: Path | None, prefix: str = PREFIX) -> list[dict]:
     """Rows of every finished ``<prefix><size>`` experiment, plus the workspace's run (the full split)."""
     rows = []
-    for name, data in finished_experiments(exp_show):
-        if not name.startswith(prefix):
-            continue
-        try:
-            params = build(Params, data["params"]["params.yaml"]["data"])
-        except ParamsError as exc:
-            print(f"budget report: experiment {name} left out: {exc}")
-            continue
+    for name, params, data in readable_experiments(exp_show, prefix, "budget"):
         metrics = {t: (data["metrics"].get(f"metrics/eval/{t}.json") or {}).get("data") for t in params.tasks}
         prepared = (data["metrics"].get("metrics/prepare.json") or {}).get("data") or {}
         size = prepared.get("splits", {}).get("train", {}).get("kept", params.prepare.train_budget)

@@ -28,6 +28,7 @@ import json
 import re
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 from matplotlib.figure import Figure
@@ -87,18 +88,25 @@ def finished_experiments(exp_show: list) -> list[tuple[str, dict]]:
     return found
 
 
-def collect(exp_show: list, prefix: str = PREFIX) -> list[dict]:
-    """One row per experiment x task x setting: the task's main metric with its interval, the model's
-    parameter count and the memory it used to predict (weights as loaded, and the run's peak)."""
-    rows = []
+def readable_experiments(exp_show: list, prefix: str, study: str) -> Iterator[tuple[str, Params, dict]]:
+    """(name, params, data) of the finished experiments named ``<prefix>*`` whose params this code reads; an
+    experiment of an older commit whose params it no longer reads is left out with the reason."""
     for name, data in finished_experiments(exp_show):
         if not name.startswith(prefix):
             continue
         try:
             params = build(Params, data["params"]["params.yaml"]["data"])
-        except ParamsError as exc:  # an experiment of an older commit whose params this code no longer reads
-            print(f"scaling report: experiment {name} left out: {exc}", file=sys.stderr)
+        except ParamsError as exc:
+            print(f"{study} report: experiment {name} left out: {exc}", file=sys.stderr)
             continue
+        yield name, params, data
+
+
+def collect(exp_show: list, prefix: str = PREFIX) -> list[dict]:
+    """One row per experiment x task x setting: the task's main metric with its interval, the model's
+    parameter count and the memory it used to predict (weights as loaded, and the run's peak)."""
+    rows = []
+    for name, params, data in readable_experiments(exp_show, prefix, "scaling"):
         for task_name in params.tasks:
             metrics = (data["metrics"].get(f"metrics/eval/{task_name}.json") or {}).get("data")
             if not metrics:
