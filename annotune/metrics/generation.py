@@ -43,46 +43,40 @@ def tokens(text: str) -> list[str]:
     return text.lower().replace(",", " ").split()
 
 
-def _ngrams(words: list[str], n: int) -> Counter:
-    return Counter(tuple(words[i : i + n]) for i in range(len(words) - n + 1))
+class _Words:
+    """rouge-score's tokenizer interface over text already split by ``tokens``: its default one would also
+    split hyphenated group names ("non-white") that BLEU keeps whole."""
+
+    @staticmethod
+    def tokenize(text: str) -> list[str]:
+        return text.split()
 
 
 def sentence_bleu(hypothesis: list[str], references: list[list[str]], max_n: int = 2) -> float:
-    """BLEU of one hypothesis against several references (clipped n-gram precision up to ``max_n``,
-    brevity penalty from the closest reference length), with add-one smoothing for n > 1 (Lin & Och,
-    2004) so that a one-word answer is not scored 0 for lacking bigrams. Group names are one to three
-    words, hence BLEU-2."""
+    """sacrebleu's sentence BLEU of one hypothesis against several references: clipped n-gram precision up to
+    ``max_n``, brevity penalty from the closest reference length, add-one smoothing for n > 1 (Lin & Och, 2004)
+    so that a one-word answer is not scored 0 for lacking bigrams. Group names are one to three words, hence
+    BLEU-2."""
+    import logging
+
+    from sacrebleu.metrics import BLEU
+
     if not hypothesis or not references:
         return 0.0
-    log_precision = 0.0
-    for n in range(1, max_n + 1):
-        counts = _ngrams(hypothesis, n)
-        most = Counter()
-        for reference in references:
-            most |= _ngrams(reference, n)
-        matches, total = sum(min(c, most[g]) for g, c in counts.items()), sum(counts.values())
-        if n > 1:
-            matches, total = matches + 1, total + 1
-        if matches == 0:
-            return 0.0
-        log_precision += np.log(matches / total) / max_n
-    closest = min((len(r) for r in references), key=lambda length: (abs(length - len(hypothesis)), length))
-    brevity = 1.0 if len(hypothesis) > closest else float(np.exp(1 - closest / len(hypothesis)))
-    return float(brevity * np.exp(log_precision))
+    # effective_order would score a one-word answer on unigrams alone; the smoothing above is the SBIC choice
+    logging.getLogger("sacrebleu").setLevel(logging.ERROR)
+    bleu = BLEU(max_ngram_order=max_n, smooth_method="add-k", smooth_value=1, tokenize="none", effective_order=False)
+    return bleu.sentence_score(" ".join(hypothesis), [" ".join(r) for r in references]).score / 100
 
 
 def rouge_l(hypothesis: list[str], reference: list[str]) -> float:
-    """ROUGE-L F1: longest common subsequence over the hypothesis and reference lengths."""
+    """rouge-score's ROUGE-L F1 (longest common subsequence over the hypothesis and reference lengths)."""
+    from rouge_score.rouge_scorer import RougeScorer
+
     if not hypothesis or not reference:
         return 0.0
-    previous = [0] * (len(reference) + 1)
-    for word in hypothesis:
-        current = [0]
-        for j, other in enumerate(reference):
-            current.append(previous[j] + 1 if word == other else max(previous[j + 1], current[j]))
-        previous = current
-    common = previous[-1]
-    return 2 * common / (len(hypothesis) + len(reference)) if common else 0.0
+    scorer = RougeScorer(["rougeL"], tokenizer=_Words())
+    return scorer.score(" ".join(reference), " ".join(hypothesis))["rougeL"].fmeasure
 
 
 def reference_generation_scores(predictions: list[dict], annotations: list[list] | None) -> dict:
