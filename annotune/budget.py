@@ -87,7 +87,10 @@ def collect(exp_show: list, workspace: Path | None, prefix: str = PREFIX) -> lis
         params = build(Params, read_params_file(workspace / "params.yaml"))
         size = read_json(workspace / "metrics/prepare.json")["splits"]["train"]["kept"]
         metrics = {t: read_json(workspace / f"metrics/eval/{t}.json") for t in params.tasks}
-        rows += rows_of("workspace", params, metrics, size)
+        curves = {(r["task"], r["system"]) for r in rows}  # the workspace ends the curves the experiments drew
+        rows += [
+            r for r in rows_of("workspace", params, metrics, size) if not rows or (r["task"], r["system"]) in curves
+        ]
     return sorted(rows, key=lambda r: (r["task"], r["system"], r["size"]))
 
 

@@ -64,3 +64,18 @@ def test_report_rows_crossing_and_plot(tmp_path):
     text = (tmp_path / "budget.md").read_text()
     assert "60.0 [55.0, 65.0] / 0.300" in text and "| 100 labels |" in text
     assert "not within" in table_md([{**r, "reaches_human_reference": 0.0} for r in rows])
+
+
+def test_the_workspace_run_ends_the_curves_of_the_systems_the_experiments_ran(tmp_path):
+    import json
+
+    workspace = tmp_path / "workspace"
+    (workspace / "metrics" / "eval").mkdir(parents=True)
+    params = YAML(typ="safe").load((ROOT / "params.yaml").read_text())
+    params["tasks"] = ["hasBiasedImplication"]
+    YAML().dump(params, workspace / "params.yaml")
+    (workspace / "metrics" / "prepare.json").write_text(json.dumps({"splits": {"train": {"kept": 300}}}))
+    full = eval_metrics(0.8, 0.6) | {"majority": eval_metrics(0.4, 0.0)["encoder"]}
+    (workspace / "metrics" / "eval" / "hasBiasedImplication.json").write_text(json.dumps(full))
+    rows = report([{"experiments": [experiment(50, 0.6, 0.3)]}], workspace, tmp_path / "out")
+    assert [(r["size"], r["system"]) for r in rows] == [(50, "encoder"), (300, "encoder")]
