@@ -148,7 +148,7 @@ class EvaluateParams:
     # paper's rule of thumb: 0.2 expert annotators, 0.15 skilled, 0.1 crowd workers (SBIC's are crowd workers)
     alt_test_epsilon: Fraction = 0.1
     alt_test_alpha: Annotated[float, Field(gt=0, lt=1)] = 0.05  # FDR level of the Benjamini-Yekutieli correction
-    alt_test_min_items: Positive = 30  # an annotator is tested on at least this many items (the t-test's normality)
+    alt_test_min_items: Positive = 10  # an annotator is tested on at least this many items (the paper: 30)
 
 
 @dataclass(frozen=True, config=SECTION)
