@@ -133,7 +133,8 @@ def human_section(task: Task, metrics: dict, published: dict | None) -> str:
 
 
 def money(value: float, currency: str) -> str:
-    return f"{value:.2f} {currency}"
+    """Amounts under one unit keep four decimals: a system's cost per 1,000 items is often a fraction of a cent."""
+    return f"{value:.2f} {currency}" if value >= 1 else f"{value:.4f} {currency}"
 
 
 def chosen_system(task: Task, metrics: dict) -> tuple[str | None, list[str]]:
