@@ -26,7 +26,7 @@ from annotune.config import Params, build, read_params_file
 from annotune.io import read_json
 from annotune.metrics.classification import main_metric
 from annotune.profiles import override
-from annotune.scaling import readable_experiments
+from annotune.scaling import readable_experiments, run_experiments
 from annotune.systems import REGISTRY, display_name
 
 PREFIX = "budget-"
@@ -198,9 +198,7 @@ def main(argv: list[str]) -> None:
     show.add_argument("--no-workspace", action="store_true", help="leave the workspace's (full split) run out")
     args = parser.parse_args(argv)
     if args.command == "run":
-        for command in exp_run_commands(args.sizes, args.tasks, args.systems, args.prefix):
-            print("+", " ".join(command), flush=True)
-            subprocess.run(command, check=True)
+        run_experiments(exp_run_commands(args.sizes, args.tasks, args.systems, args.prefix))
         return
     exp_show = subprocess.run(
         ["dvc", "exp", "show", "--json", "--all-commits"], check=True, capture_output=True, text=True

@@ -35,6 +35,7 @@ from matplotlib.figure import Figure
 
 from annotune import cli
 from annotune.config import Params, ParamsError, build
+from annotune.errors import AnnotuneError
 from annotune.metrics.classification import main_metric
 from annotune.profiles import load_profile, override
 
@@ -70,6 +71,15 @@ def exp_run_commands(
             command += ["-S", value]
         commands.append(command)
     return commands
+
+
+def run_experiments(commands: list[list[str]]) -> None:
+    """Run the ``dvc exp run`` commands one after the other; a failed one stops the study, named (DVC has
+    printed why above)."""
+    for command in commands:
+        print("+", " ".join(command), flush=True)
+        if subprocess.run(command).returncode:
+            raise AnnotuneError(f"experiment {command[command.index('-n') + 1]} failed (see DVC's output above)")
 
 
 def finished_experiments(exp_show: list) -> list[tuple[str, dict]]:
@@ -225,9 +235,7 @@ def main(argv: list[str]) -> None:
     if args.command == "run":
         profile = load_profile(args.profile) if args.profile else {}
         extra = [override(k, v) for k, v in profile.items() if k != "models.llm"] + args.extra
-        for command in exp_run_commands(args.models, args.tasks, args.queue, extra, args.prefix):
-            print("+", " ".join(command), flush=True)
-            subprocess.run(command, check=True)
+        run_experiments(exp_run_commands(args.models, args.tasks, args.queue, extra, args.prefix))
         return
     exp_show = subprocess.run(
         ["dvc", "exp", "show", "--json", *([] if args.head_only else ["--all-commits"])],
