@@ -15,6 +15,7 @@ import subprocess
 from pathlib import Path
 
 from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedSeq
 
 from annotune import cli
 from annotune.config import PARAMS_FILE, Params, ParamsError, build
@@ -70,11 +71,26 @@ def exp_run_command(name: str, profile: dict, mode: str | None) -> list[str]:
     return command
 
 
+def _flow_lists(value):
+    """Lists of scalars in flow style (``[a, b]``), as params.yaml writes them."""
+    if isinstance(value, dict):
+        return {key: _flow_lists(item) for key, item in value.items()}
+    if isinstance(value, list) and all(not isinstance(item, (dict, list)) for item in value):
+        flow = CommentedSeq(value)
+        flow.fa.set_flow_style()
+        return flow
+    return value
+
+
 def apply_to_params_file(profile: dict, path: Path = PARAMS_FILE) -> None:
     """Set the values in params.yaml in place, keeping its comments and order."""
     yaml = YAML()
+    # round-trip YAML writes None as an empty value and new lists as blocks: keep params.yaml's own style
+    yaml.representer.add_representer(
+        type(None), lambda representer, _: representer.represent_scalar("tag:yaml.org,2002:null", "null")
+    )
     document = yaml.load(path)
-    _set_values(document, profile, str(path))
+    _set_values(document, {key: _flow_lists(value) for key, value in profile.items()}, str(path))
     build(Params, json.loads(json.dumps(document)))  # validate before writing
     with path.open("w") as fh:
         yaml.dump(document, fh)

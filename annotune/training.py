@@ -23,15 +23,22 @@ log = logging.getLogger(__name__)
 IGNORE_INDEX = -100
 
 
-def build_examples(tokenizer, records: list[dict], max_input_tokens: int) -> tuple[list[dict], int]:
-    """Instruct records -> {input_ids, labels}; labels mask the prompt so only the answer is learned."""
-    examples, truncated = [], 0
-    for record in records:
+def build_examples(tokenizer, records: list[dict], max_input_tokens: int):
+    """Instruct records -> a ``datasets.Dataset`` of {input_ids, labels} (labels mask the prompt so only the
+    answer is learned), and how many inputs were cut to ``max_input_tokens``.
+
+    The records are the small instruct JSONL DVC already caches per stage, so the dataset stays in memory:
+    ``map`` writes no Arrow cache files into ~/.cache (a second, unmanaged cache of the same data)."""
+    from datasets import Dataset
+
+    def tokenize(record: dict) -> dict:
         prompt, cut = prompt_ids(tokenizer, record["instruction"], record["input"], max_input_tokens)
         answer = answer_ids(tokenizer, record["output"])
-        truncated += cut
-        examples.append({"input_ids": prompt + answer, "labels": [IGNORE_INDEX] * len(prompt) + answer})
-    return examples, truncated
+        return {"input_ids": prompt + answer, "labels": [IGNORE_INDEX] * len(prompt) + answer, "truncated": cut}
+
+    columns = sorted({key for record in records for key in record})
+    examples = Dataset.from_list(records).map(tokenize, remove_columns=columns, desc="tokenizing")
+    return examples.remove_columns("truncated"), sum(examples["truncated"])
 
 
 class PadCollator:

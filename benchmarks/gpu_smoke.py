@@ -324,7 +324,7 @@ def check_train(ctx: dict) -> str:
         from annotune.training import PackCollator, build_examples, lora_model
 
         tokenizer = load_tokenizer(ctx["tiny"])
-        examples, _ = build_examples(tokenizer, train, params.max_input_tokens)
+        examples = build_examples(tokenizer, train, params.max_input_tokens)[0].to_list()
         model = lora_model(load_causal_lm(ctx["tiny"], runtime), params, runtime).train()
         trainable = [p for p in model.parameters() if p.requires_grad]
         optimizer = (bnb.optim.PagedAdamW8bit if runtime.device == "cuda" else torch.optim.AdamW)(trainable, lr=5e-3)

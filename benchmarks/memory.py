@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> None:
         tokenizer = load_tokenizer(args.base)
         model = lora_model(load_causal_lm(args.base, runtime, qlora.double_quant), qlora, runtime).train()
         loaded, load_peak, reset = rss_mb(), hwm_mb(), reset_hwm()
-        examples, _ = build_examples(tokenizer, read_jsonl(args.data / "train.jsonl"), qlora.max_input_tokens)
+        examples = build_examples(tokenizer, read_jsonl(args.data / "train.jsonl"), qlora.max_input_tokens)[0].to_list()
         random.Random(0).shuffle(examples)
         optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=qlora.learning_rate)
         collator = PackCollator()

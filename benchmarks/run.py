@@ -6,6 +6,7 @@
     python -m benchmarks.run --only scoring memory
     python -m benchmarks.run --full-repro    # adds the whole default `dvc repro` from scratch (tens of minutes)
     python -m benchmarks.run --only peers    # annotune vs TRL's SFTTrainer and SetFit (requirements-peers.txt)
+    python -m benchmarks.run --only threads  # 1 vs 2 processes side by side: all cores each vs shared (quiet machine)
 
 Needs the pipeline's outputs in the working copy (models/base/llm, models/qlora/<task>,
 data/instruct/<task>); measures on the default models. Ratios are the figures to read: the machine may
@@ -31,7 +32,7 @@ from pathlib import Path
 from benchmarks.common import ROOT, machine, summary
 
 SECTIONS = ("train", "stage", "scoring", "memory", "noop")  # the default run
-OPTIONAL_SECTIONS = ("peers",)  # only with --only: needs requirements-peers.txt
+OPTIONAL_SECTIONS = ("peers", "threads")  # only with --only: peers needs requirements-peers.txt; threads, quiet
 
 
 def _need(path: Path, what: str) -> Path:
@@ -193,6 +194,10 @@ def table(results: dict) -> str:
         from benchmarks.peers import table_lines
 
         table_lines(results["peers"], add, fmt)
+    if "threads" in results:
+        from benchmarks.threads import table_lines as thread_lines
+
+        thread_lines(results["threads"], add, fmt)
     if "noop" in results:
         noop = results["noop"]
         add("no-op dvc repro, s", fmt(noop["seconds"], 2) if "seconds" in noop else f"skipped: {noop['skipped']}")
@@ -206,7 +211,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="smoke check: tiny sizes, one repeat")
     parser.add_argument("--repeats", type=int, help="repeats per measurement (default 3, quick 1)")
     parser.add_argument(
-        "--only", nargs="+", choices=SECTIONS + OPTIONAL_SECTIONS, help="run only these sections (peers: only here)"
+        "--only",
+        nargs="+",
+        choices=SECTIONS + OPTIONAL_SECTIONS,
+        help="run only these sections (peers and threads run only when named here)",
     )
     parser.add_argument(
         "--peers-sequential",
@@ -285,6 +293,12 @@ def main(argv: list[str] | None = None) -> None:
             task, base, data, params, encoder, params.seed, args.quick, peers_repeats, args.peers_sequential
         )
         done("peers")
+    if "threads" in sections:
+        from benchmarks.threads import bench_threads
+
+        steps, batch = (1, 2) if args.quick else (8, params.qlora.batch_size)
+        results["threads"] = bench_threads(base, data, steps, batch, 1 if args.quick else repeats)
+        done("threads")
     if "noop" in sections:
         from benchmarks.repro import bench_noop
 

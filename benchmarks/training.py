@@ -62,7 +62,7 @@ def bench_train_steps(
     """Interleaved per repeat: the matmul rate, then every variant on the same batches: (fp32 | NF4) x
     (padded | packed), and NF4 packed without LoRA dropout (what its random masks cost)."""
     tokenizer = load_tokenizer(base)
-    examples, _ = build_examples(tokenizer, read_jsonl(task_dir / "train.jsonl"), qlora.max_input_tokens)
+    examples = build_examples(tokenizer, read_jsonl(task_dir / "train.jsonl"), qlora.max_input_tokens)[0].to_list()
     random.Random(0).shuffle(examples)
     chosen = examples[: steps * batch_size]
     batches = [chosen[s : s + batch_size] for s in range(0, len(chosen), batch_size)]
