@@ -5,7 +5,9 @@
   line number), its id (the ``id_column`` value, else the row number), its columns, and the text to
   label, or an error (empty text, missing column, a line that is not JSON, bytes that are not UTF-8, a
   CSV record with the wrong number of fields). Error rows are never skipped: they get
-  ``"status": "error"`` and the reason in the output, at their place.
+  ``"status": "error"`` and the reason in the output, at their place. Declared attributes
+  (prepare.attributes) are read from their columns as prepare reads them (a CSV / TSV without one of
+  them is refused; a row with a bad value is an error row) and reach the system as in training.
 - **Output** (JSONL, input order): ``row``, ``id``, ``status`` (``ok`` | ``error``), ``error``,
   ``label``, ``confidence`` (probability of the label; null for generation), ``scores`` (a probability
   per label) or ``text`` (the raw generation), ``system``, ``adapter_version`` (a hash of the files
@@ -46,11 +48,12 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from annotune.config import load_params
+from annotune.config import attribute_values, load_params
 from annotune.errors import DataError, MissingInputError
 from annotune.handoff import coverage_at, coverage_curve, threshold_for_accuracy
 from annotune.io import read_jsonl, write_json, write_jsonl
 from annotune.predictors import System, load_system
+from annotune.prompts import input_fields
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +68,11 @@ class InputRow:
     columns: dict
     text: str | None
     error: str | None = None
+    attributes: dict | None = None  # the declared attributes' values; None: none declared (or an error row)
+
+    def model_row(self) -> dict:
+        """The row as systems read it (as instruct_format writes a record, without a label)."""
+        return {"id": self.id, **input_fields(self.text, self.attributes), "label": None}
 
 
 def _clean(value):
@@ -85,7 +93,15 @@ def input_format(path: Path) -> str:
     return suffix
 
 
-def _row(path: Path, number: int, columns: dict, text_column: str, id_column: str | None, error: str | None):
+def _row(
+    path: Path,
+    number: int,
+    columns: dict,
+    text_column: str,
+    id_column: str | None,
+    error: str | None,
+    attributes: dict[str, str],
+):
     where = f"{path.name} row {number}"
     row_id = str(number)
     if id_column is not None:
@@ -104,11 +120,17 @@ def _row(path: Path, number: int, columns: dict, text_column: str, id_column: st
             error = f"{where}: empty text in column {text_column!r}"
         elif any(_has_bad_bytes(v) for v in columns.values()):
             error = f"{where}: not valid UTF-8"
+    values = None
+    if error is None and attributes:
+        try:
+            values = attribute_values(columns, attributes)
+        except ValueError as exc:
+            error = f"{where}: {exc}"
     cleaned = {_clean(k): _clean(v) for k, v in columns.items()}
-    return InputRow(number, row_id, cleaned, None if error else text, error)
+    return InputRow(number, row_id, cleaned, None if error else text, error, values)
 
 
-def _read_jsonl(path: Path, text_column: str, id_column: str | None) -> Iterator[InputRow]:
+def _read_jsonl(path: Path, text_column: str, id_column: str | None, attributes: dict) -> Iterator[InputRow]:
     with path.open("rb") as fh:
         for number, raw in enumerate(fh, start=1):
             line = raw.decode("utf-8", "surrogateescape").rstrip("\r\n")
@@ -127,10 +149,10 @@ def _read_jsonl(path: Path, text_column: str, id_column: str | None) -> Iterator
                     number, str(number), {"raw": _clean(line)}, None, f"{path.name} row {number}: not a JSON object"
                 )
                 continue
-            yield _row(path, number, record, text_column, id_column, None)
+            yield _row(path, number, record, text_column, id_column, None, attributes)
 
 
-def _read_delimited(path: Path, text_column: str, id_column: str | None) -> Iterator[InputRow]:
+def _read_delimited(path: Path, text_column: str, id_column: str | None, attributes: dict) -> Iterator[InputRow]:
     csv.field_size_limit(sys.maxsize)
     with path.open(newline="", encoding="utf-8", errors="surrogateescape") as fh:
         reader = csv.reader(fh, delimiter=DELIMITERS[path.suffix.lower()])
@@ -138,9 +160,12 @@ def _read_delimited(path: Path, text_column: str, id_column: str | None) -> Iter
             header = next(reader)
         except StopIteration:
             raise DataError(f"{path}: empty file (no header row)") from None
-        for column in (text_column, id_column):
+        for column in (text_column, id_column, *attributes):
             if column is not None and column not in header:
-                raise DataError(f"{path}: no column {column!r} in the header; columns: {', '.join(map(repr, header))}")
+                declared = " (a declared attribute, prepare.attributes)" if column in attributes else ""
+                raise DataError(
+                    f"{path}: no column {column!r}{declared} in the header; columns: {', '.join(map(repr, header))}"
+                )
         number = 0
         while True:
             try:
@@ -156,17 +181,20 @@ def _read_delimited(path: Path, text_column: str, id_column: str | None) -> Iter
             elif len(fields) != len(header):
                 error = f"{path.name} row {number}: {len(fields)} fields, the header has {len(header)}"
             columns = dict(zip(header, fields, strict=False))
-            yield _row(path, number, columns, text_column, id_column, error)
+            yield _row(path, number, columns, text_column, id_column, error, attributes)
 
 
-def read_rows(path: Path, text_column: str, id_column: str | None = None) -> Iterator[InputRow]:
-    """Every record of ``path`` in order, lazily; bad records come back as rows with an error."""
+def read_rows(
+    path: Path, text_column: str, id_column: str | None = None, attributes: dict[str, str] | None = None
+) -> Iterator[InputRow]:
+    """Every record of ``path`` in order, lazily; bad records come back as rows with an error.
+    ``attributes``: the declared attribute columns (prepare.attributes) -> kind."""
     path = Path(path)
     if not path.is_file():
         raise MissingInputError(f"{path}: input file not found")
     if input_format(path) == ".jsonl":
-        return _read_jsonl(path, text_column, id_column)
-    return _read_delimited(path, text_column, id_column)
+        return _read_jsonl(path, text_column, id_column, attributes or {})
+    return _read_delimited(path, text_column, id_column, attributes or {})
 
 
 def count_rows(path: Path, text_column: str, id_column: str | None = None) -> int:
@@ -403,8 +431,10 @@ def annotate(
     progress: bool = True,
     rank: int = 0,
     world: int = 1,
+    attributes: dict[str, str] | None = None,
 ) -> dict:
     """Label every row of ``input_path`` into ``out`` (see the module doc); returns the run's stats.
+    ``attributes``: the declared attribute columns (prepare.attributes) -> kind, inputs beside the text.
 
     ``threshold`` and ``needs_human_path`` go together: rows that ``needs_human`` selects are copied
     to that file once the output is complete. With ``world`` > 1 (every process calls this, inside
@@ -424,7 +454,7 @@ def annotate(
             raise DataError(f"{out} already exists (a finished run); delete it or pass --overwrite")
         out.unlink(missing_ok=True)  # with several processes, every one of them may get here
     total = count_rows(input_path, text_column, id_column)
-    rows = read_rows(input_path, text_column, id_column)
+    rows = read_rows(input_path, text_column, id_column, attributes)
     share = share_size(total, chunk_size, rank, world)
     if world > 1:
         rows = (row for index, row in enumerate(rows) if index // chunk_size % world == rank)
@@ -449,7 +479,7 @@ def annotate(
     ):
         while chunk := list(itertools.islice(rows, chunk_size)):
             good = [r for r in chunk if r.error is None]
-            predictions = system.predict([{"id": r.id, "input": r.text, "label": None} for r in good]) if good else []
+            predictions = system.predict([r.model_row() for r in good]) if good else []
             by_row = {r.row: p for r, p in zip(good, predictions, strict=True)}
             lines = [json.dumps(output_record(r, system, by_row.get(r.row)), ensure_ascii=False) + "\n" for r in chunk]
             fh.write("".join(lines))
@@ -625,6 +655,7 @@ def main(argv: list[str]) -> None:
             progress=not args.no_progress,
             rank=rank,
             world=world,
+            attributes=params.prepare.attributes,
         )
     if rank != 0:
         return  # its share is in the output; process 0 prints and saves the run's stats

@@ -4,6 +4,8 @@
 - ``stratified``: a label drawn at random from the training distribution (seeded per row).
 - ``tfidf_logreg``: TF-IDF + logistic regression with probabilities; for set-valued tasks (multi-label,
   target groups) one-vs-rest over the labels seen in train, predicting the set of those above 0.5.
+  Declared attributes (rows' ``attributes``) are features beside the TF-IDF of the text alone: one-hot for
+  a categorical one (a value unseen in train: all zeros), standardized for a numeric one.
 
 Classification baselines give a probability per label, so ROC-AUC and calibration apply to all of
 them; ``majority`` and ``stratified`` give the training distribution (uninformative by design).
@@ -18,6 +20,7 @@ from pathlib import Path
 
 from annotune.config import BaselinesParams
 from annotune.errors import DataError, MissingInputError, ParamsError
+from annotune.prompts import post_text
 from annotune.tasks import Task
 
 METHODS = ("majority", "stratified", "tfidf_logreg")
@@ -33,26 +36,79 @@ def _distribution(task: Task, rows: list[dict]) -> dict[str, float]:
     return {label: counts.get(label, 0) / len(rows) for label in labels}
 
 
-def _tfidf_logreg(task: Task, rows: list[dict], params: BaselinesParams, seed: int):
+def attribute_kinds(rows: list[dict]) -> dict[str, str]:
+    """The rows' attributes and their kinds (prepare writes numeric ones as numbers, categorical as text); {}
+    without attributes. Every row must carry the same ones."""
+    if "attributes" not in rows[0]:
+        return {}
+    kinds = {
+        name: "numeric" if isinstance(v, float | int) else "categorical" for name, v in rows[0]["attributes"].items()
+    }
+    for row in rows:
+        if list(row.get("attributes") or {}) != list(kinds):
+            raise DataError(
+                f"row {row['id']}: attributes {sorted(row.get('attributes') or {})}, but the first row has "
+                f"{sorted(kinds)}; rerun prepare and instruct_format"
+            )
+    return kinds
+
+
+def _inputs(rows: list[dict], attributes: dict[str, str]):
+    """What the fitted pipeline reads: the texts, or with attributes one row per record (text, then the
+    attributes' values in declared order) for the column transformer."""
+    if not attributes:
+        return [r["input"] for r in rows]
+    import numpy as np
+
+    lacking = [r["id"] for r in rows if not set(attributes) <= set(r.get("attributes") or {})]
+    if lacking:
+        raise DataError(
+            f"rows {lacking[:5]} lack the attributes {list(attributes)} this model was trained with; declare them "
+            "(prepare.attributes) as they were at training"
+        )
+    return np.array([[post_text(r), *(r["attributes"][name] for name in attributes)] for r in rows], dtype=object)
+
+
+def _features(vectorizer, attributes: dict[str, str]):
+    """TF-IDF of the text, and with attributes their one-hot (categorical) and standardized (numeric) columns."""
+    if not attributes:
+        return vectorizer
+    from sklearn.compose import ColumnTransformer
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    columns = {
+        kind: [i for i, k in enumerate(attributes.values(), start=1) if k == kind]
+        for kind in ("categorical", "numeric")
+    }
+    parts = [("text", vectorizer, 0)]
+    if columns["categorical"]:
+        parts.append(("categorical", OneHotEncoder(handle_unknown="ignore"), columns["categorical"]))
+    if columns["numeric"]:
+        parts.append(("numeric", StandardScaler(), columns["numeric"]))
+    return ColumnTransformer(parts)
+
+
+def _tfidf_logreg(task: Task, rows: list[dict], params: BaselinesParams, seed: int, attributes: dict[str, str]):
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
     from sklearn.multiclass import OneVsRestClassifier
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import MultiLabelBinarizer
 
-    texts = [r["input"] for r in rows]
+    inputs = _inputs(rows, attributes)
     vectorizer = TfidfVectorizer(
         max_features=params.tfidf_max_features, ngram_range=(1, params.tfidf_max_ngram), sublinear_tf=True
     )
+    features = _features(vectorizer, attributes)
     classifier = LogisticRegression(
         C=params.logreg_c, class_weight=params.class_weight, max_iter=2000, random_state=seed
     )
     if task.is_classification:
-        return make_pipeline(vectorizer, classifier).fit(texts, [r["label"] for r in rows]), None
+        return make_pipeline(features, classifier).fit(inputs, [r["label"] for r in rows]), None
     binarizer = MultiLabelBinarizer()
     targets = binarizer.fit_transform([sorted(task.as_set(r["label"])) for r in rows])
     seen = targets.sum(axis=0) > 0
-    model = make_pipeline(vectorizer, OneVsRestClassifier(classifier)).fit(texts, targets[:, seen])
+    model = make_pipeline(features, OneVsRestClassifier(classifier)).fit(inputs, targets[:, seen])
     return model, [g for g, keep in zip(binarizer.classes_, seen, strict=True) if keep]
 
 
@@ -70,7 +126,10 @@ def train(method: str, task: Task, rows: list[dict], params: BaselinesParams, se
     if method == "majority":
         model["label"] = max(sorted(distribution), key=distribution.get)
     elif method == "tfidf_logreg":
-        model["pipeline"], model["groups"] = _tfidf_logreg(task, rows, params, seed)
+        attributes = attribute_kinds(rows)
+        if attributes:  # only then: a model without attributes is saved as it was before they existed
+            model["attributes"] = attributes
+        model["pipeline"], model["groups"] = _tfidf_logreg(task, rows, params, seed, attributes)
     return model
 
 
@@ -90,7 +149,7 @@ def predict(task: Task, model: dict, rows: list[dict]) -> list[dict]:
         scores = [distribution] * len(rows)
     elif task.is_classification:
         pipeline = model["pipeline"]
-        probabilities = pipeline.predict_proba([r["input"] for r in rows])
+        probabilities = pipeline.predict_proba(_inputs(rows, model.get("attributes", {})))
         classes = list(pipeline.classes_)
         scores = [
             {label: float(p[classes.index(label)]) if label in classes else 0.0 for label in task.labels}
@@ -98,7 +157,7 @@ def predict(task: Task, model: dict, rows: list[dict]) -> list[dict]:
         ]
         preds = [max(task.labels, key=s.get) for s in scores]
     else:
-        probabilities = model["pipeline"].predict_proba([r["input"] for r in rows])
+        probabilities = model["pipeline"].predict_proba(_inputs(rows, model.get("attributes", {})))
         scores = [dict(zip(model["groups"], map(float, row), strict=True)) for row in probabilities]
         preds = [task.from_set(g for g, p in s.items() if p >= 0.5) for s in scores]
     if task.kind == "multilabel" and method in ("majority", "stratified"):

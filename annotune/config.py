@@ -32,6 +32,7 @@ Device = Literal["auto", "cpu", "cuda"]
 ComputeDtype = Literal["auto", "float32", "bfloat16", "float16"]
 Quantization = Literal["nf4", "int8", "none"]
 ClassWeight = Literal["balanced"] | None
+AttributeKind = Literal["categorical", "numeric"]
 
 
 @dataclass(frozen=True, config=SECTION)
@@ -47,6 +48,8 @@ class PrepareParams:
     max_dev: Positive | None = 64
     max_test: Positive | None = 300
     train_budget: Positive | None = None  # label budget curve: a nested, seeded, stratified subset of train; None: all
+    # tabular attributes: column -> kind, inputs of every system beside the text (docs/datasets.md, "Attributes")
+    attributes: dict[str, AttributeKind] = dataclasses.field(default_factory=dict)
 
 
 @dataclass(frozen=True, config=SECTION)
@@ -217,6 +220,44 @@ def raw_key(value) -> str:
     except ValueError:
         return text
     return repr(number) if text.lower() not in ("nan", "inf", "-inf", "infinity", "-infinity") else text
+
+
+EMPTY_CATEGORY = "none"  # what an empty categorical attribute cell is: a value of its own, never a dropped row
+
+
+def attribute_values(row: dict, attributes: dict[str, str]) -> dict[str, str | float]:
+    """The declared attribute columns of a row as records carry them: categorical -> the cell's text (empty ->
+    ``EMPTY_CATEGORY``), numeric -> a finite float. A cell that is neither raises ValueError naming the column
+    (callers add file and row); prepare and annotate both read cells here, so a system sees the same values."""
+    out = {}
+    for name, kind in attributes.items():
+        if name not in row:
+            raise ValueError(f"no column {name!r} (a declared attribute, prepare.attributes)")
+        try:
+            out[name] = _attribute_value(kind, row[name])
+        except ValueError as exc:
+            raise ValueError(f"column {name!r}: {exc}") from None
+    return out
+
+
+def _attribute_value(kind: str, value) -> str | float:
+    if isinstance(value, list | dict):
+        raise ValueError(f"{value!r} is not a single value")
+    if isinstance(value, bool):
+        text = str(value).lower()
+    else:
+        text = "" if value is None or (isinstance(value, float) and value != value) else str(value).strip()
+    if kind == "categorical":
+        return text or EMPTY_CATEGORY
+    if not text:
+        raise ValueError("empty value; a numeric attribute needs a number in every row")
+    try:
+        number = float(text)
+    except ValueError:
+        raise ValueError(f"{text!r} is not a number (declared numeric)") from None
+    if number != number or number in (float("inf"), float("-inf")):
+        raise ValueError(f"{text!r} is not a finite number (declared numeric)")
+    return number
 
 
 @dataclass(frozen=True, config=SECTION)

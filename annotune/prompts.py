@@ -3,6 +3,10 @@
 The instruction (shared by every row of a task) comes first and the post last, so rows share the
 longest possible prefix. Models with a chat template get it (exemplars as earlier user / assistant
 turns); others get the Alpaca template (exemplars as earlier instruction / response blocks).
+
+Declared tabular attributes (prepare.attributes) come right before the post as ``name: value`` lines, in
+the input every LLM and encoder system reads (``input_fields`` is their one home); a long input is cut
+at its end, so the lines stay.
 """
 
 from __future__ import annotations
@@ -23,20 +27,46 @@ def pair_input(text_a: str, text_b: str) -> str:
     return f"Sentence 1: {text_a}\nSentence 2: {text_b}"
 
 
+def attribute_lines(attributes: dict | None) -> str:
+    """Attributes as ``name: value`` lines, each ending in a newline, in the declared order; "" for none.
+    A whole number is written without ".0" (``age: 30``), as a person would write it."""
+
+    def written(value):
+        return str(int(value)) if isinstance(value, float) and value.is_integer() and abs(value) < 1e15 else value
+
+    return "".join(f"{name}: {written(value)}\n" for name, value in (attributes or {}).items())
+
+
+def input_fields(text: str, attributes: dict | None) -> dict:
+    """What a system reads of a row: ``input``, the attribute lines then the text, and where attributes are
+    declared the values themselves as ``attributes`` (TF-IDF takes them as features of their own)."""
+    fields = {"input": attribute_lines(attributes) + text}
+    if attributes is not None:
+        fields["attributes"] = attributes
+    return fields
+
+
+def post_text(row: dict) -> str:
+    """A row's ``input`` without its attribute lines: the text alone."""
+    return row["input"].removeprefix(attribute_lines(row.get("attributes")))
+
+
 def instruct_record(task: Task, record: dict) -> dict:
     """A canonical record as an instruction record; a sentence pair shows both sentences in the input
-    and keeps them apart in ``input_pair`` for the encoders, which take them as a pair."""
+    and keeps them apart in ``input_pair`` for the encoders, which take them as a pair (the attribute
+    lines before the first sentence)."""
     label = record["labels"][task.name]
     pair = "text_a" in record
+    attributes = record.get("attributes")
     out = {
         "id": record["id"],
         "instruction": task.instruction,
-        "input": pair_input(record["text_a"], record["text_b"]) if pair else record["text"],
+        **input_fields(pair_input(record["text_a"], record["text_b"]) if pair else record["text"], attributes),
         "output": task.verbalize(label),
         "label": label,
     }
     if pair:
-        out["input_pair"] = [record["text_a"], record["text_b"]]
+        out["input_pair"] = [attribute_lines(attributes) + record["text_a"], record["text_b"]]
     return out
 
 

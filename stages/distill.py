@@ -18,6 +18,7 @@ from annotune.config import load_params, save_resolved
 from annotune.errors import DataError
 from annotune.io import read_jsonl, write_json, write_jsonl
 from annotune.predictors import load_system
+from annotune.prompts import post_text
 
 
 def main(argv: list[str]) -> None:
@@ -46,18 +47,27 @@ def main(argv: list[str]) -> None:
         seed=params.seed,
     )
     records = read_jsonl(args.data / "train.jsonl")
-    gold = {r["id"]: r["label"] for r in records}
-    pool = args.labels.with_name("pool.jsonl")  # the training posts, gold labels left out
-    write_jsonl(pool, [{"id": r["id"], "input": r["input"]} for r in records])
+    by_id = {r["id"]: r for r in records}
+    pool = args.labels.with_name("pool.jsonl")  # the training posts (and their attributes), gold labels left out
+    write_jsonl(pool, [{"id": r["id"], "input": post_text(r), **r.get("attributes", {})} for r in records])
     labelling = annotate(
-        pool, args.labels, system, "input", "id", chunk_size=params.annotate.chunk_size, overwrite=True
+        pool,
+        args.labels,
+        system,
+        "input",
+        "id",
+        chunk_size=params.annotate.chunk_size,
+        overwrite=True,
+        attributes=params.prepare.attributes,
     )
     labelled = [json.loads(line) for line in args.labels.open(encoding="utf-8")]
     failed = [r["row"] for r in labelled if r["status"] != "ok"]
     if failed:
         raise DataError(f"{pool}: rows {failed[:10]} could not be labelled by {labeller}; see {args.labels}")
-    train = [{"id": r["id"], "input": r["columns"]["input"], "label": r["label"]} for r in labelled]
-    agreement = sum(r["label"] == gold[r["id"]] for r in train) / len(train)
+    # the post as instruct_format wrote it (attribute lines, sentence pairs), under the labeller's label
+    inputs = ("id", "input", "input_pair", "attributes")
+    train = [{k: v for k, v in by_id[r["id"]].items() if k in inputs} | {"label": r["label"]} for r in labelled]
+    agreement = sum(r["label"] == by_id[r["id"]]["label"] for r in train) / len(train)
 
     started = time.perf_counter()
     _, train_stats = train_classifier(

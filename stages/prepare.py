@@ -1,6 +1,7 @@
 """prepare: raw files -> canonical records, one JSONL per split, and counts as DVC metrics."""
 
 import argparse
+import dataclasses
 import logging
 from pathlib import Path
 
@@ -34,9 +35,10 @@ def main(argv: list[str]) -> None:
         write_jsonl(args.out / f"{split}.jsonl", records)
         log.info("%s: %d records", split, len(records))
     declared = {"table": params.table} if params.dataset == "table" else {}
-    save_resolved(
-        args.out / "params.json", dataset=params.dataset, seed=params.seed, prepare=params.prepare, **declared
-    )
+    resolved = dataclasses.asdict(params.prepare)
+    if not resolved["attributes"]:  # keeps the folder of a run without attributes as it was before they existed
+        del resolved["attributes"]
+    save_resolved(args.out / "params.json", dataset=params.dataset, seed=params.seed, prepare=resolved, **declared)
     write_json(args.stats, stats)
 
 

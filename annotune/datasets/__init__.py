@@ -20,7 +20,8 @@ ADAPTERS = {"sbic": sbic, "mrpc": mrpc, "goemotions": goemotions}
 
 
 def adapter(dataset: str, table: TableParams, tasks: list[Task]):
-    """The dataset's adapter: a module (SOURCE, load_splits, stratum), or for ``table`` the declaration."""
+    """The dataset's adapter: a module (SOURCE, load_splits(raw_dir, attributes), stratum), or for ``table`` the
+    declaration."""
     if dataset == "table":
         return TableAdapter(table, tasks)
     if dataset not in ADAPTERS:
@@ -34,7 +35,7 @@ def prepare(
 ) -> tuple[dict[str, list[Record]], dict]:
     """Read, split, remove test leakage, bound the sizes; every post read is accounted for in the stats."""
     module = adapter(dataset, table, tasks)
-    read, layout = module.load_splits(raw_dir)
+    read, layout = module.load_splits(raw_dir, params.attributes)
     stats: dict = {"dataset": dataset, "layout": layout, "splits": {}}
     if layout == "fallback":
         pool, pool_stats = read["pool"]

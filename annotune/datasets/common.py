@@ -7,6 +7,7 @@ import random
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 
+from annotune.config import attribute_values
 from annotune.errors import DataError
 
 Record = dict
@@ -14,6 +15,23 @@ Record = dict
 
 class DatasetError(DataError):
     """A dataset file or declaration that cannot be read as declared; the message names file, line, column."""
+
+
+def read_attributes(row: dict, attributes: dict[str, str], where: str) -> dict[str, str | float]:
+    """A row's declared attribute values (prepare.attributes), or an error naming file, row and column."""
+    try:
+        return attribute_values(row, attributes)
+    except ValueError as exc:
+        raise DatasetError(f"{where}, {exc}") from None
+
+
+def refuse_attributes(attributes: dict[str, str] | None, dataset: str, columns: str) -> None:
+    """For a dataset whose files hold nothing beyond the text and its labels: declared attributes are an error."""
+    if attributes:
+        raise DatasetError(
+            f"params.yaml: prepare.attributes declares {', '.join(attributes)}, but the {dataset} files have no "
+            f"column besides {columns}; attributes are columns of sbic's files or of your own table (dataset: table)"
+        )
 
 
 def record_text(record: Record) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from annotune.datasets.common import DatasetError, Record, dedupe, record_id
+from annotune.datasets.common import DatasetError, Record, dedupe, record_id, refuse_attributes
 from annotune.fetch import RawSource
 from annotune.tasks import GOEMOTIONS_LABELS
 
@@ -57,7 +57,10 @@ def read_split(path: Path, names: list[str]) -> tuple[list[Record], dict]:
     return out, {"source": path.name, "posts_read": len(rows), "dropped": dropped}
 
 
-def load_splits(raw_dir: Path) -> tuple[dict[str, tuple[list[Record], dict]], str]:
+def load_splits(
+    raw_dir: Path, attributes: dict[str, str] | None = None
+) -> tuple[dict[str, tuple[list[Record], dict]], str]:
+    refuse_attributes(attributes, "goemotions", "the comment, its emotion ids and its id")
     missing = [name for name in (*FILES.values(), "emotions.txt") if not (raw_dir / name).exists()]
     if missing:
         raise DatasetError(f"{raw_dir}: GoEmotions file(s) missing: {', '.join(missing)}")

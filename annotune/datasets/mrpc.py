@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from annotune.datasets.common import DatasetError, Record, dedupe, record_id
+from annotune.datasets.common import DatasetError, Record, dedupe, record_id, refuse_attributes
 from annotune.fetch import RawSource
 
 SOURCE = RawSource(
@@ -67,7 +67,10 @@ def records(rows: list[dict], source: str) -> tuple[list[Record], dict]:
     return out, {"source": source, "posts_read": len(rows), "dropped": dropped}
 
 
-def load_splits(raw_dir: Path) -> tuple[dict[str, tuple[list[Record], dict]], str]:
+def load_splits(
+    raw_dir: Path, attributes: dict[str, str] | None = None
+) -> tuple[dict[str, tuple[list[Record], dict]], str]:
+    refuse_attributes(attributes, "mrpc", "the quality label, the two sentence ids and the two sentences")
     test_path = raw_dir / "msr_paraphrase_test.txt"
     if not test_path.exists():
         raise DatasetError(f"{raw_dir}: msr_paraphrase_test.txt (the labeled test split) is missing")

@@ -14,6 +14,10 @@ implied stereotype**. Our labels say what they mean instead:
 
 Per-annotator labels are kept as ``annotations`` (one list per task) with the annotators' ids
 (``WorkerId``) in ``annotators``, wherever a raw file is used.
+
+Declared attributes (``prepare.attributes``, e.g. ``dataSource``: the platform a post came from) are
+columns of the files; in a raw file every row of a post must give the same value (they describe the post,
+not the annotator), or prepare stops naming the file, the row and the column.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from annotune.datasets.common import Record, dedupe, record_id
+from annotune.datasets.common import Record, dedupe, read_attributes, record_id
 from annotune.errors import DataError
 from annotune.fetch import RawSource
 from annotune.tasks import normalize_groups
@@ -68,9 +72,10 @@ def offensive_class(mean: float) -> str:
     return "maybe_offensive"
 
 
-def _read(path: Path, columns: tuple[str, ...]) -> pd.DataFrame:
-    frame = pd.read_csv(path, dtype={"WorkerId": str})
-    missing = [c for c in columns if c not in frame.columns]
+def _read(path: Path, columns: tuple[str, ...], attributes: dict[str, str]) -> pd.DataFrame:
+    # attributes read as written: their values are parsed by their declared kind, never guessed by pandas
+    frame = pd.read_csv(path, dtype={"WorkerId": str, **dict.fromkeys(attributes, str)})
+    missing = [c for c in (*columns, *attributes) if c not in frame.columns]
     if missing:
         raise SbicDataError(
             f"{path}: missing column(s) {', '.join(missing)}; found {', '.join(map(str, frame.columns))}"
@@ -121,6 +126,24 @@ def _annotations(raw: pd.DataFrame) -> dict[str, tuple[dict[str, list[str]], lis
     return by_post
 
 
+def _post_attributes(raw: pd.DataFrame, attributes: dict[str, str], path: Path) -> dict[str, dict]:
+    """Per post, its declared attribute values; every row of a post must give the same ones."""
+    by_post: dict[str, tuple[dict, int]] = {}
+    for index, (post, row) in enumerate(zip(raw["post"], raw[list(attributes)].to_dict("records"), strict=True)):
+        if not post.strip():
+            continue  # an empty post is dropped (counted), whatever its attributes
+        where = f"{path}, line {index + 2}"
+        values = read_attributes(row, attributes, where)
+        first, first_line = by_post.setdefault(post, (values, index + 2))
+        for name in attributes:
+            if values[name] != first[name]:
+                raise SbicDataError(
+                    f"{where}, column {name!r}: {values[name]!r}, but line {first_line} (the same post) has "
+                    f"{first[name]!r}; an attribute describes the post, so its rows must agree"
+                )
+    return {post: values for post, (values, _) in by_post.items()}
+
+
 def _record(post: str, offensive_mean: float, groups: list[str], has_biased_implication: int) -> Record:
     return {
         "id": record_id(post),
@@ -134,10 +157,13 @@ def _record(post: str, offensive_mean: float, groups: list[str], has_biased_impl
     }
 
 
-def records_from_frame(frame: pd.DataFrame, source: str, annotations: dict | None) -> tuple[list[Record], dict]:
-    """Aggregated rows -> records; posts that cannot be labelled are counted by reason, not lost."""
+def records_from_frame(
+    frame: pd.DataFrame, source: str, annotations: dict | None, attributes: list[dict] | None = None
+) -> tuple[list[Record], dict]:
+    """Aggregated rows -> records; posts that cannot be labelled are counted by reason, not lost.
+    ``attributes``: each row's declared attribute values, in the frame's order (None: none declared)."""
     records, dropped = [], {"empty_post": 0, "missing_offensiveYN": 0}
-    for row in frame.itertuples(index=False):
+    for index, row in enumerate(frame.itertuples(index=False)):
         post = row.post if isinstance(row.post, str) else ""
         if not post.strip():
             dropped["empty_post"] += 1
@@ -149,20 +175,31 @@ def records_from_frame(frame: pd.DataFrame, source: str, annotations: dict | Non
         record = _record(post, row.offensiveYN, groups, row.hasBiasedImplication)
         if annotations is not None:
             record["annotations"], record["annotators"] = annotations[row.post]
+        if attributes is not None:
+            record["attributes"] = attributes[index]
         records.append(record)
     records, dropped["duplicate_post"] = dedupe(records)
     return records, {"source": source, "posts_read": len(frame), "dropped": dropped}
 
 
-def read_raw_split(path: Path) -> tuple[list[Record], dict]:
-    raw = _read(path, RAW_COLUMNS)
+def read_raw_split(path: Path, attributes: dict[str, str] | None = None) -> tuple[list[Record], dict]:
+    attributes = attributes or {}
+    raw = _read(path, RAW_COLUMNS, attributes)
     _check_raw_answers(raw, path)
     raw["post"] = raw["post"].fillna("")
-    return records_from_frame(aggregate_raw(raw), f"{path.name} (per-annotator, aggregated here)", _annotations(raw))
+    agg = aggregate_raw(raw)
+    per_post = _post_attributes(raw, attributes, path) if attributes else None
+    return records_from_frame(
+        agg,
+        f"{path.name} (per-annotator, aggregated here)",
+        _annotations(raw),
+        None if per_post is None else [per_post.get(post) for post in agg["post"]],
+    )
 
 
-def read_agg_split(path: Path) -> tuple[list[Record], dict]:
-    agg = _read(path, AGG_COLUMNS)
+def read_agg_split(path: Path, attributes: dict[str, str] | None = None) -> tuple[list[Record], dict]:
+    attributes = attributes or {}
+    agg = _read(path, AGG_COLUMNS, attributes)
     out_of_range = agg["offensiveYN"].notna() & ~agg["offensiveYN"].between(0, 1)
     if out_of_range.any():
         row = int(np.flatnonzero(out_of_range.to_numpy())[0])
@@ -175,25 +212,43 @@ def read_agg_split(path: Path) -> tuple[list[Record], dict]:
         raise SbicDataError(
             f"{path}, line {row + 2}: hasBiasedImplication={agg['hasBiasedImplication'].iloc[row]}; expected 0 or 1"
         )
-    return records_from_frame(agg, f"{path.name} (aggregated by the authors)", None)
+    values = None
+    if attributes:  # the rows dropped (counted) below need no attribute values
+        labelled = (
+            agg["post"].map(lambda post: isinstance(post, str) and bool(post.strip())) & agg["offensiveYN"].notna()
+        )
+        values = [
+            read_attributes(row, attributes, f"{path}, line {index + 2}") if keep else None
+            for index, (keep, row) in enumerate(zip(labelled, agg[list(attributes)].to_dict("records"), strict=True))
+        ]
+    return records_from_frame(agg, f"{path.name} (aggregated by the authors)", None, values)
 
 
-def _read_split(raw_dir: Path, split: str) -> tuple[list[Record], dict] | None:
+def _read_split(raw_dir: Path, split: str, attributes: dict[str, str]) -> tuple[list[Record], dict] | None:
     if (raw_dir / RAW_FILES[split]).exists():
-        return read_raw_split(raw_dir / RAW_FILES[split])
+        return read_raw_split(raw_dir / RAW_FILES[split], attributes)
     if (raw_dir / AGG_FILES[split]).exists():
-        return read_agg_split(raw_dir / AGG_FILES[split])
+        return read_agg_split(raw_dir / AGG_FILES[split], attributes)
     return None
 
 
-def load_splits(raw_dir: Path) -> tuple[dict[str, tuple[list[Record], dict]], str]:
+def load_splits(
+    raw_dir: Path, attributes: dict[str, str] | None = None
+) -> tuple[dict[str, tuple[list[Record], dict]], str]:
     """Official splits where all three exist; otherwise the documented fallback for the partial copy.
 
     Fallback (no train file): test = the per-annotator dev file aggregated here (held-out posts keep
     their individual annotations), and train + dev are carved from the authors' aggregated test file
     by the caller. Returns the splits read and the name of the layout used.
     """
-    splits = {split: _read_split(raw_dir, split) for split in ("train", "dev", "test")}
+    attributes = attributes or {}
+    taken = [name for name in attributes if name in (*RAW_COLUMNS, *AGG_COLUMNS)]
+    if taken:
+        raise SbicDataError(
+            f"params.yaml: prepare.attributes declares {', '.join(taken)}: SBIC's post, annotator or label "
+            "column(s), which no system may take as an input"
+        )
+    splits = {split: _read_split(raw_dir, split, attributes) for split in ("train", "dev", "test")}
     if all(splits.values()):
         return splits, "official"
     if (raw_dir / RAW_FILES["dev"]).exists() and (raw_dir / AGG_FILES["test"]).exists():
@@ -204,8 +259,8 @@ def load_splits(raw_dir: Path) -> tuple[dict[str, tuple[list[Record], dict]], st
             RAW_FILES["dev"],
         )
         return {
-            "pool": read_agg_split(raw_dir / AGG_FILES["test"]),
-            "test": read_raw_split(raw_dir / RAW_FILES["dev"]),
+            "pool": read_agg_split(raw_dir / AGG_FILES["test"], attributes),
+            "test": read_raw_split(raw_dir / RAW_FILES["dev"], attributes),
         }, "fallback"
     present = sorted(p.name for p in raw_dir.glob("*.csv"))
     raise SbicDataError(

@@ -13,6 +13,9 @@ In the three annotator shapes the gold is the annotators' majority (``ties`` say
 Dawid-Skene's estimate (``gold: dawid_skene``, crowd-kit), and the per-annotator labels go into the records as
 ``annotations`` {task: [label per annotator]} with the annotators' ids in ``annotators`` (counts: no ids).
 
+Declared attributes (``prepare.attributes``: column -> categorical | numeric) go into the records as
+``attributes``; in the long shape an item's rows must agree on them (they describe the item, not the annotator).
+
 Every row read is either part of a record or counted by reason in the stats; a value the declaration does not
 allow is an error naming file, row, column.
 """
@@ -26,7 +29,7 @@ from collections import Counter
 from pathlib import Path
 
 from annotune.config import TableParams, TableTaskParams, raw_key
-from annotune.datasets.common import DatasetError, Record, dedupe, record_id
+from annotune.datasets.common import DatasetError, Record, dedupe, read_attributes, record_id
 from annotune.errors import ParamsError
 from annotune.tasks import NONE_TARGET, Task, normalize_groups
 
@@ -146,6 +149,7 @@ class TableAdapter:
         self.labels = {t.name: Labels(t, self.task_params[t.name]) for t in tasks}
         self.shape = self._shape()
         self.groups: dict[str, str] = {}  # record id -> group (group_column), for the carve
+        self.attributes: dict[str, str] = {}  # prepare.attributes, set by load_splits
         paths = [str(Path(table.files[s])) for s in SPLITS]
         self.carved = table.split_column is None and len(set(paths)) == 1
         self.shared = [s for s in SPLITS if paths.count(str(Path(table.files[s]))) > 1] if len(set(paths)) == 2 else []
@@ -226,12 +230,14 @@ class TableAdapter:
             shutil.copyfile(path, out_dir / name)
         return {name: str(path) for name, path in sources.items()}
 
-    def _columns(self) -> list[str]:
+    def _columns(self, with_attributes: bool = True) -> list[str]:
         table = self.table
         columns = [table.text_column, table.text_pair_column, table.id_column, table.split_column]
         columns += [table.group_column, table.annotator_column, table.item_column]
         for name, declared in self.task_params.items():
             columns += [declared.column, *self._annotator_columns(name), *(declared.count_columns or {}).values()]
+        if with_attributes:
+            columns += list(self.attributes)
         return [c for c in dict.fromkeys(columns) if c is not None]
 
     def _split_rows(self, raw_dir: Path, split: str) -> tuple[list[tuple[int, dict]], Path]:
@@ -286,6 +292,8 @@ class TableAdapter:
             for task in self.tasks:
                 column = self.task_params[task.name].column
                 record["labels"][task.name] = self.labels[task.name].of(row[column], f"{where}, column {column!r}")
+            if self.attributes:
+                record["attributes"] = read_attributes(row, self.attributes, where)
             self._keep_group(record, row, where)
             out.append(record)
         out, dropped["duplicate_text"] = dedupe(out)
@@ -311,6 +319,8 @@ class TableAdapter:
                 counts["empty_text"] += 1
                 continue
             item = {"where": where, "content": content, "row": row, "rows": [number]}
+            if self.attributes:
+                item["attributes"] = read_attributes(row, self.attributes, where)
             if self.shape == "wide":
                 item["annotators"] = list(self._annotator_columns(self.tasks[0].name))
                 item["labels"] = {}
@@ -359,8 +369,18 @@ class TableAdapter:
             if not annotator:
                 raise DatasetError(f"{where}, column {table.annotator_column!r}: empty annotator id")
             item = items.get(key)
+            attributes = read_attributes(row, self.attributes, where) if self.attributes else None
             if item is None:
                 item = items[key] = {"where": where, "content": content, "row": row, "rows": [], "by_annotator": {}}
+                if attributes is not None:
+                    item["attributes"] = attributes
+            elif attributes is not None and attributes != item["attributes"]:
+                name = next(n for n in self.attributes if attributes[n] != item["attributes"][n])
+                raise DatasetError(
+                    f"{where}, column {name!r}: item {key!r} has {attributes[name]!r} here but "
+                    f"{item['attributes'][name]!r} at {item['where']}; an attribute describes the item, so its rows "
+                    "must agree"
+                )
             elif table.group_column and _cell(row[table.group_column]) != _cell(item["row"][table.group_column]):
                 raise DatasetError(
                     f"{where}, column {table.group_column!r}: item {key!r} is in group "
@@ -448,6 +468,8 @@ class TableAdapter:
             record = {"id": key, **content, "labels": record_labels, "annotations": item["labels"]}
             if item["annotators"] is not None:
                 record["annotators"] = item["annotators"]
+            if self.attributes:
+                record["attributes"] = item["attributes"]
             per_item = max(len(v) for v in item["labels"].values())
             annotation["single_annotator_items"] += per_item == 1
             self._keep_group(record, item["row"], where)
@@ -471,9 +493,18 @@ class TableAdapter:
 
     # -- the adapter interface -----------------------------------------------------------------------------------
 
-    def load_splits(self, raw_dir: Path) -> tuple[dict[str, tuple[list[Record], dict]], str]:
+    def load_splits(
+        self, raw_dir: Path, attributes: dict[str, str] | None = None
+    ) -> tuple[dict[str, tuple[list[Record], dict]], str]:
         """The three declared splits (layout ``declared``), or for one file and no split column the whole file
-        as ``pool``, which prepare carves (layout ``carved``)."""
+        as ``pool``, which prepare carves (layout ``carved``). ``attributes``: prepare.attributes."""
+        self.attributes = dict(attributes or {})
+        taken = [name for name in self.attributes if name in self._columns(with_attributes=False)]
+        if taken:
+            raise ParamsError(
+                f"params.yaml: prepare.attributes declares {', '.join(taken)}, which the table section already "
+                "reads as text, id, split, group, annotator or label column(s); an attribute is a column of its own"
+            )
         if self.carved:
             return {POOL: self.read_split(raw_dir, POOL)}, "carved"
         if self.table.split_column is None and self.shared:
