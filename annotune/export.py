@@ -14,9 +14,13 @@ merged model before trusting its metrics (measured on the hasBiasedImplication a
 model gave the same label as the QLoRA model on only 20 of 32 dev posts).
 
 ``dequantize=True`` exports the model that was trained instead: the base is loaded quantized exactly as
-at training time (``annotune.json``'s runtime), every 4-bit layer is replaced by a float32 layer holding
-its dequantized weights, and the adapter is merged into those. The folder is then a plain float32 model
-whose logits match the QLoRA model as evaluated (the quantization error is baked into the weights).
+at training time (``annotune.json``'s runtime), transformers' ``dequantize()`` replaces every 4-bit layer
+by a float32 layer holding its dequantized weights, and the adapter is merged into those. The folder is
+then a plain float32 model whose logits match the QLoRA model as evaluated (the quantization error is
+baked into the weights).
+
+The folder carries a model card (README.md: base and revision, task, data, params, the training run's
+metrics, licences) and loads from any working directory.
 """
 
 from __future__ import annotations
@@ -56,10 +60,9 @@ def trained_quantization(adapter_dir: Path) -> str:
 
 
 def dequantized_base(base_dir: Path, adapter_dir: Path, dtype: torch.dtype = torch.float32):
-    """The base as the adapter was trained on it (quantized per its annotune.json), with every 4-bit
-    linear layer replaced by a ``dtype`` linear layer holding the dequantized weights."""
-    import bitsandbytes as bnb
-
+    """The base as the adapter was trained on it (quantized per its annotune.json), dequantized by
+    transformers (every 4-bit linear layer becomes a ``dtype`` linear layer holding its dequantized
+    weights): the same logits as the 4-bit model, in a plain model."""
     from annotune.models import Runtime, load_causal_lm
 
     meta = json.loads((Path(adapter_dir) / "annotune.json").read_text())
@@ -69,23 +72,9 @@ def dequantized_base(base_dir: Path, adapter_dir: Path, dtype: torch.dtype = tor
             f"{adapter_dir}: dequantize applies to adapters trained on an nf4 base, not {runtime.quantization!r}"
         )
     model = load_causal_lm(base_dir, runtime, meta.get("qlora", {}).get("double_quant", True))
-    for name, module in list(model.named_modules()):
-        if isinstance(module, bnb.nn.Linear4bit):
-            weight = bnb.functional.dequantize_4bit(module.weight.data, module.weight.quant_state).to(dtype)
-            linear = torch.nn.Linear(module.in_features, module.out_features, bias=module.bias is not None, dtype=dtype)
-            linear.weight.data.copy_(weight)
-            if module.bias is not None:
-                linear.bias.data.copy_(module.bias.data.to(dtype))
-            parent, _, child = name.rpartition(".")
-            setattr(model.get_submodule(parent) if parent else model, child, linear)
-    for parameter in model.parameters():  # model.to() refuses models loaded with bitsandbytes
-        parameter.data = parameter.data.to(dtype)
-    del model.config.quantization_config
-    for attribute in ("hf_quantizer", "quantization_method"):
-        if hasattr(model, attribute):
-            setattr(model, attribute, None)
-    model.is_quantized = False
-    return model
+    # dequantize() casts only the layers it replaces: the embeddings and norms keep the compute dtype
+    # (bfloat16 on a GPU) until the whole model, no longer quantized, can be cast.
+    return model.dequantize(dtype=dtype).to(dtype)
 
 
 def merge_adapter(
@@ -95,6 +84,8 @@ def merge_adapter(
     ``dequantize``: merge into the dequantized 4-bit base the adapter was trained on (see module doc)."""
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from annotune.models import portable_tokenizer, read_source
 
     base_dir, adapter_dir, out_dir = Path(base_dir), Path(adapter_dir), Path(out_dir)
     for folder, marker in ((base_dir, "config.json"), (adapter_dir, "adapter_config.json")):
@@ -114,22 +105,46 @@ def merge_adapter(
         shutil.rmtree(out_dir)
     merged.save_pretrained(out_dir)
     tokenizer_source = adapter_dir if (adapter_dir / "tokenizer_config.json").exists() else base_dir
-    AutoTokenizer.from_pretrained(tokenizer_source).save_pretrained(out_dir)
-    (out_dir / "annotune_merged.json").write_text(
-        json.dumps(
-            {
-                "base": str(base_dir),
-                "adapter": str(adapter_dir),
-                "dtype": str(dtype).removeprefix("torch."),
-                "adapter_trained_on": quantization,
-                "merged_into": "dequantized 4-bit base" if dequantize else "float32 base",
-                "approximate": quantization not in ("none", "unknown") and not dequantize,
-            },
-            indent=2,
-        )
-        + "\n"
-    )
+    portable_tokenizer(AutoTokenizer.from_pretrained(tokenizer_source)).save_pretrained(out_dir)
+    export = {
+        "base": str(base_dir),
+        "base_source": read_source(base_dir),
+        "adapter": str(adapter_dir),
+        "dtype": str(dtype).removeprefix("torch."),
+        "adapter_trained_on": quantization,
+        "merged_into": "dequantized 4-bit base" if dequantize else "float32 base",
+        "approximate": quantization not in ("none", "unknown") and not dequantize,
+    }
+    (out_dir / "annotune_merged.json").write_text(json.dumps(export, indent=2) + "\n")
+    write_merged_card(out_dir, base_dir, adapter_dir, export)
     return merged.eval()
+
+
+def write_merged_card(out_dir: Path, base_dir: Path, adapter_dir: Path, export: dict) -> None:
+    """The adapter's card facts (its annotune.json: task, data, params, training stats), for the merged model."""
+    from annotune import model_card
+
+    meta_path = adapter_dir / "annotune.json"
+    meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
+    stats = meta.get("stats", {})
+    merge = f"The `{adapter_dir.name}` LoRA adapter merged into the {export['merged_into']} ({export['dtype']})."
+    if export["approximate"]:
+        merge += (
+            f" The adapter was trained on a {export['adapter_trained_on']} base, so this model only approximates "
+            "the one evaluated: re-evaluate it, or export with `--dequantize`."
+        )
+    model_card.write(
+        out_dir,
+        kind="causal_model",
+        system="qlora",
+        task=meta.get("task", adapter_dir.name),
+        dataset=meta.get("dataset", "unknown"),
+        base_dir=base_dir,
+        params={k: meta[k] for k in ("qlora", "runtime") if k in meta},
+        sizes={split: stats[f"{split}_examples"] for split in ("train", "dev") if f"{split}_examples" in stats},
+        metrics={k: stats[k] for k in ("train_loss", "dev_loss_per_epoch", "optimizer_steps") if k in stats},
+        notes=["", merge, "No peft, no bitsandbytes needed."],
+    )
 
 
 @torch.inference_mode()
@@ -145,7 +160,9 @@ def main(argv: list[str]) -> None:
     folder that loads with ``AutoModelForCausalLM.from_pretrained(DIR)``, no peft."""
     parser = argparse.ArgumentParser(prog="annotune export", description=main.__doc__)
     parser.add_argument("task")
-    parser.add_argument("--base", type=Path, default=Path("models/base/llm"))
+    parser.add_argument(
+        "--base", type=Path, help="default: the base folder the adapter names, else models/base/llm (a hub base)"
+    )
     parser.add_argument("--adapter", type=Path, help="default: the qlora system's folder, models/qlora/<task>")
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument(
@@ -156,13 +173,16 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--check", action="store_true", help="compare logits with the model as trained")
     parser.add_argument("--check-rows", type=int, default=32, help="dev rows compared by --check")
     args = parser.parse_args(argv)
+    from annotune.models import adapter_base
     from annotune.systems import spec
 
     adapter = args.adapter or spec("qlora").model_dir(args.task)
-    merged = merge_adapter(args.base, adapter, args.out, dequantize=args.dequantize)
+    named = adapter_base(adapter)
+    base = args.base or (named if isinstance(named, Path) else Path("models/base/llm"))
+    merged = merge_adapter(base, adapter, args.out, dequantize=args.dequantize)
     print(f"merged model saved to {args.out}")
     if args.check:
-        check(args.task, args.base, adapter, merged, args.check_rows)
+        check(args.task, base, adapter, merged, args.check_rows)
 
 
 def check(task_name: str, base: Path, adapter: Path, merged, rows: int) -> None:

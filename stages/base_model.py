@@ -1,12 +1,15 @@
-"""base_model@<key>: resolve params.yaml models.<key> to a plain model folder."""
+"""base_model@<key>: resolve params.yaml models.<key> to a plain model folder, with where it came from
+(hub commit, package version or folder) in its annotune_source.json."""
 
 import argparse
-import json
+import logging
 from pathlib import Path
 
 from annotune import cli
 from annotune.config import load_params
 from annotune.models import resolve
+
+log = logging.getLogger(__name__)
 
 
 def main(argv: list[str]) -> None:
@@ -14,10 +17,8 @@ def main(argv: list[str]) -> None:
     parser.add_argument("key", choices=["llm", "encoder"])
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
-    params = load_params()
-    spec = getattr(params.models, args.key)
-    how = resolve(spec, args.out)
-    (args.out / "annotune_source.json").write_text(json.dumps({"spec": spec, "resolved_from": how}) + "\n")
+    source = resolve(getattr(load_params().models, args.key), args.out)
+    log.info("%s: %s resolved from %s -> %s", args.key, source["spec"], source["resolved_from"], args.out)
 
 
 if __name__ == "__main__":

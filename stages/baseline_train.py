@@ -4,9 +4,13 @@ import argparse
 import time
 from pathlib import Path
 
-from annotune import baselines, classifiers, cli
+from annotune import baselines, classifiers, cli, model_card
 from annotune.config import load_params, save_resolved
 from annotune.io import read_jsonl
+from annotune.models import point_adapter_at_base, read_source, resolve_runtime
+
+# classifier method -> the kind of folder it saves (annotune.model_card.KINDS)
+CARD_KINDS = {"encoder": "seq_cls_model", "soft_prompt": "seq_cls_adapter", "llm_head": "seq_cls_adapter"}
 
 
 def main(argv: list[str]) -> None:
@@ -21,27 +25,54 @@ def main(argv: list[str]) -> None:
     params = load_params()
     task = params.task(args.task)
     train = read_jsonl(args.data / "train.jsonl")
+    dev = read_jsonl(args.data / "dev.jsonl")
+    card = {"system": args.method, "task": task, "dataset": params.dataset}
     started = time.perf_counter()  # the training time goes into the cost per 1,000 items (evaluate)
     if args.method in classifiers.METHODS:
         llm = args.method == "llm_head"
         section = params.llm_head if llm else params.encoder
-        _, stats = classifiers.train_classifier(
-            args.method,
-            args.llm if llm else args.encoder,
-            task,
-            train,
-            read_jsonl(args.data / "dev.jsonl"),
-            section,
-            params.seed,
-            args.out,
-        )
+        base = args.llm if llm else args.encoder
+        _, stats = classifiers.train_classifier(args.method, base, task, train, dev, section, params.seed, args.out)
         stats["train_seconds"] = round(time.perf_counter() - started, 3)
-        save_resolved(args.out / "annotune.json", task=args.task, method=args.method, params=section, stats=stats)
+        save_resolved(
+            args.out / "annotune.json",
+            task=args.task,
+            method=args.method,
+            base=read_source(base),
+            params=section,
+            stats=stats,
+        )
+        kind = CARD_KINDS[args.method]
+        if kind == "seq_cls_adapter":
+            point_adapter_at_base(args.out, base)
+        notes = []
+        if llm:
+            runtime = resolve_runtime(section.device, section.compute_dtype, section.quantization)
+            notes = model_card.quantized_base_note(runtime.__dict__, double_quant=True)
+        model_card.write(
+            args.out,
+            **card,
+            kind=kind,
+            base_dir=base,
+            params=section,
+            sizes={"train": len(train), "dev": len(dev)},
+            metrics={k: stats[k] for k in ("dev_loss_per_epoch", "epochs_run")},
+            notes=notes,
+        )
     else:
         baselines.save(baselines.train(args.method, task, train, params.baselines, params.seed), args.out)
         stats = {"train_seconds": round(time.perf_counter() - started, 3), "train_rows": len(train)}
         save_resolved(
             args.out / "annotune.json", task=args.task, method=args.method, params=params.baselines, stats=stats
+        )
+        model_card.write(
+            args.out,
+            **card,
+            kind="sklearn",
+            base_dir=None,
+            params=params.baselines,
+            sizes={"train": len(train)},
+            metrics={},
         )
 
 

