@@ -288,3 +288,11 @@ def test_annotate_feeds_the_attributes_as_training_did(tmp_path):
     tfidf = System("tfidf", TASK, "v1", lambda rows: baselines.predict(TASK, model, rows))
     annotate(path, tmp_path / "tfidf.jsonl", tfidf, "post", attributes=ATTRIBUTES, progress=False)
     assert json.loads((tmp_path / "tfidf.jsonl").read_text().splitlines()[0])["label"] == "neg"  # web -> neg
+
+
+def test_qlora_training_examples_hold_the_attribute_lines():
+    from annotune.training import build_examples
+
+    tokenizer = make_tokenizer()
+    examples, _ = build_examples(tokenizer, [instruct_record(TASK, RECORD), *rows_by_platform(2)], max_input_tokens=64)
+    assert "platform: web<unk>age: " in tokenizer.decode(examples[0]["input_ids"])
