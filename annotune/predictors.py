@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from annotune.errors import MissingInputError, ParamsError
+from annotune.io import read_jsonl
 from annotune.systems import spec
 from annotune.tasks import Task
 
@@ -54,17 +55,19 @@ def load_system(
     batch_size: int = 16,
     max_new_tokens: int = 24,
     prompting=None,
-    train_rows: list[dict] | None = None,
+    data_dir: Path | None = None,
     seed: int = 0,
 ) -> System:
     """Load system ``name`` for ``task`` once (from ``model_dir``, default: where the pipeline puts it).
 
-    ``prompting`` (params' section) and ``train_rows`` (the few-shot pool) are needed by prompted systems only.
+    ``prompting`` (params' section) is needed by prompted systems only, and ``data_dir`` (the task's instruct
+    folder, whose train split is the few-shot pool) by few-shot only.
     """
     kind = spec(name).kind
     model_dir = Path(model_dir or spec(name).model_dir(task.name))
     if kind in ("adapter", "prompted"):
-        return _llm_system(task, name, model_dir, base_dir, batch_size, max_new_tokens, prompting, train_rows, seed)
+        pool = read_jsonl(Path(data_dir) / "train.jsonl") if name == "few_shot" and data_dir else None
+        return _llm_system(task, name, model_dir, base_dir, batch_size, max_new_tokens, prompting, pool, seed)
     if kind == "classifier":
         from annotune import classifiers
 

@@ -43,7 +43,7 @@ def main(argv: list[str]) -> None:
         batch_size=params.predict.batch_size,
         max_new_tokens=params.predict.max_new_tokens,
         prompting=params.prompting,
-        train_rows=read_jsonl(args.data / "train.jsonl") if labeller == "few_shot" else None,
+        data_dir=args.data,
         seed=params.seed,
     )
     records = read_jsonl(args.data / "train.jsonl")

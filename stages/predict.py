@@ -38,7 +38,7 @@ def main(argv: list[str]) -> None:
         batch_size=params.predict.batch_size,
         max_new_tokens=params.predict.max_new_tokens,
         prompting=params.prompting if prompted else None,
-        train_rows=read_jsonl(args.data / "train.jsonl") if args.system == "few_shot" else None,
+        data_dir=args.data,
         seed=params.seed if prompted else 0,
     )
     loaded = time.perf_counter()
@@ -52,9 +52,13 @@ def main(argv: list[str]) -> None:
     }
     record = {"timing": timing}
     if system.model is not None:
-        from annotune.models import inference_footprint
+        from annotune.models import inference_footprint, read_source
 
-        record |= {"runtime": vars(system.runtime), "footprint": inference_footprint(system.model, system.runtime)}
+        record |= {
+            "base": read_source(args.base),  # the base LLM's id and resolved revision
+            "runtime": vars(system.runtime),
+            "footprint": inference_footprint(system.model, system.runtime),
+        }
     write_json(args.out.with_suffix(".runtime.json"), record)
 
 

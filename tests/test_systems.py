@@ -8,6 +8,7 @@ from ruamel.yaml import YAML
 
 from annotune import systems
 from annotune.config import PromptingParams, SystemsParams
+from annotune.io import write_jsonl
 from annotune.predictors import exemplar_chooser, load_system
 from annotune.tasks import get_task
 from tests.test_fewshot import POOL
@@ -44,10 +45,11 @@ def test_few_shot_with_similar_selection_chooses_per_row():
     assert exemplar_chooser("zero_shot", None, PromptingParams(), seed=0)({"id": "a", "input": "x"}) == []
 
 
-def test_prompted_system_predicts_through_the_same_loader(tiny_llama):
+def test_prompted_system_predicts_through_the_same_loader(tiny_llama, tmp_path):
     rows = [{"id": r["id"], "input": r["input"], "label": r["label"]} for r in POOL]
     prompting = PromptingParams(shots=2, selection="similar")
-    system = load_system(TASK, "few_shot", tiny_llama, prompting=prompting, train_rows=POOL, batch_size=2)
+    write_jsonl(tmp_path / "train.jsonl", POOL)  # the few-shot pool: the task's train split
+    system = load_system(TASK, "few_shot", tiny_llama, prompting=prompting, data_dir=tmp_path, batch_size=2)
     predictions = system.predict(rows)
     assert [p["id"] for p in predictions] == [r["id"] for r in rows]
     assert all(set(p["scores"]) == set(TASK.labels) for p in predictions)
