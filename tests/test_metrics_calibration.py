@@ -34,6 +34,18 @@ def test_brier_is_the_summed_squared_error_twice_sklearns_binary_value():
     assert multiclass_brier(["a", "b"], three, ["a", "b", "c"]) == pytest.approx((0.14 + 1.46) / 2)
 
 
+def test_brier_reads_the_columns_in_the_tasks_label_order_not_sorted():
+    # offensiveYN's labels are not in alphabetical order; a column mix-up would score a confident right
+    # answer as wrong (sklearn sorts the labels it is given)
+    labels = ["offensive", "maybe_offensive", "not_offensive"]
+    probabilities = np.array([[0.9, 0.05, 0.05], [0.1, 0.1, 0.8]])
+    by_hand = np.mean(np.sum((probabilities - np.array([[1, 0, 0], [0, 0, 1]])) ** 2, axis=1))
+    assert multiclass_brier(["offensive", "not_offensive"], probabilities, labels) == pytest.approx(by_hand)
+    assert multiclass_brier(["paraphrase"], np.array([[0.9, 0.1]]), ["paraphrase", "not_paraphrase"]) == (
+        pytest.approx(0.02)
+    )
+
+
 def test_curve_rows_integrate_to_sklearn_scores():
     rng = np.random.default_rng(0)
     gold = rng.integers(0, 2, 60)

@@ -43,9 +43,17 @@ def multiclass_brier(gold: list, probabilities: np.ndarray, labels: list) -> flo
 
     from sklearn.metrics import brier_score_loss
 
+    # scikit-learn one-hot encodes the gold in the *sorted* order of the labels and reads the probability
+    # columns in that order, whatever order ``labels`` lists them in: gold as column indices keeps the two
+    # aligned for labels in the task's own order (offensive / maybe / not).
+    column = {label: i for i, label in enumerate(labels)}
     with warnings.catch_warnings():  # scores are rounded to 6 decimals: rows sum to 1 within 1e-6, not exactly
         warnings.filterwarnings("ignore", message="The y_prob values do not sum to one")
-        return float(brier_score_loss(gold, probabilities, labels=labels, scale_by_half=False))
+        return float(
+            brier_score_loss(
+                [column[g] for g in gold], probabilities, labels=list(range(len(labels))), scale_by_half=False
+            )
+        )
 
 
 def calibration(task: Task, predictions: list[dict], bins: int) -> tuple[dict, list[dict]]:
