@@ -318,6 +318,28 @@ def processes(environ=os.environ) -> Iterator[tuple[int, int]]:
             dist.destroy_process_group()
 
 
+LAUNCHER_VARIABLES = (
+    "RANK",
+    "WORLD_SIZE",
+    "LOCAL_RANK",
+    "LOCAL_WORLD_SIZE",
+    "GROUP_RANK",
+    "MASTER_ADDR",
+    "MASTER_PORT",
+)
+
+
+def continue_alone() -> None:
+    """For process 0 once the others have ended (after :func:`processes`): forget the launcher's
+    environment, so that what follows (a Trainer, accelerate) runs as one process instead of waiting for
+    the others, and takes every core again."""
+    from annotune.cli import use_cpu_threads
+
+    for variable in LAUNCHER_VARIABLES:
+        os.environ.pop(variable, None)
+    use_cpu_threads()
+
+
 def share_size(total: int, chunk_size: int, rank: int, world: int) -> int:
     """Rows of process ``rank``: chunk ``k`` (``chunk_size`` records, the last one shorter) goes to ``k % world``."""
     chunks, last = divmod(total, chunk_size)

@@ -61,7 +61,7 @@ class QloraParams:
     device: Device = "auto"
     r: Positive = 8
     alpha: Positive = 16
-    dropout: Annotated[float, Field(ge=0, lt=1)] = 0.05
+    dropout: Annotated[float, Field(ge=0, lt=1)] = 0.0  # 0: the shared prompt prefix is computed once per batch
     target_modules: str | list[str] = "all-linear"
     learning_rate: Rate = 5e-4
     epochs: Positive = 2
@@ -181,6 +181,7 @@ class AnnotateParams:
     text_column: str = "text"
     id_column: str | None = None  # null: the row number is the id
     chunk_size: Positive = 256  # rows read, predicted and written (fsynced) at a time
+    launcher: str = "python -m"  # torchrun --nproc-per-node N -m: the DVC stage labels with N processes
     target_accuracy: Fraction | None = 0.9  # dev accuracy the auto-labelled rows must reach; null: no hand-off
 
     @field_validator("system")
@@ -196,6 +197,7 @@ class DistillParams:
 
     tasks: list[str] = dataclasses.field(default_factory=list)  # tasks with a distill stage; [] = none
     labeller: str = "qlora"  # the system that labels the training posts (gold hidden): any of the registry
+    launcher: str = "python -m"  # torchrun --nproc-per-node N -m: the pool labelled by N processes
 
     @field_validator("labeller")
     @classmethod

@@ -169,7 +169,7 @@ def render(
         lines.append("None: this method has no training loss.")
     lines += [
         "",
-        f"Test metrics come from the pipeline's evaluate stage: `metrics/{task_name}.json`, system `{system}`.",
+        f"Test metrics come from the pipeline's evaluate stage: `metrics/eval/{task_name}.json`, system `{system}`.",
         "",
         "## How to load",
         "",

@@ -114,6 +114,17 @@ def exemplar_chooser(name: str, train_rows: list[dict] | None, prompting, seed: 
     return lambda row: similar(row, prompting.shots)
 
 
+def load_adapter(base_dir: Path, adapter_dir: Path, runtime, double_quant: bool = True):
+    """The quantized base with a trained QLoRA adapter, for inference. Here, not in ``training``, so the
+    prediction stages do not depend on (and rerun for) the training code."""
+    from peft import PeftModel
+
+    from annotune.models import load_causal_lm
+
+    model = PeftModel.from_pretrained(load_causal_lm(base_dir, runtime, double_quant), adapter_dir)
+    return model.eval()
+
+
 def _llm_system(task, name, model_dir, base_dir, batch_size, max_new_tokens, prompting, train_rows, seed) -> System:
     from annotune.io import read_json
     from annotune.models import Runtime, load_causal_lm, load_tokenizer, resolve_runtime
@@ -121,8 +132,6 @@ def _llm_system(task, name, model_dir, base_dir, batch_size, max_new_tokens, pro
     from annotune.scoring import llm_predictions
 
     if spec(name).kind == "adapter":
-        from annotune.training import load_adapter
-
         trained = read_json(model_dir / "annotune.json")
         runtime = Runtime(**trained["runtime"])  # predict exactly as the adapter was trained
         model = load_adapter(base_dir, model_dir, runtime, trained["qlora"]["double_quant"])

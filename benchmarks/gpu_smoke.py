@@ -364,9 +364,9 @@ def check_scoring(ctx: dict) -> str:
     import torch
 
     from annotune.models import load_tokenizer
+    from annotune.predictors import load_adapter
     from annotune.prompts import answer_ids, prompt_ids
     from annotune.scoring import llm_predictions
-    from annotune.training import load_adapter
 
     if "adapter" not in ctx:
         raise SkipCheck("no adapter (qlora-train failed)")

@@ -38,6 +38,7 @@ from benchmarks.common import ROOT, summary
 PEER_PACKAGES = {"trl": "trl", "setfit": "setfit"}
 SETFIT_ITERATIONS = 20  # pairs per training example and iteration: the SetFit paper's setting
 QUICK_ROWS = {"train": 16, "dev": 4, "test": 8}
+PEER_PAIRS = ("qlora", "classifier")
 
 
 def missing(package: str) -> str | None:
@@ -380,9 +381,10 @@ def bench_peers(
     quick: bool,
     repeats: int,
     sequential: bool,
+    pairs: tuple[str, ...] = PEER_PAIRS,
 ) -> dict:
-    """Both comparisons, ``repeats`` times each; medians and per-repeat ratios (the two sides of a repeat ran
-    at the same time, or back to back)."""
+    """The ``pairs`` comparisons (both by default), ``repeats`` times each; medians and per-repeat ratios (the
+    two sides of a repeat ran at the same time, or back to back)."""
     if not task.is_classification:
         raise ValueError(f"peers: macro-F1 needs a classification task, not {task.name!r}")
     cores = int(os.environ.get("ANNOTUNE_THREADS") or 0) or (
@@ -418,10 +420,11 @@ def bench_peers(
             **{k: qlora[k] for k in ("batch_size", "grad_accum", "optimizer", "lr_scheduler", "warmup_ratio")},
             **{k: qlora[k] for k in ("max_input_tokens", "double_quant", "checkpoint_steps")},
             "threads_each": cores if sequential else max(1, cores // 2),
-            "annotune": "train_qlora: packed batches, per-example attention, logits only at answer positions",
+            "annotune": "train_qlora: packed batches, the shared prompt prefix once per batch, per-example attention, "
+            "logits only at answer positions",
             "trl": "SFTTrainer: prompt-completion, completion_only_loss=True, padded batches, LoRA kept float32",
         }
-        skipped = missing("trl")
+        skipped = missing("trl") if "qlora" in pairs else "not asked for (--peers-pairs)"
         if skipped:
             out["qlora"] = {"skipped": skipped}
         else:
@@ -463,7 +466,7 @@ def bench_peers(
             f"example), body lr 2e-5, batch {enc['batch_size']}, max_length {enc['max_length']}, "
             "logistic-regression head; no dev set",
         }
-        skipped = missing("setfit")
+        skipped = missing("setfit") if "classifier" in pairs else "not asked for (--peers-pairs)"
         if skipped:
             out["classifier"] = {"skipped": skipped}
         else:

@@ -30,6 +30,7 @@ import time
 from pathlib import Path
 
 from benchmarks.common import ROOT, machine, summary
+from benchmarks.peers import PEER_PAIRS
 
 SECTIONS = ("train", "stage", "scoring", "memory", "noop")  # the default run
 OPTIONAL_SECTIONS = ("peers", "threads")  # only with --only: peers needs requirements-peers.txt; threads, quiet
@@ -138,15 +139,20 @@ def table(results: dict) -> str:
         add("train batches: padding share of padded tokens", f"{100 * t['padding_fraction']:.1f}%")
         for name, v in t["variants"].items():
             add(f"LoRA train step {name}: real tokens/s", fmt(v["real_tokens_per_s"]))
+            if "shared-prefix" in name:  # fewer FLOPs than the count below: the prefix is computed once
+                computed = t["computed_tokens_shared_prefix"] / t["real_tokens"]
+                add("  tokens computed / real tokens", f"{100 * computed:.1f}%")
+                continue
             both = f"{fmt(v['mfu_conventional'], 1, 100)} | {fmt(v['mfu'], 1, 100)}"
             add("  MFU %: PaLM count (6N) | LoRA's own work", both)
         speed = {name: v["real_tokens_per_s"]["median"] for name, v in t["variants"].items()}
         add("NF4 / fp32 speed (packed)", f"{speed['nf4/packed'] / speed['fp32/packed']:.2f}x")
         add("packed / padded speed (NF4)", f"{speed['nf4/packed'] / speed['nf4/padded']:.2f}x")
         add("packed / padded speed (fp32)", f"{speed['fp32/packed'] / speed['fp32/padded']:.2f}x")
+        add("shared prefix once / packed speed (NF4)", f"{speed['nf4/shared-prefix'] / speed['nf4/packed']:.2f}x")
         add(
             f"NF4 packed without / with LoRA dropout {t['lora_dropout']}",
-            f"{speed['nf4-no-dropout/packed'] / speed['nf4/packed']:.2f}x",
+            f"{speed['nf4/packed'] / speed['nf4-dropout/packed']:.2f}x",
         )
     if "stage" in results:
         s = results["stage"]
@@ -221,6 +227,13 @@ def main(argv: list[str] | None = None) -> None:
         action="store_true",
         help="peers: run the two sides one after the other with all the cores each (default: side by side, half each)",
     )
+    parser.add_argument(
+        "--peers-pairs",
+        nargs="+",
+        choices=PEER_PAIRS,
+        default=list(PEER_PAIRS),
+        help="peers: which comparisons (qlora: vs TRL SFTTrainer; classifier: encoder vs SetFit, ~40 min on 2 cores)",
+    )
     parser.add_argument("--task", default="hasBiasedImplication", help="classification task to measure on")
     parser.add_argument(
         "--scoring-rows", type=int, help="score the first N test rows (default: the whole test split, as predict does)"
@@ -290,7 +303,16 @@ def main(argv: list[str] | None = None) -> None:
         peers_repeats = 1 if args.quick else max(1, repeats - 1)
         encoder = bench_encoder_params(ROOT / "params.yaml")
         results["peers"] = bench_peers(
-            task, base, data, params, encoder, params.seed, args.quick, peers_repeats, args.peers_sequential
+            task,
+            base,
+            data,
+            params,
+            encoder,
+            params.seed,
+            args.quick,
+            peers_repeats,
+            args.peers_sequential,
+            tuple(args.peers_pairs),
         )
         done("peers")
     if "threads" in sections:

@@ -52,6 +52,9 @@ class Trainee:
         return time.perf_counter() - start
 
 
+DROPOUT = 0.05  # the QLoRA paper's LoRA dropout for small models: what dropout costs is measured with it
+
+
 def mfu(flops: float, seconds: list[float], rates: list[float]) -> dict:
     return summary([flops / t / 1e9 / r for t, r in zip(seconds, rates, strict=True)])
 
@@ -60,7 +63,8 @@ def bench_train_steps(
     base: Path, task_dir: Path, qlora: QloraParams, steps: int, batch_size: int, repeats: int
 ) -> dict:
     """Interleaved per repeat: the matmul rate, then every variant on the same batches: (fp32 | NF4) x
-    (padded | packed), and NF4 packed without LoRA dropout (what its random masks cost)."""
+    (padded | packed), NF4 packed with each batch's shared prompt prefix computed once (the training
+    stage's default), and NF4 packed with LoRA dropout (what its random masks cost; no shared prefix)."""
     tokenizer = load_tokenizer(base)
     examples = build_examples(tokenizer, read_jsonl(task_dir / "train.jsonl"), qlora.max_input_tokens)[0].to_list()
     random.Random(0).shuffle(examples)
@@ -73,13 +77,19 @@ def bench_train_steps(
     dims = llama_dims(AutoConfig.from_pretrained(base))
     flops = lora_train_flops(dims, lengths, answer_counts(chosen), qlora.r)
     conventional = conventional_train_flops(dims, lengths)
-    collators = {"padded": PadCollator(tokenizer.pad_token_id), "packed": PackCollator()}
-    models = {
-        "fp32": Trainee(base, qlora, "none"),
-        "nf4": Trainee(base, qlora, "nf4"),
-        "nf4-no-dropout": Trainee(base, dataclasses.replace(qlora, dropout=0.0), "nf4"),
+    collators = {
+        "padded": PadCollator(tokenizer.pad_token_id),
+        "packed": PackCollator(share_prefix=False),
+        "shared-prefix": PackCollator(share_prefix=True),
     }
-    variants = [(p, b) for p in ("fp32", "nf4") for b in collators] + [("nf4-no-dropout", "packed")]
+    without_dropout = dataclasses.replace(qlora, dropout=0.0)
+    models = {
+        "fp32": Trainee(base, without_dropout, "none"),
+        "nf4": Trainee(base, without_dropout, "nf4"),
+        "nf4-dropout": Trainee(base, dataclasses.replace(qlora, dropout=qlora.dropout or DROPOUT), "nf4"),
+    }
+    variants = [(p, b) for p in ("fp32", "nf4") for b in ("padded", "packed")]
+    variants += [("nf4", "shared-prefix"), ("nf4-dropout", "packed")]
     for model, batching in variants:
         models[model].steps(warmup, collators[batching])
     seconds: dict[str, list[float]] = {f"{m}/{b}": [] for m, b in variants}
@@ -94,7 +104,8 @@ def bench_train_steps(
     return {
         "steps": steps,
         "batch_size": batch_size,
-        "lora_dropout": qlora.dropout,
+        "lora_dropout": qlora.dropout or DROPOUT,
+        "computed_tokens_shared_prefix": sum(len(PackCollator()(b)["input_ids"][0]) for b in batches),
         "real_tokens": real,
         "padded_tokens": padded,
         "padding_fraction": 1 - real / padded,

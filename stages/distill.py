@@ -2,8 +2,11 @@
 posts with their gold labels hidden, the encoder baseline is trained on those labels (gold dev kept for
 early stopping, as for every system), and its test predictions become the system ``encoder_distilled``.
 
-The pool is labelled with annotate (chunked, resumable: an interrupted run keeps its labelled rows).
-The stats give the labeller's agreement with the hidden gold on the pool and each step's rows/second.
+The pool is labelled with annotate (chunked, resumable: an interrupted run keeps its labelled rows), by
+several processes where launched so (``torchrun --nproc-per-node N -m stages.distill ...``, or
+``accelerate launch``: each labels its share of the chunks, the output is the one-process output); process
+0 then trains the encoder alone. The stats give the labeller's agreement with the hidden gold on the pool
+and each step's rows/second.
 """
 
 import argparse
@@ -12,7 +15,7 @@ import time
 from pathlib import Path
 
 from annotune import cli
-from annotune.annotate import annotate
+from annotune.annotate import annotate, continue_alone, processes
 from annotune.classifiers import classifier_predictions, train_classifier
 from annotune.config import load_params, save_resolved
 from annotune.errors import DataError
@@ -35,31 +38,42 @@ def main(argv: list[str]) -> None:
     args = parser.parse_args(argv)
     params = load_params()
     task, labeller = params.task(args.task), params.distill.labeller
-    system = load_system(
-        task,
-        labeller,
-        args.labeller_model,
-        base_dir=args.base,
-        batch_size=params.predict.batch_size,
-        max_new_tokens=params.predict.max_new_tokens,
-        prompting=params.prompting,
-        data_dir=args.data,
-        seed=params.seed,
-    )
     records = read_jsonl(args.data / "train.jsonl")
     by_id = {r["id"]: r for r in records}
     pool = args.labels.with_name("pool.jsonl")  # the training posts (and their attributes), gold labels left out
-    write_jsonl(pool, [{"id": r["id"], "input": post_text(r), **r.get("attributes", {})} for r in records])
-    labelling = annotate(
-        pool,
-        args.labels,
-        system,
-        "input",
-        "id",
-        chunk_size=params.annotate.chunk_size,
-        overwrite=True,
-        attributes=params.prepare.attributes,
-    )
+    with processes() as (rank, world):
+        system = load_system(
+            task,
+            labeller,
+            args.labeller_model,
+            base_dir=args.base,
+            batch_size=params.predict.batch_size,
+            max_new_tokens=params.predict.max_new_tokens,
+            prompting=params.prompting,
+            data_dir=args.data,
+            seed=params.seed,
+        )
+        if rank == 0:
+            write_jsonl(pool, [{"id": r["id"], "input": post_text(r), **r.get("attributes", {})} for r in records])
+        if world > 1:
+            import torch.distributed as dist
+
+            dist.barrier()  # the pool is written before any process reads it
+        labelling = annotate(
+            pool,
+            args.labels,
+            system,
+            "input",
+            "id",
+            chunk_size=params.annotate.chunk_size,
+            overwrite=True,
+            rank=rank,
+            world=world,
+            attributes=params.prepare.attributes,
+        )
+    if rank != 0:
+        return  # its share is in the labels; process 0 trains and scores the encoder
+    continue_alone()
     labelled = [json.loads(line) for line in args.labels.open(encoding="utf-8")]
     failed = [r["row"] for r in labelled if r["status"] != "ok"]
     if failed:
@@ -91,6 +105,7 @@ def main(argv: list[str]) -> None:
             "pool_rows": len(train),
             "pool_label_agreement_with_hidden_gold": round(agreement, 6),
             "labeller_rows_per_second": labelling["rows_per_second"],
+            "labeller_processes": labelling["processes"],
             "encoder_train_seconds": round(train_seconds, 3),
             "encoder_epochs_run": train_stats["epochs_run"],
             "encoder_test_rows_per_second": round(len(test) / predict_seconds, 3),

@@ -286,10 +286,9 @@ def test_an_llm_adapter_system(tmp_path, tiny_llama):
     from transformers import AutoModelForCausalLM
 
     from annotune.models import Runtime, load_tokenizer
-    from annotune.predictors import load_system
+    from annotune.predictors import load_adapter, load_system
     from annotune.prompts import prompt_ids
     from annotune.scoring import llm_predictions
-    from annotune.training import load_adapter
 
     adapter = tmp_path / "adapter"
     model = AutoModelForCausalLM.from_pretrained(tiny_llama)

@@ -17,8 +17,9 @@ from annotune import baselines
 from annotune.classifiers import classifier_predictions, train_classifier
 from annotune.config import BaselinesParams, EncoderParams, LlmHeadParams, QloraParams
 from annotune.models import load_tokenizer, resolve_runtime
+from annotune.predictors import load_adapter
 from annotune.prompts import prompt_ids
-from annotune.training import load_adapter, train_qlora
+from annotune.training import train_qlora
 from tests.conftest import make_tiny_bert
 from tests.test_classifiers import BIAS, BIAS_ROWS, TEXTS
 from tests.test_llm import POSTS, records

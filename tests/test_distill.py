@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 from pathlib import Path
 
 from ruamel.yaml import YAML
@@ -36,42 +37,49 @@ def tiny_bert(folder: Path) -> Path:
     return folder
 
 
-def test_distill_trains_the_encoder_on_the_labellers_labels(tmp_path, monkeypatch):
+def distill_workspace(folder: Path, chunk_size: int = 256) -> tuple[list[dict], list[str]]:
+    """A pool of 12 posts, a majority-baseline labeller fitted on posts whose majority is no_implied_bias
+    (unlike the pool's gold), params with a small encoder run; returns the rows and the stage's arguments
+    (paths relative to ``folder``)."""
     texts = ["those people are all lazy", "a beautiful day at the beach", "go back where you came from"]
     rows = [
         {"id": f"r{i}", "instruction": "", "input": f"{texts[i % 3]} {i}", "output": "", "label": label}
         for i, label in enumerate(["implied_bias", "implied_bias", "no_implied_bias"] * 4)
     ]
-    data = tmp_path / "data" / "instruct" / TASK
+    data = folder / "data" / "instruct" / TASK
     data.mkdir(parents=True)
     for split in ("train", "dev", "test"):
         (data / f"{split}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    # labeller: the majority baseline fitted on posts whose majority is no_implied_bias, unlike the pool's gold
     fitted = baselines.train(
         "majority", get_task("sbic", TASK), [{**r, "label": "no_implied_bias"} for r in rows], BaselinesParams(), 0
     )
-    labeller = tmp_path / "labeller"
-    baselines.save(fitted, labeller)
+    baselines.save(fitted, folder / "labeller")
     params = YAML(typ="safe").load((ROOT / "params.yaml").read_text())
     params["distill"] = {"tasks": [TASK], "labeller": "majority"}
     params["encoder"].update(epochs=1, batch_size=4)
-    YAML().dump(params, tmp_path / "params.yaml")
+    params["annotate"]["chunk_size"] = chunk_size
+    YAML().dump(params, folder / "params.yaml")
+    tiny_bert(folder / "bert")
+    args = [
+        TASK,
+        "--data", f"data/instruct/{TASK}",
+        "--encoder", "bert",
+        "--labeller-model", "labeller",
+        "--labels", "out/labels.jsonl",
+        "--out", "out/encoder",
+        "--predictions", "out/encoder_distilled.jsonl",
+        "--stats", "out/stats.json",
+    ]  # fmt: skip
+    return rows, args
+
+
+def test_distill_trains_the_encoder_on_the_labellers_labels(tmp_path, monkeypatch):
+    rows, args = distill_workspace(tmp_path)
     monkeypatch.chdir(tmp_path)
     monkeypatch.setitem(os.environ, "HF_HUB_OFFLINE", "1")
     from stages import distill
 
-    distill.main(
-        [
-            TASK,
-            "--data", str(data),
-            "--encoder", str(tiny_bert(tmp_path / "bert")),
-            "--labeller-model", str(labeller),
-            "--labels", "out/labels.jsonl",
-            "--out", "out/encoder",
-            "--predictions", "out/encoder_distilled.jsonl",
-            "--stats", "out/stats.json",
-        ]
-    )  # fmt: skip
+    distill.main(args)
     labelled = [json.loads(line) for line in Path("out/labels.jsonl").read_text().splitlines()]
     assert [r["id"] for r in labelled] == [r["id"] for r in rows]
     assert {r["label"] for r in labelled} == {"no_implied_bias"}
@@ -84,3 +92,25 @@ def test_distill_trains_the_encoder_on_the_labellers_labels(tmp_path, monkeypatc
     assert all(set(p["scores"]) == {"implied_bias", "no_implied_bias"} for p in predictions)
     meta = json.loads(Path("out/encoder/annotune_classifier.json").read_text())
     assert meta["method"] == "encoder"
+
+
+def test_two_processes_label_the_pool_as_one_does(tmp_path):
+    """torchrun with 2 processes: each labels its chunks, process 0 merges and trains; the labels file is
+    byte-identical to one process's, and both runs' encoders give the same predictions."""
+    from tests.test_annotate_parallel import env, torchrun
+
+    outputs = {}
+    for processes in (1, 2):
+        folder = tmp_path / str(processes)
+        folder.mkdir()
+        _, args = distill_workspace(folder, chunk_size=3)  # 4 chunks: 2 for each process
+        command = torchrun(processes, "-m", "stages.distill", *args)
+        result = subprocess.run(command, cwd=folder, env=env(), capture_output=True, text=True, timeout=120)
+        assert result.returncode == 0, result.stderr[-3000:]
+        outputs[processes] = folder / "out"
+    assert (outputs[2] / "labels.jsonl").read_bytes() == (outputs[1] / "labels.jsonl").read_bytes()
+    stats = {n: json.loads((outputs[n] / "stats.json").read_text()) for n in (1, 2)}
+    assert (stats[1]["labeller_processes"], stats[2]["labeller_processes"]) == (1, 2)
+    assert not list(outputs[2].glob("labels.jsonl.part*"))  # the shares were merged and removed
+    predictions = {n: (outputs[n] / "encoder_distilled.jsonl").read_text() for n in (1, 2)}
+    assert predictions[2] == predictions[1]

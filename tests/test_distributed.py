@@ -11,7 +11,7 @@ from ruamel.yaml import YAML
 
 from annotune.io import read_json, write_jsonl
 from annotune.models import load_causal_lm, resolve_runtime
-from annotune.training import load_adapter
+from annotune.predictors import load_adapter
 from tests.test_llm import records
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -5,10 +5,11 @@ import torch
 
 from annotune.config import QloraParams
 from annotune.models import load_causal_lm, load_tokenizer, resolve_runtime
+from annotune.predictors import load_adapter
 from annotune.prompts import answer_ids, instruct_record, prompt_ids
 from annotune.scoring import answer_logprobs, generate
 from annotune.tasks import get_task
-from annotune.training import IGNORE_INDEX, PadCollator, build_examples, load_adapter, train_qlora
+from annotune.training import IGNORE_INDEX, PadCollator, build_examples, train_qlora
 
 TASK = get_task("sbic", "offensiveYN")
 POSTS = [

@@ -2,6 +2,7 @@
 padding-free packed training batches vs padded ones, and label scoring with the shared-prefix cache
 and answers of one length scored in one pass vs one full forward pass per prompt and answer."""
 
+import itertools
 from unittest import mock
 
 import pytest
@@ -9,6 +10,7 @@ import torch
 
 from annotune.config import QloraParams
 from annotune.models import load_causal_lm, load_tokenizer, resolve_runtime
+from annotune.predictors import load_adapter
 from annotune.prompts import answer_ids, instruct_record, prompt_ids
 from annotune.scoring import answer_logprobs, llm_predictions
 from annotune.tasks import get_task
@@ -18,7 +20,6 @@ from annotune.training import (
     PackCollator,
     PadCollator,
     build_examples,
-    load_adapter,
     lora_model,
     packed_sdpa_attention,
     train_qlora,
@@ -56,8 +57,11 @@ def loss_and_grads(model, batch: dict) -> tuple[float, torch.Tensor]:
     return loss.item(), torch.cat([p.grad.flatten() for p in model.parameters() if p.requires_grad])
 
 
+@pytest.mark.parametrize("share_prefix", [True, False])
 @pytest.mark.parametrize("quantization", ["none", "nf4"])
-def test_packed_batch_gives_the_padded_loss_and_gradients(tiny_llama, quantization):
+def test_packed_batch_gives_the_padded_loss_and_gradients(tiny_llama, quantization, share_prefix):
+    """Packed (with or without the shared prefix computed once) and padded batches: the same loss and
+    gradients, LoRA dropout 0."""
     tokenizer = load_tokenizer(tiny_llama)
     runtime = resolve_runtime("cpu", "float32", quantization)
     params = QloraParams(quantization=quantization, r=4, alpha=8, dropout=0.0)
@@ -70,9 +74,12 @@ def test_packed_batch_gives_the_padded_loss_and_gradients(tiny_llama, quantizati
     lengths = {len(e["input_ids"]) for e in examples}
     assert len(lengths) > 2  # different lengths: the padded batch has padding the packed one drops
 
-    packed = PackCollator()(examples)
+    collator = PackCollator(share_prefix)
+    packed = collator(examples)
     padded = PadCollator(tokenizer.pad_token_id)(examples)
-    assert packed["input_ids"].shape == (1, sum(len(e["input_ids"]) for e in examples))
+    shared = PackCollator.shared_prefix_length(examples) if share_prefix else 0
+    assert shared > 20 or not share_prefix  # the system turn and the instruction
+    assert packed["input_ids"].shape == (1, sum(len(e["input_ids"]) for e in examples) - shared * (len(examples) - 1))
     assert packed["input_ids"].numel() < padded["input_ids"].numel()
     answer_tokens = sum(sum(label != IGNORE_INDEX for label in e["labels"]) for e in examples)
     assert packed["shift_labels"].numel() == answer_tokens == len(packed["logits_to_keep"])
@@ -83,14 +90,18 @@ def test_packed_batch_gives_the_padded_loss_and_gradients(tiny_llama, quantizati
     assert torch.allclose(grads_packed, grads_padded, rtol=1e-4, atol=1e-6)
 
 
-def test_packing_does_not_let_examples_see_each_other(tiny_llama):
-    """Each example's loss in a packed row equals its loss alone: the block-diagonal mask is in force."""
+@pytest.mark.parametrize("packed_attention", [True, False])
+def test_packing_does_not_let_examples_see_each_other(tiny_llama, packed_attention):
+    """Each example's loss in a packed row equals its loss alone: the block-diagonal mask is in force,
+    in annotune's attention (the shared prefix included) and in the stock one (no shared prefix)."""
     tokenizer, model = load_tokenizer(tiny_llama), load_causal_lm(tiny_llama, resolve_runtime("cpu", "float32", "none"))
+    if packed_attention:
+        use_packed_attention(model)
     examples, _ = build_examples(tokenizer, records(3), 64)
     with torch.no_grad():
         alone = [model(**PackCollator()([e])).loss.item() for e in examples]
         counts = [sum(label != IGNORE_INDEX for label in e["labels"]) for e in examples]
-        together = model(**PackCollator()(examples)).loss.item()
+        together = model(**PackCollator(share_prefix=packed_attention)(examples)).loss.item()
     assert together == pytest.approx(sum(a * c for a, c in zip(alone, counts, strict=True)) / sum(counts), rel=1e-5)
 
 
@@ -118,8 +129,9 @@ def test_packed_attention_equals_sdpa_with_the_block_diagonal_mask():
 
 
 def test_training_model_attends_per_example_and_matches_the_stock_model(tiny_llama):
-    """lora_model switches to the packed attention; packed and padded batches give the stock SDPA model's
-    losses (its block-diagonal mask), so nothing but speed changes."""
+    """lora_model switches to the packed attention; packed batches (the prefix shared or not) and padded
+    ones give the stock SDPA model's losses (its block-diagonal mask on unshared rows), so nothing but
+    speed changes."""
     tokenizer, runtime = load_tokenizer(tiny_llama), resolve_runtime("cpu", "float32", "none")
     stock = load_causal_lm(tiny_llama, runtime)
     switched = load_causal_lm(tiny_llama, runtime)
@@ -130,10 +142,61 @@ def test_training_model_attends_per_example_and_matches_the_stock_model(tiny_lla
     examples, _ = build_examples(tokenizer, records(5), 64)
     sdpa = torch.nn.functional.scaled_dot_product_attention
     with torch.no_grad(), mock.patch.object(torch.nn.functional, "scaled_dot_product_attention", wraps=sdpa) as spy:
-        for batch in (PackCollator()(examples), PadCollator(tokenizer.pad_token_id)(examples)):
-            assert switched(**batch).loss.item() == pytest.approx(stock(**batch).loss.item(), rel=1e-6)
-    packed_calls = [c for c in spy.call_args_list if c.kwargs.get("is_causal") and c.kwargs.get("attn_mask") is None]
-    assert packed_calls and all(c.args[0].shape[0] == len(examples) for c in packed_calls)  # one row per example
+        expected = stock(**PackCollator(share_prefix=False)(examples)).loss.item()
+        assert stock(**PadCollator(tokenizer.pad_token_id)(examples)).loss.item() == pytest.approx(expected, rel=1e-6)
+        spy.reset_mock()
+        for batch in (PackCollator()(examples), PackCollator(share_prefix=False)(examples)):
+            assert switched(**batch).loss.item() == pytest.approx(expected, rel=1e-6)
+    per_example = [c for c in spy.call_args_list if c.args[0].shape[0] == len(examples)]  # one row per example
+    assert {c.kwargs["attn_mask"] is None for c in per_example} == {True, False}  # the prefix as keys, or not
+
+
+def test_shared_prefix_attention_equals_each_example_attending_to_its_own_copy():
+    """Prefix once + each example's own tokens: the outputs and gradients of the unshared packed row."""
+    torch.manual_seed(0)
+    prefix, lengths, heads, kv_heads, dim = 4, [5, 1, 9, 3], 4, 2, 8
+    own = [torch.randn(1, h, n, dim) for n in lengths for h in (heads, kv_heads, kv_heads)]
+    shared_parts = [torch.randn(1, h, prefix, dim) for h in (heads, kv_heads, kv_heads)]
+    leaves = [t.requires_grad_() for t in shared_parts + own]
+
+    def row(which: int, share: bool):  # which: 0 query, 1 key, 2 value
+        parts = [own[3 * i + which] for i in range(len(lengths))]
+        if share:
+            return torch.cat([shared_parts[which], *parts], dim=2)
+        return torch.cat([torch.cat([shared_parts[which], p], dim=2) for p in parts], dim=2)
+
+    module = torch.nn.Module()
+    whole = [prefix + n for n in lengths]
+    bounds = torch.tensor([0, *torch.tensor(whole).cumsum(0).tolist()], dtype=torch.int32)
+    expected, _ = packed_sdpa_attention(
+        module, *(row(i, False) for i in range(3)), None, scaling=0.3, cu_seq_lens_q=bounds, max_length_q=max(whole)
+    )
+    ends = torch.tensor([0, *lengths]).cumsum(0).tolist()  # each example's own tokens: ends[i]:ends[i + 1]
+    shared_bounds = torch.tensor([0, *(prefix + e for e in ends)], dtype=torch.int32)  # the prefix, then each
+    got, _ = packed_sdpa_attention(
+        module,
+        *(row(i, True) for i in range(3)),
+        None,
+        scaling=0.3,
+        cu_seq_lens_q=shared_bounds,
+        max_length_q=max(lengths),
+        shared_prefix_length=prefix,
+    )
+    # the unshared row's prefix copies all hold the prefix's outputs: compare each example's own tokens,
+    # and the prefix once
+    starts = bounds[:-1].tolist()
+    unshared_own = torch.cat([expected[:, s + prefix : s + w] for s, w in zip(starts, whole, strict=True)], dim=1)
+    assert torch.allclose(got[:, :prefix], expected[:, :prefix], atol=1e-6)
+    assert torch.allclose(got[:, prefix:], unshared_own, atol=1e-6)
+    weights = torch.randn(1, sum(lengths), heads, dim)
+    prefix_weights = torch.randn(1, prefix, heads, dim)
+    # every copy of the prefix has the same outputs: a share of the prefix's weight each gives the same sum
+    copies = [torch.cat([prefix_weights / len(lengths), weights[:, a:b]], dim=1) for a, b in itertools.pairwise(ends)]
+    unshared_weights = torch.cat(copies, dim=1)
+    grads_shared = torch.autograd.grad((got * torch.cat([prefix_weights, weights], dim=1)).sum(), leaves)
+    grads_unshared = torch.autograd.grad((expected * unshared_weights).sum(), leaves)
+    for a, b in zip(grads_shared, grads_unshared, strict=True):
+        assert torch.allclose(a, b, atol=1e-5)
 
 
 def test_pack_collator_rejects_a_batch_without_answer_tokens():
