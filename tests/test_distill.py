@@ -96,18 +96,16 @@ def test_distill_trains_the_encoder_on_the_labellers_labels(tmp_path, monkeypatc
 
 def test_two_processes_label_the_pool_as_one_does(tmp_path):
     """torchrun with 2 processes: each labels its chunks, process 0 merges and trains; the labels file is
-    byte-identical to one process's, and both runs' encoders give the same predictions."""
+    byte-identical to one process's (same labeller), and both runs' encoders give the same predictions."""
     from tests.test_annotate_parallel import env, torchrun
 
+    _, args = distill_workspace(tmp_path, chunk_size=3)  # 4 chunks: 2 for each process
     outputs = {}
     for processes in (1, 2):
-        folder = tmp_path / str(processes)
-        folder.mkdir()
-        _, args = distill_workspace(folder, chunk_size=3)  # 4 chunks: 2 for each process
         command = torchrun(processes, "-m", "stages.distill", *args)
-        result = subprocess.run(command, cwd=folder, env=env(), capture_output=True, text=True, timeout=120)
+        result = subprocess.run(command, cwd=tmp_path, env=env(), capture_output=True, text=True, timeout=120)
         assert result.returncode == 0, result.stderr[-3000:]
-        outputs[processes] = folder / "out"
+        outputs[processes] = (tmp_path / "out").rename(tmp_path / f"out-{processes}")
     assert (outputs[2] / "labels.jsonl").read_bytes() == (outputs[1] / "labels.jsonl").read_bytes()
     stats = {n: json.loads((outputs[n] / "stats.json").read_text()) for n in (1, 2)}
     assert (stats[1]["labeller_processes"], stats[2]["labeller_processes"]) == (1, 2)
