@@ -420,8 +420,9 @@ def bench_peers(
             **{k: qlora[k] for k in ("batch_size", "grad_accum", "optimizer", "lr_scheduler", "warmup_ratio")},
             **{k: qlora[k] for k in ("max_input_tokens", "double_quant", "checkpoint_steps")},
             "threads_each": cores if sequential else max(1, cores // 2),
-            "annotune": "train_qlora: packed batches, the shared prompt prefix once per batch, per-example attention, "
-            "logits only at answer positions",
+            "annotune": "train_qlora: packed batches, "
+            + ("the shared prompt prefix once per batch, " if qlora["dropout"] == 0 else "")
+            + "per-example attention, logits only at answer positions",
             "trl": "SFTTrainer: prompt-completion, completion_only_loss=True, padded batches, LoRA kept float32",
         }
         skipped = missing("trl") if "qlora" in pairs else "not asked for (--peers-pairs)"
