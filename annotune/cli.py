@@ -2,6 +2,7 @@
 
     annotune systems                         # every system: kind, the stage that trains it, its model folder
     annotune annotate <task> <system> ...    # label a file with a trained system (resumable, hand-off)
+    annotune estimate <task> ...             # prevalences from model labels + a random human-labelled sample
     annotune export <task> --out DIR         # a task's adapter merged into a plain model folder
     annotune profiles run|apply|show NAME    # named parameter sets (the GPU study, the CPU default)
     annotune scaling run|report ...          # score vs model size, one DVC experiment per model
@@ -25,6 +26,7 @@ from annotune.errors import AnnotuneError, ParamsError
 COMMANDS = {
     "systems": ("annotune.systems", "list every system: kind, params group, training stage, model folder"),
     "annotate": ("annotune.annotate", "label a CSV / TSV / JSONL with a trained system"),
+    "estimate": ("annotune.estimate", "prevalences with valid intervals from model labels + a few human labels"),
     "export": ("annotune.export", "merge a task's LoRA adapter into a plain model folder"),
     "profiles": ("annotune.profiles", "run, apply or show a named parameter set (profiles/<name>.yaml)"),
     "scaling": ("annotune.scaling", "score vs model size: run one experiment per model, then report"),

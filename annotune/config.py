@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import ConfigDict, Field, TypeAdapter, ValidationError, field_validator
+from pydantic import BeforeValidator, ConfigDict, Field, Strict, TypeAdapter, ValidationError, field_validator
 from pydantic.dataclasses import dataclass
 from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
@@ -24,10 +25,23 @@ PARAMS_FILE = Path("params.yaml")
 
 # Every section rejects unknown keys; frozen: params are read, never changed, once loaded.
 SECTION = ConfigDict(extra="forbid")
-Positive = Annotated[int, Field(ge=1)]
-NonNegative = Annotated[int, Field(ge=0)]
-Rate = Annotated[float, Field(gt=0)]  # learning rates, regularization strengths
-Fraction = Annotated[float, Field(ge=0, le=1)]
+# Numbers and switches are strict (pydantic's ``Strict``): ``seed: true`` or ``max_train: "300"`` is an error naming
+# the key, not 1 or 300. (A whole-config strict mode would refuse the nested sections given as mappings.)
+SCIENTIFIC = re.compile(r"[-+]?\d+(\.\d*)?[eE][-+]?\d+")
+
+
+def _yaml_float(value):
+    # YAML 1.1 reads 2e-4 (no dot) as text: take a string in scientific notation as the number it means
+    return float(value) if isinstance(value, str) and SCIENTIFIC.fullmatch(value.strip()) else value
+
+
+Int = Annotated[int, Strict()]
+Float = Annotated[float, BeforeValidator(_yaml_float), Strict()]  # a whole number is still a valid float
+Bool = Annotated[bool, Strict()]
+Positive = Annotated[int, Strict(), Field(ge=1)]
+NonNegative = Annotated[int, Strict(), Field(ge=0)]
+Rate = Annotated[Float, Field(gt=0)]  # learning rates, regularization strengths
+Fraction = Annotated[Float, Field(ge=0, le=1)]
 Device = Literal["auto", "cpu", "cuda"]
 ComputeDtype = Literal["auto", "float32", "bfloat16", "float16"]
 Quantization = Literal["nf4", "int8", "none"]
@@ -44,11 +58,15 @@ class ModelsParams:
 
 @dataclass(frozen=True, config=SECTION)
 class PrepareParams:
-    dev_fraction: Annotated[float, Field(gt=0, lt=1)] = 0.1  # partial-data fallback: share of carved posts for dev
+    dev_fraction: Annotated[Float, Field(gt=0, lt=1)] = 0.1  # partial-data fallback: share of carved posts for dev
     max_train: Positive | None = 300  # stratified, seeded sample per split; None: everything
     max_dev: Positive | None = 64
     max_test: Positive | None = 300
     train_budget: Positive | None = None  # label budget curve: a nested, seeded, stratified subset of train; None: all
+    # how max_test picks the test items: stratified on the labels, or (per-annotator data) the items that give the
+    # most active annotators annotator_target_items each, so the Alt-Test runs at the paper's strength
+    test_sampling: Literal["stratified", "annotators"] = "stratified"
+    annotator_target_items: Positive = 30
     # tabular attributes: column -> kind, inputs of every system beside the text (docs/datasets.md, "Attributes")
     attributes: dict[str, AttributeKind] = dataclasses.field(default_factory=dict)
 
@@ -56,12 +74,12 @@ class PrepareParams:
 @dataclass(frozen=True, config=SECTION)
 class QloraParams:
     quantization: Quantization = "nf4"
-    double_quant: bool = True
+    double_quant: Bool = True
     compute_dtype: ComputeDtype = "auto"
     device: Device = "auto"
     r: Positive = 8
     alpha: Positive = 16
-    dropout: Annotated[float, Field(ge=0, lt=1)] = 0.0  # 0: the shared prompt prefix is computed once per batch
+    dropout: Annotated[Float, Field(ge=0, lt=1)] = 0.0  # 0: the shared prompt prefix is computed once per batch
     target_modules: str | list[str] = "all-linear"
     learning_rate: Rate = 5e-4
     epochs: Positive = 2
@@ -69,9 +87,10 @@ class QloraParams:
     grad_accum: Positive = 1
     optimizer: str = "adamw_torch"
     lr_scheduler: str = "linear"
-    warmup_ratio: Fraction = 0.03  # fraction of the training steps
+    # share of the training steps; transformers reads warmup_steps below 1 as that share (1 or more: steps)
+    warmup_ratio: Annotated[Float, Field(ge=0, lt=1)] = 0.03
     max_input_tokens: Positive = 128
-    gradient_checkpointing: bool = False
+    gradient_checkpointing: Bool = False
     checkpoint_steps: NonNegative = 20  # a resumable checkpoint every N optimizer steps; 0 = none
     launcher: str = "python -m"  # the stage's launcher: "accelerate launch --num_processes 2 -m" for 2 GPUs
 
@@ -105,7 +124,7 @@ class LlmHeadParams:
     device: Device = "auto"
     r: Positive = 8
     alpha: Positive = 16
-    dropout: Annotated[float, Field(ge=0, lt=1)] = 0.05
+    dropout: Annotated[Float, Field(ge=0, lt=1)] = 0.05
     learning_rate: Rate = 5e-4
     epochs: Positive = 2
     batch_size: Positive = 8
@@ -145,13 +164,13 @@ class SystemsParams:
 @dataclass(frozen=True, config=SECTION)
 class EvaluateParams:
     bootstrap_resamples: Positive = 1000
-    confidence_level: Annotated[float, Field(gt=0, lt=1)] = 0.95
+    confidence_level: Annotated[Float, Field(gt=0, lt=1)] = 0.95
     calibration_bins: Positive = 10
     annotator_min_posts: Positive = 10  # an annotator's own kappa is reported when they labelled this many test posts
     # Alt-Test (Calderon, Reichart & Dror 2025): epsilon is the cost-benefit margin granted to the system; the
     # paper's rule of thumb: 0.2 expert annotators, 0.15 skilled, 0.1 crowd workers (SBIC's are crowd workers)
     alt_test_epsilon: Fraction = 0.1
-    alt_test_alpha: Annotated[float, Field(gt=0, lt=1)] = 0.05  # FDR level of the Benjamini-Yekutieli correction
+    alt_test_alpha: Annotated[Float, Field(gt=0, lt=1)] = 0.05  # FDR level of the Benjamini-Yekutieli correction
     alt_test_min_items: Positive = 10  # an annotator is tested on at least this many items (the paper: 30)
 
 
@@ -159,8 +178,8 @@ class EvaluateParams:
 class CostParams:
     """What labelling 1,000 items costs: machines at a price per hour, people at a price per label."""
 
-    machine_hour_price: Annotated[float, Field(ge=0)] = 0.5  # the machine that ran the pipeline, per hour
-    human_label_price: Annotated[float, Field(ge=0)] = 0.1  # one annotator labelling one item
+    machine_hour_price: Annotated[Float, Field(ge=0)] = 0.5  # the machine that ran the pipeline, per hour
+    human_label_price: Annotated[Float, Field(ge=0)] = 0.1  # one annotator labelling one item
     annotators_per_item: Positive = 3  # labels bought per item when people annotate
     currency: str = "USD"
 
@@ -205,6 +224,28 @@ class DistillParams:
         if systems.spec(name).group == "distilled":
             raise ValueError("a distilled system cannot label its own training data")
         return name
+
+
+@dataclass(frozen=True, config=SECTION)
+class EstimateParams:
+    """estimate@task (annotune/estimate.py): prevalences from a system's labels on an unlabelled pool plus the
+    human labels of a random gold sample (prediction-powered inference, PPI++), with the humans-only interval.
+    Runs for every binary and multiclass task; a system that ``systems`` does not run is skipped (recorded)."""
+
+    systems: list[str] = dataclasses.field(default_factory=lambda: ["encoder", "tfidf_logreg"])  # [] = none
+    by: str | None = None  # a declared attribute (prepare.attributes): estimates per value, and their differences
+    confidence_level: Annotated[Float, Field(gt=0, lt=1)] = 0.95
+    target_half_width: Annotated[Float, Field(gt=0, lt=0.5)] = 0.02  # the planner's goal (a proportion)
+    max_pool: Positive | None = None  # bound on the pool (seeded sample); null = every pool row
+
+    @field_validator("systems")
+    @classmethod
+    def _registered(cls, names: list[str]) -> list[str]:
+        for name in names:
+            systems.spec(name)
+        if len(set(names)) != len(names):
+            raise ValueError("lists a system twice")
+        return names
 
 
 RawValue = bool | int | float | str  # a label as a file writes it (JSONL keeps numbers and booleans typed)
@@ -275,13 +316,28 @@ class TableTaskParams:
     column: str | None = None
     # allowed labels as written in the file, or label name -> raw value(s) of the column ({no: [0, "0.0"], yes: 1})
     labels: list[str] | dict[str, RawValue | list[RawValue]] = dataclasses.field(default_factory=list)
-    ordinal: bool = False  # the labels are ordered (in the declared order): agreement at the ordinal level
+    ordinal: Bool = False  # the labels are ordered (in the declared order): agreement at the ordinal level
     annotator_columns: list[str] | None = None  # wide shape: one label column per annotator
     count_columns: dict[str, str] | None = None  # counts shape: label -> column of annotator counts
     instruction: str | None = None  # what the LLM is asked; null: a generic one naming the answers
     answers: dict[str, str] = dataclasses.field(default_factory=dict)  # label -> the word the LLM answers
     positive: str | None = None  # binary: the label ROC-AUC treats as positive (default: the second)
     separator: str = ","  # multilabel / generation: between the labels of one cell
+
+    @field_validator("labels", mode="before")
+    @classmethod
+    def _names_are_text(cls, labels):
+        if isinstance(labels, list):
+            raw = [label for label in labels if not isinstance(label, str)]
+            if raw:
+                raise ValueError(
+                    f"lists {raw!r}, which are raw values, not label names: name each label and map it to its "
+                    "values, e.g. labels: {negative: 0, positive: 1}"
+                )
+            repeated = sorted({label for label in labels if labels.count(label) > 1})
+            if repeated:
+                raise ValueError(f"lists {repeated} more than once; each label once")
+        return labels
 
     @field_validator("labels")
     @classmethod
@@ -347,8 +403,8 @@ class TableTaskParams:
 class SplitFractions:
     """Shares of the items (of the groups, with ``group_column``) carved into dev and test from one file."""
 
-    dev: Annotated[float, Field(gt=0, lt=1)] = 0.1
-    test: Annotated[float, Field(gt=0, lt=1)] = 0.2
+    dev: Annotated[Float, Field(gt=0, lt=1)] = 0.1
+    test: Annotated[Float, Field(gt=0, lt=1)] = 0.2
 
     @field_validator("test")
     @classmethod
@@ -382,6 +438,9 @@ class TableParams:
     gold: Literal["majority", "dawid_skene"] = "majority"  # several annotators: how their labels make the gold
     ties: Literal["drop", "first_label", "last_label"] = "drop"  # majority tie: drop the item, or the tied label
     # declared first / last
+    # long shape, one annotator labelling one item twice (test-retest designs): error, or keep their first / last /
+    # most frequent label (the repeats' own agreement is reported either way)
+    repeats: Literal["error", "first", "last", "majority"] = "error"
     tasks: dict[str, TableTaskParams] = dataclasses.field(default_factory=dict)
 
     def task_params(self) -> dict[str, TableTaskParams]:
@@ -390,7 +449,7 @@ class TableParams:
 
 @dataclass(frozen=True, config=SECTION)
 class Params:
-    seed: int
+    seed: Int
     dataset: str
     tasks: Annotated[list[str], Field(min_length=1)]
     models: ModelsParams
@@ -406,7 +465,16 @@ class Params:
     cost: CostParams = dataclasses.field(default_factory=CostParams)
     annotate: AnnotateParams = dataclasses.field(default_factory=AnnotateParams)
     distill: DistillParams = dataclasses.field(default_factory=DistillParams)
+    estimate: EstimateParams = dataclasses.field(default_factory=EstimateParams)
     table: TableParams = dataclasses.field(default_factory=TableParams)
+
+    @field_validator("tasks")
+    @classmethod
+    def _tasks_once(cls, names: list[str]) -> list[str]:
+        repeated = sorted({name for name in names if names.count(name) > 1})
+        if repeated:
+            raise ValueError(f"lists {repeated} more than once; each task once")
+        return names
 
     def task(self, name: str):
         """The task ``name`` of the dataset in use (built-in, or declared under ``table.tasks``)."""
@@ -498,6 +566,12 @@ def load_params(path: Path = PARAMS_FILE) -> Params:
         raise ParamsError(
             f"params.yaml: distill.labeller is {labeller!r}, which systems does not run "
             f"(add it to systems.{systems.spec(labeller).group}, or set distill.tasks: [])"
+        )
+    by = params.estimate.by
+    if by is not None and by not in params.prepare.attributes:
+        raise ParamsError(
+            f"params.yaml: estimate.by is {by!r}, not a declared attribute (prepare.attributes: "
+            f"{sorted(params.prepare.attributes) or 'none'}); declare it there or set estimate.by: null"
         )
     for section in ("annotate", "distill"):  # opt-in stages run per task: only tasks the dataset has
         extra = [t for t in getattr(params, section).tasks if t not in params.tasks]

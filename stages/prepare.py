@@ -18,14 +18,16 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--raw", type=Path, required=True)
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--stats", type=Path, required=True)
+    parser.add_argument("--pool", type=Path, required=True, help="folder for the test records max_test left out")
     args = parser.parse_args(argv)
     params = load_params()
     tasks = [params.task(name) for name in params.tasks]
     splits, stats = datasets.prepare(params.dataset, params.prepare, params.seed, tasks, params.table, args.raw)
+    stratum = datasets.adapter(params.dataset, params.table, tasks).stratum
+    write_pool(args.pool, splits.pop("pool", []), splits["test"], stats["splits"]["test"].get("design"), stratum)
     budget = params.prepare.train_budget
     if budget is not None and budget < len(splits["train"]):  # a point of the label budget curve (annotune budget)
         # one seed shuffles each stratum once, so the subsets of growing budgets are nested
-        stratum = datasets.adapter(params.dataset, params.table, tasks).stratum
         splits["train"], left_out = stratified_split(splits["train"], budget, stratum, params.seed)
         stats["train_budget"] = {"train_budget": budget, "kept": len(splits["train"]), "left_out": len(left_out)}
         stats["splits"]["train"]["kept"] = len(splits["train"])
@@ -40,6 +42,15 @@ def main(argv: list[str]) -> None:
         del resolved["attributes"]
     save_resolved(args.out / "params.json", dataset=params.dataset, seed=params.seed, prepare=resolved, **declared)
     write_json(args.stats, stats)
+
+
+def write_pool(folder: Path, pool: list[dict], test: list[dict], design: list[dict] | None, stratum) -> None:
+    """The estimates' pool: the test records max_test left out (their gold known, so an estimate can be checked)
+    and every test record's inclusion probability (an empty pool when max_test kept everything)."""
+    write_jsonl(folder / "pool.jsonl", pool)
+    probabilities = datasets.inclusion_probabilities(test, design, stratum) if design else {r["id"]: 1.0 for r in test}
+    write_json(folder / "design.json", {"strata": design or [], "test_inclusion_probability": probabilities})
+    log.info("pool: %d records", len(pool))
 
 
 if __name__ == "__main__":

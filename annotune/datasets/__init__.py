@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections import Counter
 from pathlib import Path
 
 from annotune.config import PrepareParams, TableParams
@@ -33,7 +34,9 @@ def adapter(dataset: str, table: TableParams, tasks: list[Task]):
 def prepare(
     dataset: str, params: PrepareParams, seed: int, tasks: list[Task], table: TableParams, raw_dir: Path
 ) -> tuple[dict[str, list[Record]], dict]:
-    """Read, split, remove test leakage, bound the sizes; every post read is accounted for in the stats."""
+    """Read, split, remove test leakage, bound the sizes; every post read is accounted for in the stats. Where
+    ``max_test`` bounds the test split, the records it left out are returned as ``pool`` (unlabelled for the
+    systems, their gold known) and the test sample's design is in the stats."""
     module = adapter(dataset, table, tasks)
     read, layout = module.load_splits(raw_dir, params.attributes)
     stats: dict = {"dataset": dataset, "layout": layout, "splits": {}}
@@ -74,7 +77,11 @@ def prepare(
             records, split_stats["removed_overlap_with_test"] = remove_leakage(records, test)
         available = len(records)
         if limits[split] is not None:
-            records, _ = stratified_split(records, limits[split], module.stratum, seed)
+            population = records
+            records, sampled_out = stratified_split(records, limits[split], module.stratum, seed)
+            if split == "test":  # the unlabelled pool of the estimates (annotune/estimate.py), with the sample's design
+                out["pool"] = sampled_out
+                split_stats["design"] = sampling_design(population, records, module.stratum)
         split_stats |= {"available": available, "kept": len(records), "sampled_out": available - len(records)}
         split_stats["labels"] = {
             t.name: label_distribution(records, t.name, t.kind == "multilabel") for t in tasks if t.kind != "generation"
@@ -85,6 +92,20 @@ def prepare(
             why = _why_empty(split_stats)
             raise DataError(f"prepare: the {split} split of {dataset} is empty after filtering: {why}")
     return out, stats
+
+
+def sampling_design(population: list[Record], sample: list[Record], stratum) -> list[dict]:
+    """Per stratum: its records in the population and in the sample, so each sampled record's inclusion
+    probability is known (stratified sampling: sample / population of its stratum)."""
+    sizes = Counter(str(stratum(r)) for r in population)
+    taken = Counter(str(stratum(r)) for r in sample)
+    return [{"stratum": key, "population": sizes[key], "sample": taken[key]} for key in sorted(sizes)]
+
+
+def inclusion_probabilities(sample: list[Record], design: list[dict], stratum) -> dict[str, float]:
+    """Each sampled record's probability of having been sampled, from its stratum's row of ``design``."""
+    rate = {row["stratum"]: row["sample"] / row["population"] for row in design}
+    return {r["id"]: rate[str(stratum(r))] for r in sample}
 
 
 def _why_empty(split_stats: dict) -> str:
