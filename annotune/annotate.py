@@ -27,6 +27,14 @@
   rows, same batches: an LLM's scores depend on the batch they are padded in), so ``<out>`` and the
   ``needs_human`` file (written by process 0 from ``<out>``) are byte for byte what one process writes.
   Part files of a run with another process count are refused.
+- **Refusals** (one line each, before any model loads and before any file is written; docs/annotate.md):
+  an output (or one of its side files: part, needs_human, hand-off, stats, lock) that is the input or a
+  folder, or cannot be created; an input that is missing, has no text / id column (CSV / TSV header, first
+  JSONL record) or repeats an id; an unknown system; a model folder whose ``annotune.json`` names another
+  task (or whose classifier has other labels); a damaged ``model.skops``; a finished ``<out>`` without
+  ``overwrite`` (which replaces it only once the new one is complete).
+- **One writer per output**: the command's process 0 holds ``<out>.lock`` for the whole run (removed at
+  the end); a second run on the same ``--out`` stops at once, all its processes.
 """
 
 from __future__ import annotations
@@ -41,6 +49,8 @@ import os
 import re
 import sys
 import time
+import zipfile
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -48,12 +58,16 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from annotune import predictors
 from annotune.config import attribute_values, load_params
-from annotune.errors import DataError, MissingInputError
+from annotune.errors import DataError, MissingInputError, ParamsError
+from annotune.files import check_can_create, created_folders, exclusive_lock, same_file
 from annotune.handoff import coverage_at, coverage_curve, threshold_for_accuracy
-from annotune.io import read_jsonl, write_json, write_jsonl
-from annotune.predictors import System, load_system
+from annotune.io import read_json, read_jsonl, write_json, write_jsonl
+from annotune.predictors import System
 from annotune.prompts import input_fields
+from annotune.systems import spec
+from annotune.tasks import Task
 
 log = logging.getLogger(__name__)
 
@@ -130,42 +144,63 @@ def _row(
     return InputRow(number, row_id, cleaned, None if error else text, error, values)
 
 
-def _read_jsonl(path: Path, text_column: str, id_column: str | None, attributes: dict) -> Iterator[InputRow]:
+def _decoded_lines(path: Path) -> Iterator[tuple[int, str]]:
+    """The lines of a JSONL file with their numbers; bytes that are not UTF-8 kept as surrogates (see _clean),
+    and a byte order mark before the first line dropped (editors on Windows write one)."""
     with path.open("rb") as fh:
         for number, raw in enumerate(fh, start=1):
-            line = raw.decode("utf-8", "surrogateescape").rstrip("\r\n")
-            if not line.strip():
-                yield InputRow(number, str(number), {}, None, f"{path.name} row {number}: empty line")
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                yield InputRow(
-                    number, str(number), {"raw": _clean(line)}, None, f"{path.name} row {number}: not JSON ({exc.msg})"
-                )
-                continue
-            if not isinstance(record, dict):
-                yield InputRow(
-                    number, str(number), {"raw": _clean(line)}, None, f"{path.name} row {number}: not a JSON object"
-                )
-                continue
-            yield _row(path, number, record, text_column, id_column, None, attributes)
+            yield number, raw.decode("utf-8-sig" if number == 1 else "utf-8", "surrogateescape").rstrip("\r\n")
+
+
+def _read_jsonl(path: Path, text_column: str, id_column: str | None, attributes: dict) -> Iterator[InputRow]:
+    for number, line in _decoded_lines(path):
+        if not line.strip():
+            yield InputRow(number, str(number), {}, None, f"{path.name} row {number}: empty line")
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            yield InputRow(
+                number, str(number), {"raw": _clean(line)}, None, f"{path.name} row {number}: not JSON ({exc.msg})"
+            )
+            continue
+        if not isinstance(record, dict):
+            yield InputRow(
+                number, str(number), {"raw": _clean(line)}, None, f"{path.name} row {number}: not a JSON object"
+            )
+            continue
+        yield _row(path, number, record, text_column, id_column, None, attributes)
+
+
+def _open_delimited(path: Path):
+    # utf-8-sig: Excel's "CSV UTF-8" starts the file with a byte order mark, which would stick to the first
+    # column's name
+    return path.open(newline="", encoding="utf-8-sig", errors="surrogateescape")
+
+
+def _delimited_reader(path: Path, fh):
+    csv.field_size_limit(sys.maxsize)
+    return csv.reader(fh, delimiter=DELIMITERS[path.suffix.lower()])
+
+
+def _checked_header(path: Path, reader, text_column: str, id_column: str | None, attributes: dict) -> list[str]:
+    try:
+        header = next(reader)
+    except StopIteration:
+        raise DataError(f"{path}: empty file (no header row)") from None
+    for column in (text_column, id_column, *attributes):
+        if column is not None and column not in header:
+            declared = " (a declared attribute, prepare.attributes)" if column in attributes else ""
+            raise DataError(
+                f"{path}: no column {column!r}{declared} in the header; columns: {', '.join(map(repr, header))}"
+            )
+    return header
 
 
 def _read_delimited(path: Path, text_column: str, id_column: str | None, attributes: dict) -> Iterator[InputRow]:
-    csv.field_size_limit(sys.maxsize)
-    with path.open(newline="", encoding="utf-8", errors="surrogateescape") as fh:
-        reader = csv.reader(fh, delimiter=DELIMITERS[path.suffix.lower()])
-        try:
-            header = next(reader)
-        except StopIteration:
-            raise DataError(f"{path}: empty file (no header row)") from None
-        for column in (text_column, id_column, *attributes):
-            if column is not None and column not in header:
-                declared = " (a declared attribute, prepare.attributes)" if column in attributes else ""
-                raise DataError(
-                    f"{path}: no column {column!r}{declared} in the header; columns: {', '.join(map(repr, header))}"
-                )
+    with _open_delimited(path) as fh:
+        reader = _delimited_reader(path, fh)
+        header = _checked_header(path, reader, text_column, id_column, attributes)
         number = 0
         while True:
             try:
@@ -184,25 +219,77 @@ def _read_delimited(path: Path, text_column: str, id_column: str | None, attribu
             yield _row(path, number, columns, text_column, id_column, error, attributes)
 
 
+def _refuse_missing(path: Path) -> None:
+    if not path.is_file():
+        raise MissingInputError(f"{path}: input file not found" if not path.exists() else f"{path}: not a file")
+
+
 def read_rows(
     path: Path, text_column: str, id_column: str | None = None, attributes: dict[str, str] | None = None
 ) -> Iterator[InputRow]:
     """Every record of ``path`` in order, lazily; bad records come back as rows with an error.
     ``attributes``: the declared attribute columns (prepare.attributes) -> kind."""
     path = Path(path)
-    if not path.is_file():
-        raise MissingInputError(f"{path}: input file not found")
+    _refuse_missing(path)
     if input_format(path) == ".jsonl":
         return _read_jsonl(path, text_column, id_column, attributes or {})
     return _read_delimited(path, text_column, id_column, attributes or {})
 
 
+def _first_record(path: Path) -> tuple[int, dict] | None:
+    """The first line of a JSONL file that holds a JSON object, with its line number; None if no line does."""
+    for number, line in _decoded_lines(path):
+        with contextlib.suppress(json.JSONDecodeError):
+            record = json.loads(line)
+            if isinstance(record, dict):
+                return number, record
+    return None
+
+
+def check_input(
+    path: Path, text_column: str, id_column: str | None = None, attributes: dict[str, str] | None = None
+) -> None:
+    """Refuse at once an input that cannot be labelled: missing, of another format, or without the text or id
+    column in its header (CSV / TSV, declared attributes too) or its first record (JSONL: a wrong key would
+    otherwise give an error row per record)."""
+    path = Path(path)
+    _refuse_missing(path)
+    if input_format(path) != ".jsonl":
+        with _open_delimited(path) as fh:
+            _checked_header(path, _delimited_reader(path, fh), text_column, id_column, attributes or {})
+        return
+    first = _first_record(path)
+    if first is None:
+        return  # no record to label: every line becomes an error row
+    number, record = first
+    for column in (text_column, id_column):
+        if column is not None and column not in record:
+            keys = ", ".join(map(repr, record)) or "none"
+            raise DataError(f"{path}: no key {column!r} in the first record (line {number}); its keys: {keys}")
+
+
 def count_rows(path: Path, text_column: str, id_column: str | None = None) -> int:
-    """Number of records (a streaming pass; used for the progress bar's total)."""
-    if input_format(Path(path)) == ".jsonl":
-        with Path(path).open("rb") as fh:
+    """Number of records (a streaming pass; used for the progress bar's total). With an ``id_column``, ids
+    must be unique: a JSON ``1`` and ``"1"`` are the same id, as both are written ``"1"``. The pass keeps
+    every id in memory (about 100 bytes per row) to name the first row holding a repeated one."""
+    path = Path(path)
+    if id_column is None and input_format(path) == ".jsonl":
+        with path.open("rb") as fh:
             return sum(1 for _ in fh)
-    return sum(1 for _ in read_rows(path, text_column, id_column))
+    first_row_of: dict[str, int] = {}
+    total = 0
+    for row in read_rows(path, text_column, id_column):
+        total += 1
+        value = row.columns.get(id_column) if id_column is not None else None
+        if value is None or str(value).strip() == "":
+            continue  # no id of its own: the row number, unique (an empty id is an error row)
+        first = first_row_of.setdefault(row.id, row.row)
+        if first != row.row:
+            raise DataError(
+                f"{path}: rows {first} and {row.row} have the same id {row.id!r} (column {id_column!r}); "
+                "ids must be unique"
+            )
+    return total
 
 
 # --------------------------------------------------------------------------------------------- hand-off
@@ -291,6 +378,71 @@ def _refuse_other_process_counts(parts: dict[Path, int], world: int) -> None:
             f"has {world}: relaunch with the same number of processes ({was}) to resume, or delete the part files "
             "to start over"
         )
+
+
+def lock_path(out: Path) -> Path:
+    return out.with_name(out.name + ".lock")
+
+
+def output_files(out: Path, world: int = 1, needs_human_path: Path | None = None) -> list[tuple[str, Path]]:
+    """What a run writes (what each file is, its path), ``--out`` first."""
+    files = [("--out", out), *[("part file", part_path(out, rank, world)) for rank in range(world)]]
+    if world > 1:
+        files.append(("merge file", out.with_name(out.name + ".merging")))
+    if needs_human_path is not None:
+        files += [("needs_human file", needs_human_path), ("needs_human file", _temporary(needs_human_path))]
+    return files
+
+
+def check_outputs(input_path: Path, outputs: list[tuple[str, Path]]) -> None:
+    """Refuse outputs that cannot be written, or that would write over the input (through a symlink or a
+    hard link too): ``outputs`` as :func:`output_files` gives them, ``--out`` first."""
+    out = outputs[0][1]
+    folders = set()
+    for what, path in outputs:
+        where = "--out" if path == out else f"--out {out}: its {what}"
+        if path.is_dir():
+            raise DataError(f"{where} {path} is a folder; give the path of a file")
+        if same_file(path, input_path):
+            raise DataError(f"{where} {path} is the input file {input_path}; write somewhere else")
+        if path.parent not in folders:
+            folders.add(path.parent)
+            check_can_create(path, where)
+
+
+def refuse_finished_output(out: Path, world: int, overwrite: bool) -> None:
+    """A finished ``out`` is replaced only with ``overwrite``; part files of a run with another process count
+    are refused (see :func:`_refuse_other_process_counts`)."""
+    parts = part_files(out)
+    _refuse_other_process_counts(parts, world)
+    if out.exists() and not parts and not overwrite:
+        raise DataError(f"{out} already exists (a finished run); delete it or pass --overwrite")
+
+
+@contextlib.contextmanager
+def output_lock(out: Path, rank: int = 0, world: int = 1) -> Iterator[None]:
+    """One run per output: process 0 holds ``<out>.lock`` for the whole run, and a second run on the same
+    ``out`` stops at once. With several processes, process 0 tells the others whether it got the lock before
+    any of them writes (a lock per part file would not stop a run with another process count)."""
+    path = lock_path(out)
+    with contextlib.ExitStack() as stack:
+        refusal = None
+        if rank == 0:
+            try:
+                stack.enter_context(
+                    exclusive_lock(path, f"{path} is held: another annotate is writing {out}; wait for it to end")
+                )
+            except DataError as exc:
+                refusal = str(exc)
+        if world > 1:
+            import torch.distributed as dist
+
+            decision = [refusal]
+            dist.broadcast_object_list(decision, src=0)
+            refusal = decision[0]
+        if refusal is not None:
+            raise DataError(refusal)
+        yield
 
 
 @contextlib.contextmanager
@@ -389,7 +541,8 @@ def _resume(
     part: Path, rows: Iterator[InputRow], system: System, chunk_size: int | None = None
 ) -> tuple[int, list[InputRow]]:
     """Validate the rows already in ``part`` against the input (consuming them from ``rows``), streaming,
-    and drop a partial last line; returns how many rows are done, and the rows to label again.
+    and drop a partial last line; returns how many rows are done, and the rows to label again. The part is
+    cut only once every row in it matched: a refused resume leaves it as it was.
 
     With ``chunk_size`` (a process of several), the rows of an unfinished chunk (a kill in the middle of
     its write) are dropped too, and come back to be labelled again: every chunk is predicted whole, in the
@@ -398,17 +551,13 @@ def _resume(
     changed = (
         "the input, the system, its weights or the --chunk-size" if sharded else "the input, the system or its weights"
     )
-    complete = _complete_length(part)
-    if complete < part.stat().st_size:
-        log.warning("%s: dropping a partial last line left by an interrupted run", part)
-        with part.open("r+b") as fh:
-            fh.truncate(complete)
-            fh.flush()
-            os.fsync(fh.fileno())
-    done, boundary, tail = 0, 0, []
+    size, complete = part.stat().st_size, _complete_length(part)
+    done, read, boundary, tail = 0, 0, 0, []
     with part.open("rb") as fh:
-        for line in fh:
+        while read < complete:  # what follows is a partial line: never read it whole (it can be long)
+            line = fh.readline()
             done += 1
+            read += len(line)
             where = f"{part} line {done}"
             try:
                 record = json.loads(line)
@@ -428,15 +577,17 @@ def _resume(
                 )
             tail.append((row, len(line)))
             if not sharded or done % chunk_size == 0:
-                boundary += sum(size for _, size in tail)
+                boundary += sum(length for _, length in tail)
                 tail = []
-    if not tail:
-        return done, []
-    log.warning("%s: labelling again the %d rows of a chunk an interruption cut", part, len(tail))
-    with part.open("r+b") as fh:
-        fh.truncate(boundary)
-        fh.flush()
-        os.fsync(fh.fileno())
+    if complete < size:
+        log.warning("%s: dropping a partial last line left by an interrupted run", part)
+    if tail:
+        log.warning("%s: labelling again the %d rows of a chunk an interruption cut", part, len(tail))
+    if boundary < size:
+        with part.open("r+b") as fh:
+            fh.truncate(boundary)
+            fh.flush()
+            os.fsync(fh.fileno())
     return done - len(tail), [row for row, _ in tail]
 
 
@@ -468,14 +619,12 @@ def annotate(
         raise DataError(f"annotate: chunk_size must be at least 1, got {chunk_size}")
     if not 0 <= rank < world:
         raise DataError(f"annotate: rank {rank} is not one of the {world} process(es)")
-    part = part_path(out, rank, world)
-    parts = part_files(out)
-    _refuse_other_process_counts(parts, world)
-    if out.exists() and not parts:
-        if not overwrite:
-            raise DataError(f"{out} already exists (a finished run); delete it or pass --overwrite")
-        out.unlink(missing_ok=True)  # with several processes, every one of them may get here
+    # every check before the first write: a refused run changes no file
+    check_input(input_path, text_column, id_column, attributes)
+    check_outputs(input_path, output_files(out, world, needs_human_path))
+    refuse_finished_output(out, world, overwrite)
     total = count_rows(input_path, text_column, id_column)
+    part = part_path(out, rank, world)
     rows = read_rows(input_path, text_column, id_column, attributes)
     share = share_size(total, chunk_size, rank, world)
     if world > 1:
@@ -558,11 +707,15 @@ def _stats(input_path: Path, out: Path, system: System, shares: list[dict], worl
     }
 
 
+def _temporary(path: Path) -> Path:
+    return path.with_name(path.name + ".tmp")
+
+
 def write_needs_human(out: Path, path: Path, threshold: float | None) -> dict:
     """Copy the rows of the finished ``out`` that need a human to ``path`` (streaming); counts."""
     rows = handed = errors = 0
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
+    tmp = _temporary(path)
     with out.open(encoding="utf-8") as src, tmp.open("w", encoding="utf-8") as dst:
         for line in src:
             record = json.loads(line)
@@ -580,6 +733,54 @@ def write_needs_human(out: Path, path: Path, threshold: float | None) -> dict:
     }
 
 
+# ------------------------------------------------------------------------------------------- the system
+
+CLASSIFIER_META = "annotune_classifier.json"  # classifiers.META_FILE, read without importing torch
+
+
+def refuse_model_of_another_task(model_dir: Path, task_name: str, labels: list[str] | None = None) -> None:
+    """Refuse a model folder trained for another task: its ``annotune.json`` names another task, or (with
+    ``labels``, a task with a fixed label set) its classifier was trained on other labels. A folder that
+    records neither (a base LLM, a model trained elsewhere) is accepted."""
+    model_dir = Path(model_dir)
+    meta_path = model_dir / "annotune.json"
+    meta = read_json(meta_path) if meta_path.is_file() else {}
+    trained_for = meta.get("task")
+    if trained_for is not None and trained_for != task_name:
+        raise DataError(
+            f"{model_dir}: a model of task {trained_for!r} ({meta_path.name}), not of {task_name!r}; "
+            f"pass a model folder of {task_name!r} (--model) or ask for task {trained_for!r}"
+        )
+    classifier_path = model_dir / CLASSIFIER_META
+    trained_on = read_json(classifier_path).get("labels") if classifier_path.is_file() else None
+    if labels is not None and trained_on is not None and sorted(trained_on) != sorted(labels):
+        raise DataError(
+            f"{model_dir}: trained on labels {trained_on} ({CLASSIFIER_META}), but task {task_name!r} has "
+            f"labels {labels}"
+        )
+
+
+def load_system(task: Task, name: str, model_dir: Path | None = None, **options) -> System:
+    """:func:`annotune.predictors.load_system`, once the system's name is known and its model folder is one of
+    ``task``'s; a damaged baseline file is a one-line error naming it, not a traceback."""
+    try:
+        kind = spec(name).kind
+    except ValueError as exc:  # its message lists the known systems
+        raise ParamsError(str(exc)) from None
+    model_dir = Path(model_dir or spec(name).model_dir(task.name))
+    refuse_model_of_another_task(model_dir, task.name, None if task.kind == "generation" else task.labels)
+    try:
+        return predictors.load_system(task, name, model_dir, **options)
+    except (zipfile.BadZipFile, zlib.error, EOFError) as exc:  # a truncated or altered model.skops
+        if kind != "sklearn":
+            raise
+        from annotune.baselines import MODEL_FILE
+
+        raise DataError(
+            f"{model_dir / MODEL_FILE}: damaged or truncated ({exc}); retrain it (`dvc repro baseline_train`)"
+        ) from None
+
+
 # ------------------------------------------------------------------------------------------ the command
 
 COMMAND_HELP = """annotate: label a CSV / TSV / JSONL with a trained system, streaming and resumable.
@@ -595,6 +796,17 @@ predictions and the coverage curve are saved beside the output (``<stem>.dev_pre
 """
 
 
+def positive_int(text: str) -> int:
+    """argparse type of counts that must be at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
 def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(description=COMMAND_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("task")
@@ -608,12 +820,12 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--data", type=Path, help="instruct folder of the task (dev split for the hand-off)")
     parser.add_argument("--target-accuracy", type=float, help="default: params annotate.target_accuracy")
     parser.add_argument("--no-handoff", action="store_true", help="no threshold, no needs_human file")
-    parser.add_argument("--chunk-size", type=int, help="rows per write (default: params annotate.chunk_size)")
+    parser.add_argument("--chunk-size", type=positive_int, help="rows per write (default: params annotate.chunk_size)")
     parser.add_argument("--stats", type=Path, help="write the run's stats (JSON) here too")
     parser.add_argument("--overwrite", action="store_true", help="replace a finished output")
     parser.add_argument("--no-progress", action="store_true")
     parser.add_argument(
-        "--threads", type=int, help="torch CPU threads; 1 is much faster on a CPU other processes keep busy"
+        "--threads", type=positive_int, help="torch CPU threads; 1 is much faster on a CPU other processes keep busy"
     )
     args = parser.parse_args(argv)
     if args.threads:
@@ -627,57 +839,75 @@ def main(argv: list[str]) -> None:
     input_path = args.input or Path(settings.input)
     text_column = args.text_column or settings.text_column
     id_column = args.id_column or settings.id_column
+    attributes = params.prepare.attributes
+    out = args.out
     target = (
         None
         if args.no_handoff
         else (args.target_accuracy if args.target_accuracy is not None else settings.target_accuracy)
     )
+    stem = out.with_suffix("") if out.suffix == ".jsonl" else out
+    dev_predictions_path = stem.with_name(stem.name + ".dev_predictions.jsonl")
+    handoff_path = stem.with_name(stem.name + ".handoff.json")
     with processes() as (rank, world):
-        system = load_system(
-            task,
-            args.system,
-            args.model,
-            base_dir=args.base,
-            batch_size=params.predict.batch_size,
-            max_new_tokens=params.predict.max_new_tokens,
-            prompting=params.prompting,
-            data_dir=data,
-            seed=params.seed,
-        )
-        stem = args.out.with_suffix("") if args.out.suffix == ".jsonl" else args.out
-        handoff, needs_human_path = None, None
-        if target is not None and task.is_classification and rank == 0:
-            # process 0 alone: it writes the needs_human file from the merged output
-            dev = read_jsonl(data / "dev.jsonl")
-            dev_predictions = system.predict(dev)
-            write_jsonl(stem.with_name(stem.name + ".dev_predictions.jsonl"), dev_predictions)
-            handoff = dev_handoff(dev_predictions, target)
-            write_json(stem.with_name(stem.name + ".handoff.json"), handoff)
-            needs_human_path = stem.with_name(stem.name + ".needs_human.jsonl")
-            log.info(
-                "hand-off: threshold %s reaches %.3f accuracy on dev (%d rows) at coverage %.3f",
-                handoff["threshold"],
-                target,
-                handoff["dev_rows"],
-                handoff["dev_coverage"],
+        needs_dev = target is not None and task.is_classification
+        handing_off = needs_dev and rank == 0  # process 0 writes the needs_human file from the merged output
+        needs_human_path = stem.with_name(stem.name + ".needs_human.jsonl") if handing_off else None
+        outputs = [*output_files(out, world, needs_human_path), ("lock file", lock_path(out))]
+        if handing_off:
+            outputs += [("dev predictions file", dev_predictions_path), ("hand-off file", handoff_path)]
+        if args.stats:
+            outputs.append(("--stats file", args.stats))
+        # what can be refused is refused here, before any model loads and before any file is written
+        check_input(input_path, text_column, id_column, attributes)
+        check_outputs(input_path, outputs)
+        if needs_dev and not (data / "dev.jsonl").is_file():
+            raise MissingInputError(f"{data / 'dev.jsonl'}: dev split not found (the hand-off needs it; --data)")
+        count_rows(input_path, text_column, id_column)  # refuses duplicate ids
+        with created_folders(out.parent), output_lock(out, rank, world):
+            refuse_finished_output(out, world, args.overwrite)
+            system = load_system(
+                task,
+                args.system,
+                args.model,
+                base_dir=args.base,
+                batch_size=params.predict.batch_size,
+                max_new_tokens=params.predict.max_new_tokens,
+                prompting=params.prompting,
+                data_dir=data,
+                seed=params.seed,
             )
-        elif target is not None and not task.is_classification:
-            log.info("hand-off skipped: %s is a generation task (no confidence per row)", task.name)
-        stats = annotate(
-            input_path,
-            args.out,
-            system,
-            text_column,
-            id_column,
-            chunk_size=args.chunk_size or settings.chunk_size,
-            threshold=handoff["threshold"] if handoff else None,
-            needs_human_path=needs_human_path,
-            overwrite=args.overwrite,
-            progress=not args.no_progress,
-            rank=rank,
-            world=world,
-            attributes=params.prepare.attributes,
-        )
+            handoff = None
+            if handing_off:
+                dev_predictions = system.predict(read_jsonl(data / "dev.jsonl"))
+                handoff = dev_handoff(dev_predictions, target)
+                log.info(
+                    "hand-off: threshold %s reaches %.3f accuracy on dev (%d rows) at coverage %.3f",
+                    handoff["threshold"],
+                    target,
+                    handoff["dev_rows"],
+                    handoff["dev_coverage"],
+                )
+            elif target is not None and not task.is_classification:
+                log.info("hand-off skipped: %s is a generation task (no confidence per row)", task.name)
+            stats = annotate(
+                input_path,
+                out,
+                system,
+                text_column,
+                id_column,
+                chunk_size=args.chunk_size or settings.chunk_size,
+                threshold=handoff["threshold"] if handoff else None,
+                needs_human_path=needs_human_path,
+                overwrite=args.overwrite,
+                progress=not args.no_progress,
+                rank=rank,
+                world=world,
+                attributes=attributes,
+            )
+            if handoff:  # written with the output, so that a refused run writes nothing
+                write_jsonl(dev_predictions_path, dev_predictions)
+                write_json(handoff_path, handoff)
     if rank != 0:
         return  # its share is in the output; process 0 prints and saves the run's stats
     if handoff:

@@ -21,6 +21,11 @@ baked into the weights).
 
 The folder carries a model card (README.md: base and revision, task, data, params, the training run's
 metrics, licences) and loads from any working directory.
+
+``--out`` is written whole or not at all: the export goes to a temporary sibling folder that takes its place
+once complete, so a failed export leaves an earlier one as it was. Before any model loads, the export refuses
+an ``--out`` that is a file, a folder that is not empty and not an earlier export (no ``annotune_merged.json``),
+the adapter's or the base's folder (or a folder inside or above them), and the working folder or one above it.
 """
 
 from __future__ import annotations
@@ -28,16 +33,17 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import shutil
 import warnings
 from pathlib import Path
 
 import torch
 
 from annotune.errors import DataError, MissingInputError
+from annotune.files import check_can_create, replaced_folder
 
 log = logging.getLogger(__name__)
 
+EXPORT_MARKER = "annotune_merged.json"  # what tells an earlier export from a folder annotune did not write
 MERGE_ATOL = 1e-4  # float32 merge vs base + adapter, max absolute logit difference
 QUANTIZED_BASE_WARNING = (
     "{adapter}: this adapter was trained on a {quantization} base; merging it into the float32 base "
@@ -57,6 +63,28 @@ def trained_quantization(adapter_dir: Path) -> str:
     if not meta.exists():
         return "unknown"
     return json.loads(meta.read_text()).get("runtime", {}).get("quantization", "unknown")
+
+
+def check_destination(out_dir: Path, adapter_dir: Path, base_dir: Path) -> None:
+    """Refuse an ``out_dir`` whose replacement would destroy what the export did not write (module doc)."""
+    out = Path(out_dir).resolve()
+    if out_dir.exists() and not out_dir.is_dir():
+        raise DataError(f"--out {out_dir}: is a file, not a folder")
+    for folder, what in ((adapter_dir, "adapter"), (base_dir, "base model")):
+        inside = Path(folder).resolve()
+        if out == inside or inside in out.parents or out in inside.parents:
+            raise DataError(f"--out {out_dir}: overlaps the {what} folder {folder}; export into a folder of its own")
+    cwd = Path.cwd().resolve()
+    if out == cwd or out in cwd.parents:
+        raise DataError(
+            f"--out {out_dir}: the working folder {cwd} or a folder above it; export into a folder of its own"
+        )
+    if out_dir.is_dir() and any(out_dir.iterdir()) and not (out_dir / EXPORT_MARKER).is_file():
+        raise DataError(
+            f"--out {out_dir}: a folder that is not empty and not an earlier export (no {EXPORT_MARKER}); "
+            "give a new or empty folder"
+        )
+    check_can_create(out_dir, "--out")
 
 
 def dequantized_base(base_dir: Path, adapter_dir: Path, dtype: torch.dtype = torch.float32):
@@ -80,8 +108,8 @@ def dequantized_base(base_dir: Path, adapter_dir: Path, dtype: torch.dtype = tor
 def merge_adapter(
     base_dir: Path, adapter_dir: Path, out_dir: Path, dtype: torch.dtype = torch.float32, dequantize: bool = False
 ):
-    """Save base + adapter, merged, as a plain model folder at ``out_dir``; returns the merged model.
-    ``dequantize``: merge into the dequantized 4-bit base the adapter was trained on (see module doc)."""
+    """Save base + adapter, merged, as a plain model folder at ``out_dir`` (replaced whole, see the module doc);
+    returns the merged model. ``dequantize``: merge into the dequantized 4-bit base the adapter was trained on."""
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -91,6 +119,7 @@ def merge_adapter(
     for folder, marker in ((base_dir, "config.json"), (adapter_dir, "adapter_config.json")):
         if not (folder / marker).exists():
             raise MissingInputError(f"{folder}: {marker} not found")
+    check_destination(out_dir, adapter_dir, base_dir)
     quantization = trained_quantization(adapter_dir)
     if dequantize:
         base = dequantized_base(base_dir, adapter_dir, dtype)
@@ -101,11 +130,7 @@ def merge_adapter(
             log.warning(message)
         base = AutoModelForCausalLM.from_pretrained(base_dir, dtype=dtype)
     merged = PeftModel.from_pretrained(base, adapter_dir).merge_and_unload()
-    if out_dir.exists():
-        shutil.rmtree(out_dir)
-    merged.save_pretrained(out_dir)
     tokenizer_source = adapter_dir if (adapter_dir / "tokenizer_config.json").exists() else base_dir
-    portable_tokenizer(AutoTokenizer.from_pretrained(tokenizer_source)).save_pretrained(out_dir)
     export = {
         "base": str(base_dir),
         "base_source": read_source(base_dir),
@@ -115,8 +140,11 @@ def merge_adapter(
         "merged_into": "dequantized 4-bit base" if dequantize else "float32 base",
         "approximate": quantization not in ("none", "unknown") and not dequantize,
     }
-    (out_dir / "annotune_merged.json").write_text(json.dumps(export, indent=2) + "\n")
-    write_merged_card(out_dir, base_dir, adapter_dir, export)
+    with replaced_folder(out_dir) as staging:
+        merged.save_pretrained(staging)
+        portable_tokenizer(AutoTokenizer.from_pretrained(tokenizer_source)).save_pretrained(staging)
+        write_merged_card(staging, base_dir, adapter_dir, export)
+        (staging / EXPORT_MARKER).write_text(json.dumps(export, indent=2) + "\n")  # last: the folder is complete
     return merged.eval()
 
 
@@ -173,10 +201,12 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--check", action="store_true", help="compare logits with the model as trained")
     parser.add_argument("--check-rows", type=int, default=32, help="dev rows compared by --check")
     args = parser.parse_args(argv)
+    from annotune.annotate import refuse_model_of_another_task
     from annotune.models import adapter_base
     from annotune.systems import spec
 
     adapter = args.adapter or spec("qlora").model_dir(args.task)
+    refuse_model_of_another_task(adapter, args.task)
     named = adapter_base(adapter)
     base = args.base or (named if isinstance(named, Path) else Path("models/base/llm"))
     merged = merge_adapter(base, adapter, args.out, dequantize=args.dequantize)

@@ -10,7 +10,9 @@ import warnings
 import pytest
 import torch
 
+from annotune.errors import DataError
 from annotune.export import MERGE_ATOL, QuantizedBaseWarning, logit_difference, merge_adapter
+from annotune.export import main as export_main
 
 
 def make_adapter(base_dir, out_dir, runtime_quantization: str | None = "none"):
@@ -96,3 +98,94 @@ def test_dequantized_merge_reproduces_the_4bit_model_as_trained(tmp_path, tiny_l
     assert meta["approximate"] is False and meta["merged_into"] == "dequantized 4-bit base"
     assert "only approximates" in (tmp_path / "float" / "README.md").read_text()
     assert "only approximates" not in (tmp_path / "dequantized" / "README.md").read_text()
+
+
+# ------------------------------------------------------------------------------------ what export refuses
+
+
+def forbid_model_loads(monkeypatch):
+    """From here on, any model load fails the test: what is checked is refused before."""
+    from transformers import AutoModelForCausalLM
+
+    def load(*args, **kwargs):
+        raise AssertionError("a model was loaded")
+
+    monkeypatch.setattr(AutoModelForCausalLM, "from_pretrained", load)
+
+
+def snapshot(folder):
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_export_refuses_to_replace_what_it_did_not_write(tmp_path, tiny_llama, monkeypatch):
+    adapter = make_adapter(tiny_llama, tmp_path / "adapter")
+    forbid_model_loads(monkeypatch)
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / "thesis.tex").write_text("years of work")
+    (tmp_path / "a_file").write_text("keep me")
+    work = tmp_path / "project" / "work"
+    work.mkdir(parents=True)
+    monkeypatch.chdir(work)
+    before = snapshot(tmp_path)
+    refusals = {
+        notes: "a folder that is not empty and not an earlier export (no annotune_merged.json)",
+        tmp_path / "a_file": "is a file, not a folder",
+        adapter: "overlaps the adapter folder",
+        adapter / "merged": "overlaps the adapter folder",
+        tiny_llama / "merged": "overlaps the base model folder",
+        work: "the working folder",
+        tmp_path / "project": "the working folder",
+    }
+    for out, message in refusals.items():
+        with pytest.raises(DataError) as caught:
+            merge_adapter(tiny_llama, adapter, out)
+        assert message in str(caught.value) and "\n" not in str(caught.value)
+    assert snapshot(tmp_path) == before
+    assert not (adapter / "merged").exists() and not (tiny_llama / "merged").exists()
+
+
+def test_an_adapter_of_another_task_is_refused(tmp_path, tiny_llama, monkeypatch):
+    adapter = make_adapter(tiny_llama, tmp_path / "adapter")
+    forbid_model_loads(monkeypatch)
+    (adapter / "annotune.json").write_text(json.dumps({"task": "offensiveYN", "runtime": {"quantization": "none"}}))
+    command = [
+        "hasBiasedImplication",
+        "--adapter",
+        str(adapter),
+        "--base",
+        str(tiny_llama),
+        "--out",
+        str(tmp_path / "m"),
+    ]
+    with pytest.raises(DataError, match="a model of task 'offensiveYN' .*, not of 'hasBiasedImplication'"):
+        export_main(command)
+    assert not (tmp_path / "m").exists()
+
+
+def test_a_failed_export_leaves_the_earlier_one_as_it_was(tmp_path, tiny_llama, monkeypatch):
+    import annotune.export
+
+    adapter = make_adapter(tiny_llama, tmp_path / "adapter")
+    out = tmp_path / "exports" / "merged"
+    out.mkdir(parents=True)  # an empty folder is taken
+    merge_adapter(tiny_llama, adapter, out)
+    earlier = snapshot(out)
+    assert "annotune_merged.json" in earlier and "model.safetensors" in earlier
+
+    def fail(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(annotune.export, "write_merged_card", fail)
+        with pytest.raises(RuntimeError, match="disk full"):
+            merge_adapter(tiny_llama, adapter, out)
+    assert snapshot(out) == earlier
+    assert sorted(p.name for p in out.parent.iterdir()) == ["merged"]  # no half-written sibling left
+
+    (out / "stale.txt").write_text("from the earlier export")
+    merge_adapter(tiny_llama, adapter, out)  # an earlier export is replaced whole
+    assert not (out / "stale.txt").exists() and (out / "annotune_merged.json").exists()
+    assert sorted(p.name for p in out.parent.iterdir()) == ["merged"]
+    (tmp_path / "plain").mkdir()
+    assert out.stat().st_mode == (tmp_path / "plain").stat().st_mode  # made as any folder, not a private one
