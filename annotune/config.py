@@ -47,6 +47,9 @@ ComputeDtype = Literal["auto", "float32", "bfloat16", "float16"]
 Quantization = Literal["nf4", "int8", "none"]
 ClassWeight = Literal["balanced"] | None
 AttributeKind = Literal["categorical", "numeric"]
+# multi-label heads: dev = each label's decision threshold maximizes its F1 on the dev split (stored with the model);
+# fixed = 0.5 for every label
+LabelThresholds = Literal["dev", "fixed"]
 
 
 @dataclass(frozen=True, config=SECTION)
@@ -54,6 +57,7 @@ class ModelsParams:
     # hub id[@revision] (a branch, tag or commit: pin it), local model folder, or pypi:<package>[@version]
     llm: Annotated[str, Field(min_length=1)]
     encoder: Annotated[str, Field(min_length=1)]
+    seq2seq: Annotated[str, Field(min_length=1)] | None = None  # a T5-family model for seq2seq_lora; null: none
 
 
 @dataclass(frozen=True, config=SECTION)
@@ -100,7 +104,8 @@ class BaselinesParams:
     tfidf_max_features: Positive = 20000
     tfidf_max_ngram: Positive = 2
     logreg_c: Rate = 4.0
-    class_weight: ClassWeight = None  # None | balanced
+    class_weight: ClassWeight = None  # None | balanced (multi-label: each label's positives weighted by its rarity)
+    multilabel_thresholds: LabelThresholds = "dev"
 
 
 @dataclass(frozen=True, config=SECTION)
@@ -111,7 +116,8 @@ class EncoderParams:
     patience: Positive = 2  # early stopping on dev loss
     learning_rate: Rate = 1e-4
     trainable_layers: NonNegative | None = None  # None: all; N: only the last N encoder layers (+ head); 0: head only
-    class_weight: ClassWeight = None
+    class_weight: ClassWeight = None  # multi-label: balanced weighs each label's positives by negatives / positives
+    multilabel_thresholds: LabelThresholds = "dev"
     virtual_tokens: Positive = 20  # soft prompt
     prompt_init: Literal["text", "random"] = "text"  # text: the task instruction
     prompt_learning_rate: Rate = 1e-2
@@ -129,12 +135,30 @@ class LlmHeadParams:
     epochs: Positive = 2
     batch_size: Positive = 8
     max_length: Positive = 128
+    multilabel_thresholds: LabelThresholds = "dev"
+
+
+@dataclass(frozen=True, config=SECTION)
+class Seq2seqParams:
+    """seq2seq_lora: an encoder-decoder (T5-family, models.seq2seq) LoRA-trained to write the answer; the brief's
+    LoraConfig(r=8, lora_alpha=16, target_modules=["q", "v"], lora_dropout=0.01, task_type="SEQ_2_SEQ_LM")."""
+
+    r: Positive = 8
+    alpha: Positive = 16
+    dropout: Annotated[Float, Field(ge=0, lt=1)] = 0.01
+    target_modules: list[str] = dataclasses.field(default_factory=lambda: ["q", "v"])
+    learning_rate: Rate = 5e-4
+    epochs: Positive = 3
+    batch_size: Positive = 8
+    max_input_tokens: Positive = 128
 
 
 @dataclass(frozen=True, config=SECTION)
 class PromptingParams:
     shots: NonNegative = 4
-    selection: Literal["stratified", "similar"] = "stratified"  # same exemplars for every row | TF-IDF nearest
+    # stratified: the same exemplars for every row | similar: the TF-IDF nearest training posts | boundary: per
+    # label, the training posts nearest a TF-IDF + logistic regression's decision boundary (the same for every row)
+    selection: Literal["stratified", "similar", "boundary"] = "stratified"
     quantization: Quantization = "none"
     compute_dtype: ComputeDtype = "auto"
     device: Device = "auto"
@@ -145,9 +169,9 @@ class PromptingParams:
 class SystemsParams:
     """Which systems run, by group (annotune/systems.py is the registry; ``annotune systems`` lists it)."""
 
-    finetuned: list[str] = dataclasses.field(default_factory=lambda: systems.in_group("finetuned"))
-    prompted: list[str] = dataclasses.field(default_factory=lambda: systems.in_group("prompted"))
-    baselines: list[str] = dataclasses.field(default_factory=lambda: systems.in_group("baselines"))
+    finetuned: list[str] = dataclasses.field(default_factory=lambda: systems.defaults("finetuned"))
+    prompted: list[str] = dataclasses.field(default_factory=lambda: systems.defaults("prompted"))
+    baselines: list[str] = dataclasses.field(default_factory=lambda: systems.defaults("baselines"))
 
     @field_validator("finetuned", "prompted", "baselines")
     @classmethod
@@ -459,6 +483,7 @@ class Params:
     baselines: BaselinesParams = dataclasses.field(default_factory=BaselinesParams)
     encoder: EncoderParams = dataclasses.field(default_factory=EncoderParams)
     llm_head: LlmHeadParams = dataclasses.field(default_factory=LlmHeadParams)
+    seq2seq: Seq2seqParams = dataclasses.field(default_factory=Seq2seqParams)
     prompting: PromptingParams = dataclasses.field(default_factory=PromptingParams)
     predict: PredictParams = dataclasses.field(default_factory=PredictParams)
     evaluate: EvaluateParams = dataclasses.field(default_factory=EvaluateParams)

@@ -42,6 +42,7 @@ KINDS = {
     "seq_cls_adapter": ("peft", "text-classification", "adapter", "AutoModelForSequenceClassification"),
     "seq_cls_model": ("transformers", "text-classification", "finetune", "AutoModelForSequenceClassification"),
     "causal_model": ("transformers", "text-generation", "finetune", "AutoModelForCausalLM"),
+    "seq2seq_adapter": ("peft", "text2text-generation", "adapter", "AutoModelForSeq2SeqLM"),
     "sklearn": ("sklearn", "text-classification", None, None),
 }
 

@@ -17,7 +17,7 @@ from annotune.prompts import answer_ids
 from annotune.tasks import Task
 
 
-def _batches(lengths: list[int], batch_size: int, desc: str) -> Iterator[list[int]]:
+def batches_by_length(lengths: list[int], batch_size: int, desc: str) -> Iterator[list[int]]:
     """Indices grouped by length (less padding), with a progress bar; callers restore input order."""
     order = sorted(range(len(lengths)), key=lambda i: lengths[i])
     with tqdm(total=len(order), desc=desc, unit="row") as progress:
@@ -65,7 +65,7 @@ def answer_logprobs(
         prefix = torch.tensor([prompts[0][:prefix_length]], device=device)
         prefix_cache = model(input_ids=prefix, use_cache=True, logits_to_keep=1).past_key_values
     suffixes = [p[prefix_length:] for p in prompts]
-    for index in _batches([len(s) for s in suffixes], batch_size, "scoring"):
+    for index in batches_by_length([len(s) for s in suffixes], batch_size, "scoring"):
         ids, suffix_mask = left_pad([suffixes[i] for i in index], pad_id, device)
         rows = len(index)
         mask = torch.cat([torch.ones(rows, prefix_length, dtype=torch.long, device=device), suffix_mask], dim=1)
@@ -132,7 +132,7 @@ def generate(model, tokenizer, prompts: list[list[int]], max_new_tokens: int, ba
     """Greedy decoding; the first line of each answer, special tokens removed."""
     device = next(model.parameters()).device
     texts: list[str] = [""] * len(prompts)
-    for index in _batches([len(p) for p in prompts], batch_size, "generating"):
+    for index in batches_by_length([len(p) for p in prompts], batch_size, "generating"):
         ids, mask = left_pad([prompts[i] for i in index], tokenizer.pad_token_id, device)
         out = model.generate(
             input_ids=ids,
@@ -143,9 +143,13 @@ def generate(model, tokenizer, prompts: list[list[int]], max_new_tokens: int, ba
             pad_token_id=tokenizer.pad_token_id,
         )
         for row, i in enumerate(index):
-            answer = tokenizer.decode(out[row, ids.shape[1] :], skip_special_tokens=True)
-            texts[i] = answer.strip().split("\n")[0].strip()
+            texts[i] = first_line(tokenizer.decode(out[row, ids.shape[1] :], skip_special_tokens=True))
     return texts
+
+
+def first_line(answer: str) -> str:
+    """A generated answer as it is kept: its first line, stripped."""
+    return answer.strip().split("\n")[0].strip()
 
 
 def llm_predictions(
@@ -155,16 +159,25 @@ def llm_predictions(
     if task.is_classification:
         answers = [answer_ids(tokenizer, task.verbalize(label)) for label in task.labels]
         probabilities = answer_logprobs(model, prompts, answers, tokenizer.pad_token_id, batch_size).softmax(-1)
-        return [
-            {
-                "id": r["id"],
-                "gold": r["label"],
-                "pred": task.labels[int(p.argmax())],
-                "scores": {label: round(float(v), 6) for label, v in zip(task.labels, p, strict=True)},
-            }
-            for r, p in zip(rows, probabilities, strict=True)
-        ]
-    texts = generate(model, tokenizer, prompts, max_new_tokens, batch_size)
+        return label_records(task, rows, probabilities)
+    return text_records(task, rows, generate(model, tokenizer, prompts, max_new_tokens, batch_size))
+
+
+def label_records(task: Task, rows: list[dict], probabilities: torch.Tensor) -> list[dict]:
+    """Classification prediction records: the most probable label and every label's probability."""
+    return [
+        {
+            "id": r["id"],
+            "gold": r["label"],
+            "pred": task.labels[int(p.argmax())],
+            "scores": {label: round(float(v), 6) for label, v in zip(task.labels, p, strict=True)},
+        }
+        for r, p in zip(rows, probabilities, strict=True)
+    ]
+
+
+def text_records(task: Task, rows: list[dict], texts: list[str]) -> list[dict]:
+    """Prediction records of generated answers, parsed into gold-comparable labels."""
     return [
         {"id": r["id"], "gold": r["label"], "pred": task.parse_answer(t), "text": t}
         for r, t in zip(rows, texts, strict=True)

@@ -21,10 +21,11 @@ GROUPS = ("finetuned", "prompted", "baselines")
 class SystemSpec:
     name: str
     group: str  # params.yaml systems.<group> lists it; "distilled": on for the tasks in distill.tasks
-    kind: str  # how it loads and predicts: adapter | prompted | sklearn | classifier
+    kind: str  # how it loads and predicts: adapter | prompted | sklearn | classifier | seq2seq
     display: str  # the report's name
     trained_by: str | None  # the DVC stage that trains it; None: no training
     model_path: str  # its model folder, "{task}" filled in
+    opt_in: bool = False  # left out of its group's default (a params file that omits the group): needs a model declared
 
     def model_dir(self, task: str) -> Path:
         return Path(self.model_path.format(task=task))
@@ -80,6 +81,15 @@ REGISTRY: dict[str, SystemSpec] = {
             "models/baselines/{task}/llm_head",
         ),
         SystemSpec(
+            "seq2seq_lora",
+            "baselines",
+            "seq2seq",
+            "encoder-decoder (T5) + LoRA",
+            "baseline_train",
+            "models/baselines/{task}/seq2seq_lora",
+            opt_in=True,  # models.seq2seq is null by default
+        ),
+        SystemSpec(
             "encoder_distilled",
             "distilled",
             "classifier",
@@ -100,6 +110,11 @@ def spec(name: str) -> SystemSpec:
 
 def in_group(group: str) -> list[str]:
     return [name for name, s in REGISTRY.items() if s.group == group]
+
+
+def defaults(group: str) -> list[str]:
+    """The systems a group runs when params.yaml leaves it out: every one of the group but the opt-in ones."""
+    return [name for name in in_group(group) if not REGISTRY[name].opt_in]
 
 
 def display_name(name: str) -> str:

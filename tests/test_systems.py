@@ -10,6 +10,7 @@ from annotune import systems
 from annotune.config import PromptingParams, SystemsParams
 from annotune.io import write_jsonl
 from annotune.predictors import exemplar_chooser, load_system
+from annotune.prompts import boundary_exemplars
 from annotune.tasks import get_task
 from tests.test_fewshot import POOL
 
@@ -25,11 +26,12 @@ def test_every_system_is_trained_by_a_stage_of_the_pipeline():
         assert "{task}" in spec.model_path or spec.kind == "prompted"
 
 
-def test_params_groups_default_to_every_registered_system_and_enabled_keeps_their_order():
+def test_params_groups_default_to_every_registered_system_but_the_opt_in_ones_and_enabled_keeps_their_order():
     every = SystemsParams()
     assert [*every.finetuned, *every.prompted, *every.baselines] == [
-        s for s in systems.REGISTRY if systems.REGISTRY[s].group != "distilled"
+        s for s, spec in systems.REGISTRY.items() if spec.group != "distilled" and not spec.opt_in
     ]
+    assert "seq2seq_lora" in systems.in_group("baselines") and "seq2seq_lora" not in every.baselines
     cheap = SystemsParams(finetuned=[], prompted=[], baselines=["majority", "tfidf_logreg"])
     assert systems.enabled(cheap, "t", []) == ["majority", "tfidf_logreg"]
     assert systems.enabled(cheap, "t", ["t"])[-1] == "encoder_distilled"
@@ -43,6 +45,8 @@ def test_few_shot_with_similar_selection_chooses_per_row():
     fixed = exemplar_chooser("few_shot", POOL, PromptingParams(shots=2), seed=0)
     assert fixed({"id": "a", "input": "x"}) == fixed({"id": "b", "input": "y"})
     assert exemplar_chooser("zero_shot", None, PromptingParams(), seed=0)({"id": "a", "input": "x"}) == []
+    boundary = exemplar_chooser("few_shot", POOL, PromptingParams(shots=2, selection="boundary"), seed=0)
+    assert boundary({"id": "a", "input": "x"}) == boundary({"id": "b", "input": "y"}) == boundary_exemplars(POOL, 2, 0)
 
 
 def test_prompted_system_predicts_through_the_same_loader(tiny_llama, tmp_path):
