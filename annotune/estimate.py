@@ -355,16 +355,18 @@ def markdown(result: dict, currency: str) -> str:
 
 
 def planner_sentence(result: dict, currency: str) -> str | None:
-    """One sentence: the human labels an interval of the target width needs, alone and with the best system."""
-    best = None
-    for system, estimate in result.get("systems", {}).items():
-        for label, row in estimate["labels"].items():
-            with_model = row["plan"]["with_model"]
-            if with_model and (best is None or with_model["labels"] < best[2]["with_model"]["labels"]):
-                best = (system, label, row["plan"])
-    if best is None:
+    """One sentence: for the label whose share is hardest to measure (the most human labels alone), the human
+    labels an interval of the target width needs, alone and with the system that saves the most."""
+    plans = [
+        (label, system, row["plan"])
+        for system, estimate in result.get("systems", {}).items()
+        for label, row in estimate["labels"].items()
+        if row["plan"]["with_model"]
+    ]
+    if not plans:
         return None
-    system, label, planned = best
+    hardest = max(plans, key=lambda p: p[2]["humans_only"]["labels"])[0]
+    label, system, planned = min((p for p in plans if p[0] == hardest), key=lambda p: p[2]["with_model"]["labels"])
     alone, with_model = planned["humans_only"], planned["with_model"]
     return (
         f"To measure the share of {label} to ±{100 * planned['half_width']:.0f} points takes {alone['labels']:,} "

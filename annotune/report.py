@@ -9,6 +9,8 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure  # the object API: no pyplot state, no display backend
 
+from annotune.estimate import markdown, planner_sentence
+from annotune.metrics.alt_test import PAPER_MIN_ITEMS
 from annotune.metrics.classification import main_metric
 from annotune.published import PUBLISHED_HUMAN, PUBLISHED_SYSTEMS
 from annotune.systems import display_name
@@ -97,23 +99,117 @@ def system_table(task: Task, metrics: dict, published: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def _interval(row: dict, key: str) -> str:
+    """`` [low, high]`` where ``row`` holds the interval of ``key``, else nothing."""
+    if row.get(f"{key}_ci_low") is None:
+        return ""
+    return f" [{number(row[f'{key}_ci_low'], False)}, {number(row[f'{key}_ci_high'], False)}]"
+
+
+def _p(value: float) -> str:
+    return "< 0.001" if value < 0.001 else f"{value:.3f}"
+
+
+def _selection_lines(selection: dict) -> list[str]:
+    if not selection.get("tested"):
+        return []
+    per_label = selection["per_label"]
+    counts = ", ".join(
+        f"{label} {row['mean_annotations']:.2f} ({row['items']} items"
+        + (f", unanimous on {number(row['unanimous_share'], True)}%" if row.get("unanimous_share") is not None else "")
+        + ")"
+        for label, row in per_label.items()
+    )
+    lines = [
+        f"- *Selection* ({'flagged' if selection['flagged'] else 'not flagged'}): annotators per item by gold label: "
+        f"{counts}; Kruskal–Wallis p {_p(selection['kruskal_wallis_p'])}."
+    ]
+    if selection["flagged"]:
+        fewest, most = per_label[selection["fewest"]], per_label[selection["most"]]
+        agreement = (
+            f" (unanimous on {number(fewest['unanimous_share'], True)}% of them, against "
+            f"{number(most['unanimous_share'], True)}% of those whose gold is {selection['most']!r})"
+            if fewest.get("unanimous_share") is not None and most.get("unanimous_share") is not None
+            else ""
+        )
+        lines.append(
+            f"  What it does: the items whose gold is {selection['fewest']!r} lack "
+            f"{number(selection['shortfall'], True)}% of the annotations the items whose gold is "
+            f"{selection['most']!r} get. If the missing annotators would have answered otherwise, the agreement "
+            f"measured on those items{agreement} is overstated, their gold leans towards {selection['fewest']!r}, and "
+            "the reference below (α, AC1, κ) is too high: a system measured against it looks worse than it is."
+        )
+    return lines
+
+
+def diagnostics_section(human: dict) -> str | None:
+    """The findings on the annotators' labels (evaluate's ``human.diagnostics``) in a few lines: whether they can
+    serve as a reference, and why not."""
+    found = human.get("diagnostics")
+    if not found:
+        return None
+    usable = "yes: no finding below rules it out." if found["usable"] else "**no**: the flagged findings rule it out."
+    lines = [f"**Is the human reference usable?** {usable}", ""]
+    lines += _selection_lines(found["selection"])
+    agreement = found["implausible_agreement"]
+    if agreement["items"]:
+        never = agreement["never_disagreed"]
+        lines.append(
+            f"- *Agreement* on {found['compared_on']} ({'flagged' if agreement['flagged'] else 'not flagged'}): "
+            f"unanimous on {number(agreement['unanimous_share'], True)}% of the {agreement['items']} items with 2+ "
+            f"annotators, α {number(agreement['krippendorff_alpha'], False)}"
+            + (f"; never disagreed on {', '.join(map(repr, never))}" if never else "")
+            + "."
+        )
+    coverage = found.get("coverage") or {}
+    if coverage.get("items_per_annotator"):
+        spread = coverage["items_per_annotator"]
+        needed = coverage.get("test_items_for_paper_min")
+        lines.append(
+            f"- *Coverage*: {coverage['annotators']} annotators on the items with 2+ labels, median "
+            f"{spread['median']:g} items each (interquartile {spread['q1']:g}–{spread['q3']:g}, most {spread['max']}); "
+            f"{coverage['below_min_items']} below the Alt-Test's minimum in use ({coverage['min_items']} items), "
+            f"{coverage['at_paper_min_items']} at the paper's {coverage['paper_min_items']}"
+            + (
+                f"; {needed['annotators']} annotators would get {coverage['paper_min_items']} items each from about "
+                f"{needed['test_items']:,} test items drawn as these were"
+                if needed
+                else ""
+            )
+            + "."
+        )
+    repeats = found.get("repeats")
+    if repeats is not None:
+        lines.append(
+            f"- *Repeats*: {repeats['annotator_items']} item × annotator pairs labelled more than once "
+            f"({repeats['annotators']} annotators): the same label each time in {number(repeats['agreement'], True)}%, "
+            f"test–retest α {number(repeats['krippendorff_alpha'], False)}."
+            if repeats["annotator_items"]
+            else "- *Repeats*: no annotator labelled an item twice (no test–retest agreement to report)."
+        )
+    return "\n".join(lines)
+
+
 def human_section(task: Task, metrics: dict, published: dict | None) -> str:
+    """The findings on the annotators' labels first, then their agreement with intervals, and which systems
+    reach it (a paired bootstrap of the kappa difference)."""
     human = metrics.get("human")
     if not human:
         return "No per-annotator labels for this split: no human reference."
-    reach = [display_name(s) for s in metrics if s != "human" and metrics[s].get("reaches_human_reference")]
-    text = (
+    systems = [s for s in metrics if s != "human"]
+    reference = (
         f"Human reference on {human['posts']} test posts with 2+ annotators "
         f"({human['annotations_per_post']:.2f} per post): "
-        f"Krippendorff's α {number(human['krippendorff_alpha'], False)} (nominal"
+        f"Krippendorff's α {number(human['krippendorff_alpha'], False)}{_interval(human, 'krippendorff_alpha')} "
+        "(nominal"
         + (
             f"; {number(human['krippendorff_alpha_ordinal'], False)} at the ordinal level, the labels being ordered"
             if human.get("krippendorff_alpha_ordinal") is not None
             else ""
         )
-        + f"), Gwet's AC1 {number(human.get('ac1'), False)}, "
+        + f"), Gwet's AC1 {number(human.get('ac1'), False)}{_interval(human, 'ac1')}, "
         f"pairwise agreement {number(human['pairwise_agreement'], True)}%, one annotator vs the majority of the others "
-        f"(leave-one-out) κ {number(human['loo_kappa'], False)}"
+        f"(leave-one-out) κ {number(human['loo_kappa'], False)}{_interval(human, 'loo_kappa')}"
         + (
             f" (per annotator, {human['annotators_scored']} annotators with {human['annotator_min_posts']}+ posts: "
             f"median {number(human['annotator_kappa_median'], False)}, interquartile "
@@ -122,14 +218,30 @@ def human_section(task: Task, metrics: dict, published: dict | None) -> str:
             else ""
         )
         + ". "
-        f"Systems whose κ against the human majority reaches that reference: {', '.join(reach) or 'none'}."
     )
+    if any(metrics[s].get("reference_withheld") for s in systems):
+        reference += "No system is measured against it: it cannot serve as a reference (above)."
+    else:
+        reach = [display_name(s) for s in systems if metrics[s].get("reaches_human_reference")]
+        reference += (
+            "Systems whose κ against the human majority is not significantly below the leave-one-out κ (paired "
+            f"bootstrap of the difference): {', '.join(reach) or 'none'}."
+        )
+        compared = [s for s in systems if metrics[s].get("kappa_delta_vs_human") is not None]
+        if compared:
+            closest = max(compared, key=lambda s: metrics[s]["kappa_delta_vs_human"])
+            row = metrics[closest]
+            reference += (
+                f" Closest: {display_name(closest)}, κ difference {number(row['kappa_delta_vs_human'], False)}"
+                f"{_interval(row, 'kappa_delta_vs_human')}, p {number(row['p_vs_human'], False)}."
+            )
+    parts = [part for part in (diagnostics_section(human), reference) if part]
     if published:
-        text += (
-            f"\n\n*Published, {published['source']}:* pairwise agreement "
+        parts.append(
+            f"*Published, {published['source']}:* pairwise agreement "
             f"{number(published['pairwise_agreement'], True)}%, α {published['krippendorff_alpha']:.2f}."
         )
-    return text
+    return "\n\n".join(parts)
 
 
 def money(value: float, currency: str) -> str:
@@ -149,23 +261,47 @@ def chosen_system(task: Task, metrics: dict) -> tuple[str | None, list[str]]:
     return (max(scored, key=lambda s: metrics[s][key]) if scored else None), passing
 
 
+def alt_scope(alt: dict) -> str:
+    """How many annotators the Alt-Test tested, on how many items each, against the paper's 30."""
+    tested = f"{alt['annotators_tested']} annotators tested"
+    if alt.get("min_items") is None:  # a metrics file from before the minimum was recorded
+        return tested
+    weaker = "" if alt["min_items"] >= PAPER_MIN_ITEMS else ": fewer make each annotator's test weaker"
+    return (
+        f"{tested}, each on {alt['min_items']}+ shared items (the paper asks {PAPER_MIN_ITEMS}{weaker}; "
+        f"{alt['annotators_skipped']} annotators with fewer left out)"
+    )
+
+
 def verdict(task: Task, metrics: dict, train_rows: int | None, currency: str) -> str:
     """Two or three sentences a team lead can act on, built only from numbers in the task's metrics (and the
-    training split's size from prepare's): who passes the Alt-Test, at what label budget, at what cost per
-    1,000 items against people, and the hand-off alternative."""
+    training split's size from prepare's): who passes the Alt-Test, against how many annotators tested on how
+    many items each, at what label budget, at what cost per 1,000 items against people, and the hand-off
+    alternative. When the annotators' labels cannot serve as a reference (``human.diagnostics``) it says so and
+    why, instead of a pass or fail."""
     chosen, passing = chosen_system(task, metrics)
     if chosen is None:
         return "**Verdict:** no system was evaluated."
     tested = [s for s in metrics if s != "human" and metrics[s].get("alt_test")]
     budget = f" after training on {train_rows} labelled posts" if train_rows else ""
-    if passing:
+    row, human = metrics[chosen], metrics.get("human", {})
+    found = human.get("diagnostics") or {}
+    if found and not found["usable"]:
+        key = main_metric(task)
+        first = (
+            "**Verdict:** the annotators' labels for this task cannot serve as a reference: "
+            + "; ".join(found["reasons"])
+            + f". So no Alt-Test and no comparison with the annotators; the best system on {key}{budget} is "
+            f"{display_name(chosen)} ({number(row.get(key), True)})."
+        )
+    elif passing:
         alt = metrics[chosen]["alt_test"]
         names = ", ".join(display_name(s) for s in passing)
         first = (
             f"**Verdict:** {names} {'passes' if len(passing) == 1 else 'pass'} the Alt-Test against the annotators"
             f"{budget} (ε {alt['epsilon']:.2f}, α {alt['alpha']:.2f}); {display_name(chosen)} wins against "
-            f"{number(alt['winning_rate'], True)}% of the {alt['annotators_tested']} annotators tested "
-            f"(advantage probability {alt['advantage_probability']:.3f})."
+            f"{number(alt['winning_rate'], True)}% of the {alt_scope(alt)}, with an advantage probability of "
+            f"{alt['advantage_probability']:.3f}."
         )
     elif tested:
         best = max(tested, key=lambda s: metrics[s]["alt_test"]["winning_rate"])
@@ -173,14 +309,21 @@ def verdict(task: Task, metrics: dict, train_rows: int | None, currency: str) ->
         first = (
             f"**Verdict:** no system can replace the annotators yet{budget}: none passes the Alt-Test "
             f"(ε {alt['epsilon']:.2f}, α {alt['alpha']:.2f}); the best, {display_name(best)}, wins against "
-            f"{number(alt['winning_rate'], True)}% of the {alt['annotators_tested']} annotators tested (50% needed)."
+            f"{number(alt['winning_rate'], True)}% of the {alt_scope(alt)}, 50% needed."
         )
     else:
+        coverage = found.get("coverage") or {}
+        have = (
+            f"; {coverage['annotators'] - coverage['below_min_items']} of the {coverage['annotators']} annotators "
+            f"have {coverage['min_items']}+"
+            if coverage.get("items_per_annotator")
+            else ""
+        )
         first = (
             f"**Verdict:** no Alt-Test{budget}: it needs 3+ annotators with enough shared test items "
-            f"(`evaluate.alt_test_min_items`); the best system on {main_metric(task)} is {display_name(chosen)}."
+            f"(`evaluate.alt_test_min_items`, the paper asks {PAPER_MIN_ITEMS}{have}); the best system on "
+            f"{main_metric(task)} is {display_name(chosen)}."
         )
-    row, human = metrics[chosen], metrics.get("human", {})
     sentences = [first]
     if row.get("cost_per_1000") is not None and human.get("cost_per_1000") is not None:
         sentences.append(
@@ -321,6 +464,11 @@ def task_figures(task: Task, plots: Path, figures: Path) -> list[Path]:
     return [path for path in made if path is not None]
 
 
+def _planner(estimates: dict[str, dict] | None, task: Task, currency: str) -> list[str]:
+    sentence = planner_sentence(estimates[task.name], currency) if estimates and task.name in estimates else None
+    return ["", sentence] if sentence else []
+
+
 def summary(
     dataset: str,
     tasks: list[Task],
@@ -329,8 +477,10 @@ def summary(
     base: Path,
     train_rows: int | None = None,
     currency: str = "USD",
+    estimates: dict[str, dict] | None = None,
 ) -> str:
-    """The whole report; figure links are relative to ``base`` (the folder of summary.md)."""
+    """The whole report; figure links are relative to ``base`` (the folder of summary.md). ``estimates``: per task,
+    the estimate stage's result (metrics/estimate/<task>.json), shown as a section and one planner sentence."""
     parts = [
         f"# annotune report: {dataset}",
         "",
@@ -356,6 +506,7 @@ def summary(
             f"{next(r['n'] for s, r in result.items() if s != 'human')} test rows)",
             "",
             verdict(task, result, train_rows, currency),
+            *_planner(estimates, task, currency),
             "",
             system_table(task, result, PUBLISHED_SYSTEMS.get(dataset, {}).get(task.name, [])),
             "",
@@ -367,6 +518,9 @@ def summary(
         distillation = distillation_section(task, result)
         if distillation:
             parts += ["", distillation]
+        if estimates and estimates.get(task.name, {}).get("systems"):
+            section = markdown(estimates[task.name], currency)
+            parts += ["", "### Measuring with the model's labels (estimates)", "", section]
         if figures.get(task.name):
             parts += ["", " ".join(f"![{p.stem}]({p.relative_to(base).as_posix()})" for p in figures[task.name])]
     return "\n".join(parts) + "\n"

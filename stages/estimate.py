@@ -48,8 +48,13 @@ def main(argv: list[str]) -> None:
         return
     if settings.max_pool is not None and settings.max_pool < len(pool):
         pool = sorted(random.Random(params.seed).sample(pool, settings.max_pool), key=lambda r: r["id"])
+    design = read_json(args.pool / "design.json")
+    if not design["probability_sample"]:
+        why = "the test split is no random sample (prepare.test_sampling: annotators), so it cannot serve as the gold"
+        write_json(args.out, result | {"why": why})
+        return
     test = read_jsonl(args.test)
-    inclusion = read_json(args.pool / "design.json")["test_inclusion_probability"]
+    inclusion = design["test_inclusion_probability"]
     running = enabled(params.systems, task.name, params.distill.tasks)
     by = settings.by
     groups = None
@@ -60,7 +65,7 @@ def main(argv: list[str]) -> None:
             result["skipped"][name] = "not run by params' systems section"
             continue
         gold_scores = {p["id"]: p["scores"] for p in read_jsonl(args.predictions / f"{name}.jsonl")}
-        pool_scores = pool_predictions(task, name, pool, args, params)
+        pool_scores = pool_predictions(task, name, pool, args, params.predict, params.prompting, params.seed)
         result["systems"][name] = estimate_task(
             list(task.labels),
             [r["labels"][task.name] for r in test],
@@ -76,7 +81,7 @@ def main(argv: list[str]) -> None:
     write_json(args.out, result | {"gold_items": len(test), "pool_items": len(pool), "by": by})
 
 
-def pool_predictions(task, name: str, pool: list[dict], args, params) -> dict[str, dict]:
+def pool_predictions(task, name: str, pool: list[dict], args, predict, prompting, seed: int) -> dict[str, dict]:
     """The system's probabilities on the pool, through the loader every prediction uses (annotune/predictors.py)."""
     prompted = spec(name).kind == "prompted"
     model_dir = spec(name).model_dir(task.name)
@@ -85,11 +90,11 @@ def pool_predictions(task, name: str, pool: list[dict], args, params) -> dict[st
         name,
         model_dir,
         base_dir=args.base,
-        batch_size=params.predict.batch_size,
-        max_new_tokens=params.predict.max_new_tokens,
-        prompting=params.prompting if prompted else None,
+        batch_size=predict.batch_size,
+        max_new_tokens=predict.max_new_tokens,
+        prompting=prompting if prompted else None,
         data_dir=args.data,
-        seed=params.seed if prompted else 0,
+        seed=seed if prompted else 0,
     )
     predictions = system.predict([instruct_record(task, r) for r in pool])
     write_jsonl(args.pool_predictions / f"{name}.jsonl", predictions)

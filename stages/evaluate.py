@@ -2,7 +2,10 @@
 
 Per system: the task's metrics with bootstrap intervals, calibration (classification), a paired
 bootstrap test against the best baseline and agreement with the human annotators where the test posts
-keep their per-annotator labels. The systems are those params.yaml's ``systems`` section switches on (and the
+keep their per-annotator labels. Those labels are first checked as a reference (``human.diagnostics``:
+annotations per item by gold label, implausible agreement, items per annotator, test-retest); a reference
+found unusable gets no Alt-Test and no "reaches the human reference" for any system (null, with the reason).
+The systems are those params.yaml's ``systems`` section switches on (and the
 distilled encoder for the tasks in ``distill.tasks``), so a system removed from params leaves the metrics even if
 its old predictions file is still on disk.
 """
@@ -17,6 +20,7 @@ from annotune.metrics.agreement import annotator_agreement
 from annotune.metrics.alt_test import alt_test
 from annotune.metrics.comparison import compare_systems
 from annotune.metrics.cost import human_cost, system_cost
+from annotune.metrics.reference import diagnose
 from annotune.systems import enabled
 
 PLOTS = ("confusion", "reliability", "roc", "pr", "coverage")
@@ -49,23 +53,35 @@ def main(argv: list[str]) -> None:
         params.seed,
         params.annotate.target_accuracy,
     )
-    if "human" in metrics and all(a is not None for a in annotators):
-        metrics["human"] |= annotator_agreement(annotations, annotators, settings.annotator_min_posts)
-        scoring = "accuracy" if task.kind in ("binary", "multiclass") else "jaccard"  # label sets: partial credit
-        for system in systems:  # can the system replace one of the annotators? (None: too few annotators)
-            labels = [p["pred"] for p in predictions[system]]
-            verdict = alt_test(
-                annotations,
-                annotators,
-                labels,
-                settings.alt_test_epsilon,
-                settings.alt_test_alpha,
-                settings.alt_test_min_items,
-                scoring,
-            )
-            if verdict is not None:
-                metrics[system]["alt_test"] = verdict
     if "human" in metrics:
+        with_ids = all(a is not None for a in annotators)
+        gold = [prepared[p["id"]]["labels"][task.name] for p in rows]
+        repeats = [(prepared[p["id"]].get("repeats") or {}).get(task.name) for p in rows]
+        diagnostics = diagnose(
+            task, annotations, annotators if with_ids else None, gold, repeats, settings.alt_test_min_items
+        )
+        metrics["human"]["diagnostics"] = diagnostics
+        if with_ids:
+            metrics["human"] |= annotator_agreement(annotations, annotators, settings.annotator_min_posts)
+        if not diagnostics["usable"]:  # no decision against a reference that cannot be one
+            withheld = "the annotators' labels cannot serve as a reference: " + "; ".join(diagnostics["reasons"])
+            for system in systems:
+                metrics[system] |= {"reaches_human_reference": None, "alt_test": None, "reference_withheld": withheld}
+        elif with_ids:
+            scoring = "accuracy" if task.kind in ("binary", "multiclass") else "jaccard"  # label sets: partial credit
+            for system in systems:  # can the system replace one of the annotators? (None: too few annotators)
+                labels = [p["pred"] for p in predictions[system]]
+                verdict = alt_test(
+                    annotations,
+                    annotators,
+                    labels,
+                    settings.alt_test_epsilon,
+                    settings.alt_test_alpha,
+                    settings.alt_test_min_items,
+                    scoring,
+                )
+                if verdict is not None:
+                    metrics[system]["alt_test"] = verdict
         metrics["human"] |= human_cost(params.cost.annotators_per_item, params.cost.human_label_price)
     for system in systems:  # what the system's run measured: memory (LLMs), and time -> cost per 1,000 items
         runtime_file = args.predictions / f"{system}.runtime.json"

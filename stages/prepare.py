@@ -48,8 +48,18 @@ def write_pool(folder: Path, pool: list[dict], test: list[dict], design: list[di
     """The estimates' pool: the test records max_test left out (their gold known, so an estimate can be checked)
     and every test record's inclusion probability (an empty pool when max_test kept everything)."""
     write_jsonl(folder / "pool.jsonl", pool)
-    probabilities = datasets.inclusion_probabilities(test, design, stratum) if design else {r["id"]: 1.0 for r in test}
-    write_json(folder / "design.json", {"strata": design or [], "test_inclusion_probability": probabilities})
+    if design is None and pool:  # prepare.test_sampling: annotators chose the test items, not a random draw
+        write_json(
+            folder / "design.json", {"probability_sample": False, "strata": [], "test_inclusion_probability": {}}
+        )
+    else:
+        probabilities = (
+            datasets.inclusion_probabilities(test, design, stratum) if design else {r["id"]: 1.0 for r in test}
+        )
+        write_json(
+            folder / "design.json",
+            {"probability_sample": True, "strata": design or [], "test_inclusion_probability": probabilities},
+        )
     log.info("pool: %d records", len(pool))
 
 

@@ -20,6 +20,7 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--figures", type=Path, required=True, help="folder for the PNG files")
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--prepare-stats", type=Path, help="prepare's counts (the training split's size)")
+    parser.add_argument("--estimates", type=Path, help="folder of <task>.json from the estimate stage")
     args = parser.parse_args(argv)
     params = load_params()
     tasks = [params.task(name) for name in params.tasks]
@@ -27,7 +28,10 @@ def main(argv: list[str]) -> None:
     figures = {t.name: task_figures(t, args.plots / t.name, args.figures) for t in tasks}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     train_rows = read_json(args.prepare_stats)["splits"]["train"]["kept"] if args.prepare_stats else None
-    text = summary(params.dataset, tasks, metrics, figures, args.out.parent, train_rows, params.cost.currency)
+    estimates = {t.name: read_json(args.estimates / f"{t.name}.json") for t in tasks} if args.estimates else None
+    text = summary(
+        params.dataset, tasks, metrics, figures, args.out.parent, train_rows, params.cost.currency, estimates
+    )
     args.out.write_text(text)
 
 

@@ -121,6 +121,59 @@ def test_long_shape_errors_name_file_row_and_column(tmp_path, content, message):
         table.read_split(raw, "train")
 
 
+REPEATED = """item,text,worker,label
+i1,good film,w1,pos
+i1,good film,w1,neg
+i1,good film,w1,neg
+i1,good film,w2,pos
+i1,good film,w2,pos
+i1,good film,w3,pos
+i2,dull plot,w1,neg
+i2,dull plot,w1,pos
+i2,dull plot,w2,neg
+i2,dull plot,w3,neg
+"""
+
+
+@pytest.mark.parametrize(
+    ("policy", "good_w1", "dull_w1"),
+    [("first", "pos", "neg"), ("last", "neg", "pos"), ("majority", "neg", None)],
+)
+def test_long_shape_repeats_keep_one_label_per_annotator_and_record_them(tmp_path, policy, good_w1, dull_w1):
+    from annotune.metrics.reference import repeats
+
+    (tmp_path / "train.csv").write_text(REPEATED)
+    write_others(tmp_path, "item,text,worker,label", "x,other,w1,pos")
+    table, raw, _, _ = declare(tmp_path, three_files(), annotator_column="worker", item_column="item", repeats=policy)
+    records, stats = table.read_split(raw, "train")
+    posts = by_text(records)
+    good, dull = posts["good film"], posts["dull plot"]
+    assert good["annotators"] == ["w1", "w2", "w3"] and good["annotations"]["sentiment"] == [good_w1, "pos", "pos"]
+    # a tied majority follows table.ties (drop): w1 gives no label for "dull plot" and is no annotator of it
+    assert dull["annotations"]["sentiment"] == ([dull_w1] if dull_w1 else []) + ["neg", "neg"]
+    assert good["repeats"] == {"sentiment": {"w1": ["pos", "neg", "neg"], "w2": ["pos", "pos"]}}
+    assert dull["repeats"] == {"sentiment": {"w1": ["neg", "pos"]}}
+    assert stats["rows_merged"] == 4
+    assert stats["repeats"] == {"policy": policy, "annotator_items": 3, "disagreeing": 2}
+    # evaluate's test-retest agreement: w2 agrees with themselves, w1 twice not
+    recorded = [r["repeats"]["sentiment"] for r in (good, dull)]
+    retest = repeats(
+        [r["annotations"]["sentiment"] for r in (good, dull)], [good["annotators"], dull["annotators"]], recorded
+    )
+    assert retest["annotator_items"] == 3 and retest["agreement"] == pytest.approx(1 / 3)
+
+
+def test_long_shape_repeats_error_is_the_default_and_keeps_agreeing_rows_merged(tmp_path):
+    (tmp_path / "train.csv").write_text("item,text,worker,label\ni1,a,w1,pos\ni1,a,w1,pos\ni1,a,w2,pos\n")
+    write_others(tmp_path, "item,text,worker,label", "x,other,w1,pos")
+    table, raw, _, _ = declare(tmp_path, three_files(), annotator_column="worker", item_column="item")
+    records, stats = table.read_split(raw, "train")
+    assert "repeats" not in records[0] and "repeats" not in stats and stats["rows_merged"] == 1
+    (tmp_path / "raw" / "train.csv").write_text("item,text,worker,label\ni1,a,w1,pos\ni1,a,w1,neg\n")
+    with pytest.raises(DatasetError, match="or set table.repeats to first, last or majority"):
+        table.read_split(raw, "train")
+
+
 def test_dawid_skene_gold_from_crowd_kit(tmp_path):
     pytest.importorskip("crowdkit")
     rows = ["item,text,worker,label"]

@@ -55,6 +55,7 @@ def tiny_params(model: Path) -> dict:
     params["prompting"].update(shots=2)
     params["predict"].update(max_new_tokens=4)
     params["distill"].update(tasks=["hasBiasedImplication"])  # the LLM-as-labeller variant, opt-in
+    params["estimate"].update(max_pool=120)
     return params
 
 
@@ -78,6 +79,12 @@ def test_dvc_repro_cache_and_experiment(tmp_path, tiny_llama, shared_sbic):
         assert sum(metrics[s]["is_best_baseline"] for s in systems) == 1
         assert (repo / "models" / "qlora" / task / "adapter_model.safetensors").exists()
         assert metrics["qlora"]["n"] == 16
+        estimate = json.loads((repo / "metrics" / "estimate" / f"{task}.json").read_text())
+        if task == "targetMinority":
+            assert "binary and multiclass" in estimate["why"]
+        else:
+            assert set(estimate["systems"]) == {"encoder", "tfidf_logreg"} and estimate["pool_items"] == 120
+            assert len((repo / "data" / "estimate" / task / "encoder.jsonl").read_text().splitlines()) == 120
         predictions = [json.loads(line) for line in (repo / "data/predictions" / task / "qlora.jsonl").open()]
         assert len(predictions) == 16
         recorded = json.loads((repo / "data/predictions" / task / "qlora.runtime.json").read_text())

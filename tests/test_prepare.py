@@ -1,6 +1,7 @@
 """Dataset-independent prepare steps and the SBIC partial-data fallback, on fixture files."""
 
 import json
+from collections import Counter
 from pathlib import Path
 
 import pandas as pd
@@ -89,3 +90,46 @@ def test_no_usable_files_is_a_clear_error(tmp_path):
     (tmp_path / "something.csv").write_text("a\n1\n")
     with pytest.raises(ValueError, match="need the train/dev/test files"):
         sbic_prepare(PrepareParams(), tmp_path)
+
+
+def annotated(index: int, annotators: list[str], label: str = "a") -> dict:
+    return rec(f"p{index}", label) | {"annotators": annotators}
+
+
+def test_annotator_sample_gives_the_most_active_annotators_their_target_then_fills_stratified():
+    from annotune.datasets.common import annotator_sample
+
+    # "busy" and "keen" share 40 items, "rare" labels 12 with them; 60 items have one annotator only
+    records = [annotated(i, ["busy", "keen"], "a" if i % 4 else "b") for i in range(40)]
+    records += [annotated(40 + i, ["busy", "rare"], "b") for i in range(12)]
+    records += [annotated(52 + i, ["solo"], "a" if i % 2 else "b") for i in range(60)]
+    sample, rest, stats = annotator_sample(records, 40, 20, lambda r: r["labels"]["t"], seed=1)
+    assert len(sample) == 40 and sorted(r["id"] for r in sample + rest) == sorted(r["id"] for r in records)
+    assert [r["id"] for r in sample] == [r["id"] for r in records if r in sample]  # the records' order kept
+    per_annotator = Counter(a for r in sample if len(r["annotators"]) > 1 for a in r["annotators"])
+    assert per_annotator["busy"] >= 20 and per_annotator["keen"] >= 20
+    # two annotators can reach 20 items (rare cannot): 20 shared items serve both, the other 20 are filled
+    assert stats == {
+        "policy": "annotators",
+        "target_items": 20,
+        "annotators_able": 2,
+        "annotators_at_target": 2,
+        "items_for_annotators": 20,
+        "items_filled_stratified": 20,
+        "probability_sample": False,
+    }
+    again, _, _ = annotator_sample(records, 40, 20, lambda r: r["labels"]["t"], seed=1)
+    other, _, _ = annotator_sample(records, 40, 20, lambda r: r["labels"]["t"], seed=2)
+    assert again == sample and other != sample  # seeded, deterministic
+
+
+def test_prepare_samples_test_items_for_annotators_only_when_asked(tmp_path):
+    raw = write_partial_sbic(tmp_path, n_test=40)
+    stratified, stats = sbic_prepare(PrepareParams(max_test=20), raw)
+    assert "test_sampling" not in stats["splits"]["test"]
+    again, _ = sbic_prepare(PrepareParams(max_test=20, test_sampling="stratified"), raw)
+    assert again == stratified  # the default is today's stratified sample, unchanged
+    chosen, stats = sbic_prepare(PrepareParams(max_test=20, test_sampling="annotators", annotator_target_items=15), raw)
+    found = stats["splits"]["test"]["test_sampling"]
+    assert len(chosen["test"]) == 20 and found["annotators_at_target"] == 2  # w1 and w2 label every test post
+    assert found["items_for_annotators"] == 15 and found["items_filled_stratified"] == 5

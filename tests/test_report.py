@@ -107,7 +107,8 @@ def test_verdict_sentences_use_only_numbers_the_metrics_hold():
         metrics[system] |= system_cost(timing, 0.5)
     text = verdict(OFFENSIVE, json.loads(json.dumps(metrics)), 300, "USD")
     assert text.startswith("**Verdict:**") and "Alt-Test" in text and "1,000 more items" in text
-    allowed = {r for v in leaves(metrics) for r in renderings(v)} | {"300", "1,000", "50", "1", "2025"}
+    # besides the metrics' numbers: the training rows, 1,000 items, the pass mark, the paper's year and minimum
+    allowed = {r for v in leaves(metrics) for r in renderings(v)} | {"300", "1,000", "50", "1", "2025", "30"}
     numbers = re.findall(r"(?<![\w.])\d[\d,]*(?:\.\d+)?", text)
     assert numbers and all(n in allowed for n in numbers), [n for n in numbers if n not in allowed]
     assert text.count(".") >= 3  # two or three sentences
@@ -119,3 +120,39 @@ def test_verdict_without_annotators_names_the_best_system():
     metrics, _ = compare_systems(OFFENSIVE, {"qlora": offensive_system(2)}, [], None, 20, 0.95, 5, 0, 0.9)
     text = verdict(OFFENSIVE, metrics, None, "USD")
     assert "no Alt-Test" in text and "QLoRA fine-tuned LLM" in text
+
+
+def test_human_section_opens_with_the_diagnostics_and_withholds_an_unusable_reference():
+    from annotune.metrics.reference import diagnose
+    from annotune.report import human_section, verdict
+
+    predictions = {"qlora": offensive_system(2), "majority": offensive_system(1)}
+    rows = predictions["qlora"] * 2  # 60 items: enough for the implausible-agreement check
+    gold = [r["gold"] for r in rows]
+    # every annotator agrees, and offensive items lose their third annotator
+    annotations = [[g] * (2 if g == "offensive" else 3) for g in gold]
+    annotators = [["a", "b", "c"][: len(a)] for a in annotations]
+    doubled = {s: [r | {"id": str(i)} for i, r in enumerate(p * 2)] for s, p in predictions.items()}
+    metrics, _ = compare_systems(OFFENSIVE, doubled, ["majority"], annotations, 50, 0.95, 5, 0, 0.9)
+    usable = human_section(OFFENSIVE, metrics, None)
+    assert "α 1.000 [1.000, 1.000]" in usable and "not significantly below the leave-one-out κ" in usable
+    metrics["human"]["diagnostics"] = diagnose(OFFENSIVE, annotations, annotators, gold, [None] * len(gold), 10)
+    for system in predictions:
+        metrics[system] |= {"reaches_human_reference": None, "alt_test": None, "reference_withheld": "unusable"}
+    text = human_section(OFFENSIVE, metrics, None)
+    assert text.startswith("**Is the human reference usable?** **no**")
+    lines = text.splitlines()
+    selection = next(line for line in lines if line.startswith("- *Selection* (flagged)"))
+    assert "offensive 2.00 (20 items" in selection and "not_offensive 3.00 (20 items" in selection
+    assert any(
+        line.strip().startswith("What it does: the items whose gold is 'offensive' lack 33.3%") for line in lines
+    )
+    assert any(
+        line.startswith("- *Agreement* on the labels (flagged): unanimous on 100.0% of the 60 items") for line in lines
+    )
+    assert any(line.startswith("- *Coverage*: 3 annotators") for line in lines)
+    assert "No system is measured against it" in text
+    first = verdict(OFFENSIVE, metrics, 300, "USD").split(". So no Alt-Test")[0]
+    assert first == "**Verdict:** the annotators' labels for this task cannot serve as a reference: " + "; ".join(
+        metrics["human"]["diagnostics"]["reasons"]
+    )

@@ -9,7 +9,14 @@ from pathlib import Path
 
 from annotune.config import PrepareParams, TableParams
 from annotune.datasets import goemotions, mrpc, sbic
-from annotune.datasets.common import Record, carve_splits, label_distribution, remove_leakage, stratified_split
+from annotune.datasets.common import (
+    Record,
+    annotator_sample,
+    carve_splits,
+    label_distribution,
+    remove_leakage,
+    stratified_split,
+)
 from annotune.datasets.table import TableAdapter
 from annotune.errors import DataError, ParamsError
 from annotune.io import SPLITS
@@ -78,10 +85,16 @@ def prepare(
         available = len(records)
         if limits[split] is not None:
             population = records
-            records, sampled_out = stratified_split(records, limits[split], module.stratum, seed)
+            if split == "test" and params.test_sampling == "annotators":  # the Alt-Test's 30 items per annotator
+                records, sampled_out, split_stats["test_sampling"] = annotator_sample(
+                    records, limits[split], params.annotator_target_items, module.stratum, seed
+                )
+            else:
+                records, sampled_out = stratified_split(records, limits[split], module.stratum, seed)
             if split == "test":  # the unlabelled pool of the estimates (annotune/estimate.py), with the sample's design
                 out["pool"] = sampled_out
-                split_stats["design"] = sampling_design(population, records, module.stratum)
+                if params.test_sampling == "stratified":  # the annotator-aware pick is no probability sample
+                    split_stats["design"] = sampling_design(population, records, module.stratum)
         split_stats |= {"available": available, "kept": len(records), "sampled_out": available - len(records)}
         split_stats["labels"] = {
             t.name: label_distribution(records, t.name, t.kind == "multilabel") for t in tasks if t.kind != "generation"

@@ -143,3 +143,66 @@ def carve_splits(
     if group:
         stats["groups"] = {split: len(chosen[split]) for split in carved}
     return carved, stats
+
+
+def annotator_sample(
+    records: list[Record], n: int, target: int, key: Callable[[Record], object], seed: int
+) -> tuple[list[Record], list[Record], dict]:
+    """``n`` test records chosen so that the most active annotators get ``target`` items each where the data
+    allows (``prepare.test_sampling: annotators``), then filled up by ``stratified_split``; order kept.
+
+    Annotators are ranked by their items with 2+ annotators (the items the Alt-Test scores; ties by id). For a
+    group of the ``k`` first, each in turn gets the items it lacks, preferring (in a seeded random order) items
+    that bring more of the group's annotators still short of the target closer to it; an annotator whose need
+    no longer fits in ``n`` is passed over. Every ``k`` is tried and the one bringing the most annotators to the
+    target kept (the smallest on a tie, leaving more to the stratified fill): aiming at everyone spreads the items
+    thin (on SBIC's dev file with ``n`` 300: 13 annotators at 30 items aiming at all 98 who could, 28 for the best
+    group). Not a probability sample: the items are chosen for who labelled them, so the labels' shares drift
+    from the population's (``probability_sample: false`` in the stats). Returns the sample, the rest, the stats."""
+    if n >= len(records):
+        return list(records), [], {"policy": "annotators", "target_items": target, "everything_kept": True}
+    items_of: dict[str, list[int]] = defaultdict(list)
+    for index, record in enumerate(records):
+        annotators = set(record.get("annotators") or ())
+        if len(annotators) >= 2:
+            for annotator in annotators:
+                items_of[annotator].append(index)
+    ranked = sorted((a for a, items in items_of.items() if len(items) >= target), key=lambda a: (-len(items_of[a]), a))
+
+    def greedy(group: list[str]) -> tuple[set[int], Counter]:
+        rng, chosen, have, members = random.Random(seed), set(), Counter(), set(group)
+        for annotator in group:
+            need = target - have[annotator]
+            if need <= 0 or need > n - len(chosen):
+                continue
+            candidates = [i for i in items_of[annotator] if i not in chosen]
+            rng.shuffle(candidates)
+            helps = {i: sum(a in members and have[a] < target for a in records[i]["annotators"]) for i in candidates}
+            for index in sorted(candidates, key=lambda i: -helps[i])[:need]:  # stable: the seeded order breaks ties
+                chosen.add(index)
+                have.update(set(records[index]["annotators"]))
+        return chosen, have
+
+    best: tuple[int, set[int]] = (0, set())
+    for k in range(1, len(ranked) + 1):
+        chosen, have = greedy(ranked[:k])
+        reached = sum(count >= target for count in have.values())
+        if reached > best[0]:
+            best = (reached, chosen)
+    chosen = best[1]
+    picked = len(chosen)
+    filled, _ = stratified_split([r for i, r in enumerate(records) if i not in chosen], n - picked, key, seed)
+    filled_ids = {id(r) for r in filled}
+    chosen = chosen | {i for i, r in enumerate(records) if id(r) in filled_ids}
+    sample = [r for i, r in enumerate(records) if i in chosen]
+    shared = Counter(a for r in sample if len(set(r.get("annotators") or ())) >= 2 for a in set(r["annotators"]))
+    stats = {
+        "policy": "annotators",
+        "target_items": target,
+        "annotators_able": len(ranked),  # with target items or more available
+        "annotators_at_target": sum(count >= target for count in shared.values()),
+        "items_for_annotators": picked,
+        "items_filled_stratified": n - picked,
+        "probability_sample": False,
+    }
+    return sample, [r for i, r in enumerate(records) if i not in chosen], stats

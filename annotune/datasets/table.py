@@ -402,30 +402,58 @@ class TableAdapter:
                 )
             given = item["by_annotator"].get(annotator)
             if given is None:
-                item["by_annotator"][annotator] = {"labels": labels, "where": where}
+                item["by_annotator"][annotator] = {"labels": labels, "where": where, "all": {}}
                 continue
             counts["repeated_annotator_rows"] += 1  # merged: the same annotator's labels, written again
             for task, label in labels.items():
                 earlier = given["labels"][task]
+                if table.repeats != "error":  # kept whole: the policy picks one, evaluate reports their agreement
+                    given["all"].setdefault(task, [] if earlier is None else [earlier])
+                    if label is not None:
+                        given["all"][task].append(label)
                 if earlier is None:
                     given["labels"][task] = label
-                elif label is not None and label != earlier:
+                elif label is not None and label != earlier and table.repeats == "error":
                     column = self.task_params[task].column
                     raise DatasetError(
                         f"{where}, column {column!r}: annotator {annotator!r} labels item {key!r} {label!r} here but "
-                        f"{earlier!r} at {given['where']}; keep one row per annotator and item, or make them agree"
+                        f"{earlier!r} at {given['where']}; keep one row per annotator and item, make them agree, or "
+                        "set table.repeats to first, last or majority"
                     )
         for item in items.values():
             annotators = list(item.pop("by_annotator").items())
             item["annotators"] = [a for a, _ in annotators]
             item["labels"] = {t.name: [given["labels"][t.name] for _, given in annotators] for t in self.tasks}
+            item["repeats"] = {}
+            for t in self.tasks:
+                repeated = {a: given["all"][t.name] for a, given in annotators if len(given["all"].get(t.name, [])) > 1}
+                for i, (annotator, _) in enumerate(annotators):
+                    if annotator in repeated:
+                        item["labels"][t.name][i] = self._one_label(repeated[annotator], t, counts)
+                if repeated:
+                    item["repeats"][t.name] = repeated
         return list(items.values())
+
+    def _one_label(self, labels: list[str], task: Task, counts: Counter) -> str | None:
+        """One annotator's label for an item they labelled several times (``table.repeats``); a tied majority
+        follows ``table.ties`` (``drop``: no label from them for this task)."""
+        counts["repeated_annotator_items"] += 1
+        counts["repeated_annotator_items_disagreeing"] += len(set(labels)) > 1
+        if self.table.repeats == "first":
+            return labels[0]
+        if self.table.repeats == "last":
+            return labels[-1]
+        return majority(labels, task.labels, self.table.ties)
 
     def _read_annotated(self, rows, path: Path, split: str) -> tuple[list[Record], dict]:
         table = self.table
         rows_dropped: Counter = Counter(empty_text=0, repeated_annotator_rows=0)
         items = self._items(rows, path, rows_dropped)
         merged = rows_dropped.pop("repeated_annotator_rows")
+        repeated = {
+            "annotator_items": rows_dropped.pop("repeated_annotator_items", 0),
+            "disagreeing": rows_dropped.pop("repeated_annotator_items_disagreeing", 0),
+        }
         dropped = Counter(no_annotator_label=0, tied_majority=0)
         annotation = Counter(empty_labels=0, annotators_without_label=0, single_annotator_items=0)
         kept = []
@@ -468,6 +496,8 @@ class TableAdapter:
             record = {"id": key, **content, "labels": record_labels, "annotations": item["labels"]}
             if item["annotators"] is not None:
                 record["annotators"] = item["annotators"]
+            if item.get("repeats"):  # {task: {annotator: every label they gave}}, for the test-retest agreement
+                record["repeats"] = item["repeats"]
             if self.attributes:
                 record["attributes"] = item["attributes"]
             per_item = max(len(v) for v in item["labels"].values())
@@ -489,6 +519,8 @@ class TableAdapter:
         }
         if self.shape == "long":  # rows_read = empty_text + rows_merged + the items' (annotator, item) pairs
             stats["rows_merged"] = merged
+            if table.repeats != "error":  # (annotator, item, task) labelled twice or more; kept by the policy
+                stats["repeats"] = {"policy": table.repeats} | repeated
         return out, stats
 
     # -- the adapter interface -----------------------------------------------------------------------------------

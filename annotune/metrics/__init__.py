@@ -9,6 +9,11 @@ package re-exports nothing, so that a stage importing one module does not pull i
 - ``calibration``: ECE, reliability rows, Brier score, ROC / PR curves, coverage vs accuracy;
 - ``agreement``: human agreement: Krippendorff's alpha, pairwise agreement, leave-one-out kappa,
   per-annotator kappas, kappa of a system against the human majority;
+- ``human_bootstrap``: intervals of the annotators' alpha, AC1 and leave-one-out kappa on the systems'
+  resamples, and each system's paired kappa difference against the annotators;
+- ``reference``: can the annotators' labels serve as the reference? selection, implausible agreement,
+  coverage, test-retest repeats;
+- ``alt_test``: the alternative annotator test (can a system replace an annotator?);
 - ``comparison``: ``evaluate`` (dispatch by task kind) and ``compare_systems``;
 - ``formatting``: plain, rounded JSON numbers for the metrics files.
 """

@@ -32,6 +32,7 @@ from annotune.tasks import group_set
 
 PASS_WINNING_RATE = 0.5
 MIN_ANNOTATORS = 3  # the paper recommends at least three: with two there is no consensus to represent
+PAPER_MIN_ITEMS = 30  # the paper's items per annotator, for the t-test's normality (evaluate.alt_test_min_items)
 
 
 def as_label_set(label) -> frozenset:
@@ -139,7 +140,7 @@ def alt_test(
     Returns ``winning_rate`` (share of tested annotators the system beats after the BY correction at
     ``alpha``), ``passed`` (1.0 when the winning rate is at least 0.5, else 0.0), ``epsilon``,
     ``alpha``, ``advantage_probability`` (rho, the mean over tested annotators of the share of their
-    items where the system represents the others at least as well), ``annotators_tested``,
+    items where the system represents the others at least as well), ``min_items``, ``annotators_tested``,
     ``annotators_skipped`` (annotators seen but with fewer than ``min_items`` items shared with another
     annotator) and ``items`` (distinct rows used).
 
@@ -156,6 +157,7 @@ def alt_test(
         "epsilon": float(epsilon),
         "alpha": float(alpha),
         "advantage_probability": float(np.mean([r["advantage"] for r in results.values()])),
+        "min_items": min_items,
         "annotators_tested": len(results),
         "annotators_skipped": len(everyone) - len(results),
         "items": len(used),

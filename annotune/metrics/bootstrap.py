@@ -14,7 +14,12 @@ def bootstrap_indices(n: int, resamples: int, seed: int) -> np.ndarray:
 def bootstrap_interval(statistic, indices: np.ndarray, level: float = 0.95) -> tuple[float, float]:
     """Percentile interval of ``statistic(rows)`` over the resamples; resamples where it is undefined
     (e.g. a single class for ROC-AUC) are skipped."""
-    values = [v for v in (statistic(rows) for rows in indices) if v is not None and not np.isnan(v)]
+    return percentile_interval([statistic(rows) for rows in indices], level)
+
+
+def percentile_interval(values, level: float = 0.95) -> tuple[float, float]:
+    """Percentile interval of resampled values, the undefined ones (None, NaN) skipped."""
+    values = [v for v in values if v is not None and not np.isnan(v)]
     if not values:
         return float("nan"), float("nan")
     low, high = np.percentile(values, [100 * (1 - level) / 2, 100 * (1 + level) / 2])
@@ -27,8 +32,14 @@ def paired_bootstrap_p(statistic_a, statistic_b, indices: np.ndarray) -> float:
     (resamples + 1) so that it is never reported as exactly 0 (capped at 1)."""
     full = np.arange(indices.shape[1])
     observed = statistic_a(full) - statistic_b(full)
-    deltas = np.array([statistic_a(rows) - statistic_b(rows) for rows in indices])
-    if observed == 0:
+    return sign_flip_p(observed, np.array([statistic_a(rows) - statistic_b(rows) for rows in indices]))
+
+
+def sign_flip_p(observed: float, deltas: np.ndarray) -> float:
+    """The p-value of ``paired_bootstrap_p`` from the observed difference and its resampled values (resamples
+    where the difference is undefined, NaN, are skipped)."""
+    deltas = deltas[~np.isnan(deltas)]
+    if observed == 0 or not len(deltas):
         return 1.0
     flips = np.sum(deltas <= 0) if observed > 0 else np.sum(deltas >= 0)
     return float(min(1.0, 2 * (flips + 1) / (len(deltas) + 1)))

@@ -16,6 +16,7 @@ from annotune.metrics.classification import (
 )
 from annotune.metrics.formatting import plain_numbers
 from annotune.metrics.generation import generation_metrics, reference_generation_scores, top_group_recall
+from annotune.metrics.human_bootstrap import human_intervals, versus_human
 from annotune.metrics.multilabel import multilabel_metrics
 from annotune.tasks import Task
 
@@ -40,7 +41,9 @@ def compare_systems(
     target_accuracy: float | None = None,
 ) -> tuple[dict, dict[str, list[dict]]]:
     """Every system's metrics on the same test rows, with bootstrap intervals, calibration, a paired
-    test against the best baseline and, given per-annotator labels, agreement with the humans.
+    test against the best baseline and, given per-annotator labels, agreement with the humans: the annotators'
+    own agreement with intervals on the same resamples, and per system its kappa against their majority, paired
+    with their leave-one-out kappa (``human_bootstrap.versus_human``).
     Also the SBIC paper's views (binarized F1 of graded labels; BLEU-2 / ROUGE-L and the top-10 groups'
     recall of generated groups), and for classification the hand-off trade-off: coverage vs accuracy
     when only rows above a confidence threshold are labelled automatically, and the coverage at
@@ -57,8 +60,11 @@ def compare_systems(
     # the paired test is against the best baseline; a quick run of LLM systems only has none
     best = max(baselines, key=lambda s: statistics[s][main](everything)) if baselines else None
     metrics, plots = {}, {}
+    versus = {}
     if annotations is not None:
         metrics["human"] = human_agreement(annotations, list(task.labels) if task.ordinal else None)
+        metrics["human"] |= human_intervals(annotations, indices, level)
+        versus = versus_human(predictions, annotations, indices, level)
     for system, rows in predictions.items():
         result = evaluate(task, rows) | intervals(statistics[system], indices, level)
         if task.is_classification:
@@ -83,7 +89,7 @@ def compare_systems(
             result["kappa_vs_human_majority"] = kappa
             if task.kind in ("binary", "multiclass"):  # AC1 does not collapse when one label dominates
                 result["ac1_vs_human_majority"] = ac1_vs_human_majority(rows, annotations, list(task.labels))
-            result["reaches_human_reference"] = float(kappa >= metrics["human"]["loo_kappa"])
+            result |= versus[system]
         metrics[system] = result
         plots[f"confusion/{system}"] = confusion_rows(task, rows)
     return plain_numbers(metrics), plots
