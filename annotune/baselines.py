@@ -3,7 +3,10 @@
 - ``majority``: always the most frequent training label (or target text).
 - ``stratified``: a label drawn at random from the training distribution (seeded per row).
 - ``tfidf_logreg``: TF-IDF + logistic regression with probabilities; for set-valued tasks (multi-label,
-  target groups) one-vs-rest over the labels seen in train, predicting the set of those above 0.5.
+  target groups) one-vs-rest over the labels seen in train (``class_weight: balanced`` balances each label's own
+  binary problem), predicting the set of those at or above their threshold: per label, the one maximizing its F1
+  on dev (``multilabel_thresholds: dev``, stored in the model; ``dev_thresholds``) or 0.5 (``fixed``, or a model
+  saved before thresholds existed).
   Declared attributes (rows' ``attributes``) are features beside the TF-IDF of the text alone: one-hot for
   a categorical one (a value unseen in train: all zeros), standardized for a numeric one.
 
@@ -112,7 +115,40 @@ def _tfidf_logreg(task: Task, rows: list[dict], params: BaselinesParams, seed: i
     return model, [g for g, keep in zip(binarizer.classes_, seen, strict=True) if keep]
 
 
-def train(method: str, task: Task, rows: list[dict], params: BaselinesParams, seed: int) -> dict:
+def dev_thresholds(scores, targets) -> list[float]:
+    """Each label's decision threshold (a score counts as positive at or above it): among that label's dev scores,
+    the one maximizing its F1 on dev. ``scores`` and ``targets`` are (rows, labels) arrays. A label without a
+    positive in dev keeps 0.5, the fixed default: its F1 is 0 at every threshold, so dev gives no evidence to move
+    it, and a threshold guessed from the training prevalence would predict it blindly. Shared by the classifiers."""
+    import numpy as np
+    from sklearn.metrics import precision_recall_curve
+
+    thresholds = []
+    for label_scores, label_targets in zip(np.asarray(scores).T, np.asarray(targets).T, strict=True):
+        if not label_targets.any():
+            thresholds.append(0.5)
+            continue
+        precision, recall, candidates = precision_recall_curve(label_targets, label_scores)
+        # the curve ends at (precision 1, recall 0) with no threshold; F1 is 0 where both are
+        f1 = 2 * precision[:-1] * recall[:-1] / np.maximum(precision[:-1] + recall[:-1], 1e-12)
+        thresholds.append(float(candidates[np.argmax(f1)]))
+    return thresholds
+
+
+def _group_thresholds(task: Task, model: dict, params: BaselinesParams, dev: list[dict] | None) -> dict[str, float]:
+    """The fitted one-vs-rest model's per-label thresholds (0.5 each for ``fixed`` or without a dev split)."""
+    groups = model["groups"]
+    if params.multilabel_thresholds == "fixed" or not dev:
+        return dict.fromkeys(groups, 0.5)
+    scores = model["pipeline"].predict_proba(_inputs(dev, model.get("attributes", {})))
+    targets = [[group in task.as_set(r["label"]) for group in groups] for r in dev]
+    return dict(zip(groups, dev_thresholds(scores, targets), strict=True))
+
+
+def train(
+    method: str, task: Task, rows: list[dict], params: BaselinesParams, seed: int, dev: list[dict] | None = None
+) -> dict:
+    """The fitted baseline; ``dev`` (the dev split) sets a multi-label TF-IDF model's per-label thresholds."""
     if method not in METHODS:
         raise ParamsError(f"params.yaml: systems.baselines has unknown method {method!r}; known: {', '.join(METHODS)}")
     if not rows:
@@ -130,6 +166,8 @@ def train(method: str, task: Task, rows: list[dict], params: BaselinesParams, se
         if attributes:  # only then: a model without attributes is saved as it was before they existed
             model["attributes"] = attributes
         model["pipeline"], model["groups"] = _tfidf_logreg(task, rows, params, seed, attributes)
+        if not task.is_classification:
+            model["thresholds"] = _group_thresholds(task, model, params, dev)
     return model
 
 
@@ -159,7 +197,8 @@ def predict(task: Task, model: dict, rows: list[dict]) -> list[dict]:
     else:
         probabilities = model["pipeline"].predict_proba(_inputs(rows, model.get("attributes", {})))
         scores = [dict(zip(model["groups"], map(float, row), strict=True)) for row in probabilities]
-        preds = [task.from_set(g for g, p in s.items() if p >= 0.5) for s in scores]
+        thresholds = model.get("thresholds", {})  # a model saved before thresholds existed: 0.5 each
+        preds = [task.from_set(g for g, p in s.items() if p >= thresholds.get(g, 0.5)) for s in scores]
     if task.kind == "multilabel" and method in ("majority", "stratified"):
         scores = [model["label_frequency"]] * len(rows)
     out = []

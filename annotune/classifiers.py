@@ -8,7 +8,12 @@
   random predictions: the tests reload and compare logits).
 
 Set-valued tasks get a multi-label (sigmoid) head: over the task's labels (multilabel), or over the
-groups seen in train (target-group generation). Sentence pairs are encoded as pairs (``input_pair``).
+groups seen in train (target-group generation). Its per-label decision thresholds are chosen on dev
+(``multilabel_thresholds: dev``: each label's F1-maximizing dev score, ``baselines.dev_thresholds``) or 0.5
+(``fixed``), stored in META_FILE and applied wherever the model predicts; a model saved before thresholds
+existed predicts with 0.5. ``class_weight: balanced`` weighs classes by inverse frequency (single-label) or each
+label's positives by its negatives / positives (multi-label, BCE ``pos_weight``).
+Sentence pairs are encoded as pairs (``input_pair``).
 """
 
 from __future__ import annotations
@@ -169,17 +174,35 @@ def build_model(method: str, base_dir: Path, task: Task, labels: list[str], para
     raise ParamsError(f"params.yaml: unknown classifier method {method!r}; known: {', '.join(METHODS)}")
 
 
-def _weighted_trainer(class_weights: torch.Tensor):
+def _weighted_trainer(class_weights: torch.Tensor, multi_label: bool):
+    """A Trainer whose loss weighs classes (cross-entropy ``weight``) or, multi-label, each label's positives
+    (binary cross-entropy ``pos_weight``)."""
     from transformers import Trainer
 
     class WeightedTrainer(Trainer):
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
             labels = inputs.pop("labels")
             outputs = model(**inputs)
-            loss = torch.nn.functional.cross_entropy(outputs.logits.float(), labels, weight=class_weights)
+            logits = outputs.logits.float()
+            weights = class_weights.to(logits.device)
+            if multi_label:
+                loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, labels.float(), pos_weight=weights)
+            else:
+                loss = torch.nn.functional.cross_entropy(logits, labels, weight=weights)
             return (loss, outputs) if return_outputs else loss
 
     return WeightedTrainer
+
+
+def _class_weights(task: Task, train: list[dict], labels: list[str]) -> torch.Tensor:
+    """``balanced`` weights: n / (classes x count) per class; multi-label, negatives / positives per label (a label
+    without a positive in train weighs nothing: it has no positive term)."""
+    targets = np.asarray(_targets(task, train, labels))
+    if task.is_classification:
+        counts = np.bincount(targets, minlength=len(labels))
+        return torch.tensor(len(train) / (len(labels) * np.maximum(counts, 1)), dtype=torch.float32)
+    positives = targets.sum(axis=0)
+    return torch.tensor((len(train) - positives) / np.maximum(positives, 1), dtype=torch.float32)
 
 
 def train_classifier(
@@ -209,11 +232,8 @@ def _train_classifier(method, base_dir, task, train, dev, params, seed, out_dir)
         return Dataset.from_dict({**encode(tokenizer, rows, params.max_length), "labels": _targets(task, rows, labels)})
 
     trainer_class = Trainer
-    class_weight = getattr(params, "class_weight", None)
-    if class_weight == "balanced" and task.is_classification:
-        counts = np.bincount(_targets(task, train, labels), minlength=len(labels))
-        weights = torch.tensor(len(train) / (len(labels) * np.maximum(counts, 1)), dtype=torch.float32)
-        trainer_class = _weighted_trainer(weights)
+    if getattr(params, "class_weight", None) == "balanced":  # llm_head has no class_weight
+        trainer_class = _weighted_trainer(_class_weights(task, train, labels), not task.is_classification)
     args = TrainingArguments(
         output_dir=str(out_dir / "checkpoints"),
         per_device_train_batch_size=params.batch_size,
@@ -252,9 +272,23 @@ def _train_classifier(method, base_dir, task, train, dev, params, seed, out_dir)
         "max_length": params.max_length,
         "params": params.__dict__,
     }
+    if meta["multi_label"]:
+        meta["thresholds"] = dict(zip(labels, label_thresholds(model, tokenizer, meta, task, dev, params), strict=True))
     (out_dir / META_FILE).write_text(json.dumps(meta, indent=2))
     dev_losses = [e["eval_loss"] for e in trainer.state.log_history if "eval_loss" in e]
     return model, {"dev_loss_per_epoch": dev_losses, "epochs_run": len(dev_losses), "labels": labels}
+
+
+def label_thresholds(model, tokenizer, meta: dict, task: Task, dev: list[dict], params) -> list[float]:
+    """A multi-label model's decision threshold per label: chosen on ``dev`` (``multilabel_thresholds: dev``)
+    or 0.5 (``fixed``, or an empty dev split)."""
+    from annotune.baselines import dev_thresholds
+
+    if params.multilabel_thresholds == "fixed" or not dev:
+        return [0.5] * len(meta["labels"])
+    model.eval()  # no dropout: the scores the saved model will give
+    probabilities = torch.sigmoid(_logits(model, tokenizer, meta, dev, params.batch_size)).numpy()
+    return dev_thresholds(probabilities, _targets(task, dev, meta["labels"]))
 
 
 def load_classifier(model_dir: Path):
@@ -285,6 +319,17 @@ def classifier_predictions(task: Task, model_dir: Path, rows: list[dict], batch_
 
 
 @torch.inference_mode()
+def _logits(model, tokenizer, meta: dict, rows: list[dict], batch_size: int) -> torch.Tensor:
+    """The model's float logits for ``rows`` (rows x labels, on the CPU), ``batch_size`` rows at a time."""
+    device, batches = next(model.parameters()).device, []
+    for start in range(0, len(rows), batch_size):
+        batch = rows[start : start + batch_size]
+        encoded = encode(tokenizer, batch, meta["max_length"], padding=True, return_tensors="pt")
+        batches.append(model(**encoded.to(device)).logits.float().cpu())
+    return torch.cat(batches) if batches else torch.empty(0, len(meta["labels"]))
+
+
+@torch.inference_mode()
 def loaded_classifier_predictions(
     model, tokenizer, meta: dict, rows: list[dict], batch_size: int, task: Task | None = None
 ) -> list[dict]:
@@ -292,14 +337,14 @@ def loaded_classifier_predictions(
     that predict batch after batch, like annotate, load it once). For a multi-label ``task`` the rows
     also get each label's probability."""
     labels, out = meta["labels"], []
+    # a model saved before thresholds existed: 0.5 for every label
+    thresholds = [meta.get("thresholds", {}).get(label, 0.5) for label in labels]
     for start in range(0, len(rows), batch_size):
         batch = rows[start : start + batch_size]
-        encoded = encode(tokenizer, batch, meta["max_length"], padding=True, return_tensors="pt")
-        encoded = encoded.to(next(model.parameters()).device)
-        logits = model(**encoded).logits.float().cpu()
+        logits = _logits(model, tokenizer, meta, batch, batch_size)
         if meta["multi_label"]:
             for row, probs in zip(batch, torch.sigmoid(logits), strict=True):
-                groups = [label for label, p in zip(labels, probs, strict=True) if p >= 0.5]
+                groups = [label for label, p, t in zip(labels, probs, thresholds, strict=True) if p >= t]
                 pred = task.from_set(groups) if task is not None else normalize_groups(", ".join(groups))
                 out.append({"id": row["id"], "gold": row["label"], "pred": pred})
                 if task is not None and task.kind == "multilabel":  # one independent probability per label

@@ -76,7 +76,19 @@ def load_system(
         model, tokenizer, meta = classifiers.load_classifier(model_dir)
 
         def predict(rows):
-            return classifiers.loaded_classifier_predictions(model, tokenizer, meta, rows, batch_size)
+            # with the task: a multi-label model's labels keep their declared case and get their scores
+            return classifiers.loaded_classifier_predictions(model, tokenizer, meta, rows, batch_size, task)
+
+    elif kind == "seq2seq":
+        from annotune import seq2seq
+
+        if not (model_dir / seq2seq.META_FILE).exists():
+            raise _untrained(name, model_dir, seq2seq.META_FILE)
+        model, tokenizer, trained = seq2seq.load(model_dir)
+        max_input = trained["params"]["max_input_tokens"]
+
+        def predict(rows):
+            return seq2seq.predictions(task, model, tokenizer, rows, max_input, batch_size, max_new_tokens)
 
     else:
         from annotune import baselines
@@ -99,9 +111,10 @@ def _untrained(name: str, model_dir: Path, marker: str) -> MissingInputError:
 
 
 def exemplar_chooser(name: str, train_rows: list[dict] | None, prompting, seed: int) -> Callable[[dict], list[dict]]:
-    """The few-shot exemplars of each row: none for zero-shot, the same stratified ones for every row, or the
-    TF-IDF nearest training posts (``prompting.selection: similar``)."""
-    from annotune.prompts import SimilarExemplars, stratified_exemplars
+    """The few-shot exemplars of each row: none for zero-shot, the same stratified (or, ``prompting.selection:
+    boundary``, nearest the decision boundary) ones for every row, or the TF-IDF nearest training posts
+    (``similar``)."""
+    from annotune.prompts import SimilarExemplars, boundary_exemplars, stratified_exemplars
 
     if name == "zero_shot" or prompting.shots == 0:
         return lambda row: []
@@ -109,6 +122,9 @@ def exemplar_chooser(name: str, train_rows: list[dict] | None, prompting, seed: 
         raise MissingInputError(f"system {name!r} needs the task's training rows (the few-shot pool)")
     if prompting.selection == "stratified":
         fixed = stratified_exemplars(train_rows, prompting.shots, seed)
+        return lambda row: fixed
+    if prompting.selection == "boundary":
+        fixed = boundary_exemplars(train_rows, prompting.shots, seed)
         return lambda row: fixed
     similar = SimilarExemplars(train_rows)
     return lambda row: similar(row, prompting.shots)

@@ -107,6 +107,17 @@ def answer_ids(tokenizer, answer: str) -> list[int]:
     return tokenizer(answer, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
 
 
+def _round_robin(queues: dict[str, list[dict]], k: int) -> list[dict]:
+    """Up to k records taken one label at a time (labels in sorted order), each from the end of its queue."""
+    chosen: list[dict] = []
+    wanted = min(k, sum(map(len, queues.values())))
+    while len(chosen) < wanted:
+        for label in sorted(queues):
+            if queues[label] and len(chosen) < k:
+                chosen.append(queues[label].pop())
+    return chosen
+
+
 def stratified_exemplars(pool: list[dict], k: int, seed: int) -> list[dict]:
     """k training records, one label at a time round-robin (labels in sorted order), seeded: the same
     exemplars for every row, so the few-shot prefix is shared."""
@@ -115,12 +126,40 @@ def stratified_exemplars(pool: list[dict], k: int, seed: int) -> list[dict]:
         by_label[record["label"]].append(record)
     rng = random.Random(seed)
     queues = {label: rng.sample(records, len(records)) for label, records in sorted(by_label.items())}
-    chosen: list[dict] = []
-    while len(chosen) < min(k, len(pool)):
-        for label in sorted(queues):
-            if queues[label] and len(chosen) < k:
-                chosen.append(queues[label].pop())
+    chosen = _round_robin(queues, k)
     return rng.sample(chosen, len(chosen))
+
+
+def boundary_margins(pool: list[dict], seed: int) -> list[float]:
+    """Each training record's margin under a TF-IDF + logistic regression fitted on the pool (its label texts as
+    classes): the gap between its two most probable classes (binary: 2 |p - 0.5|). Small: near the boundary."""
+    import numpy as np
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+
+    texts = [r["input"] for r in pool]
+    model = make_pipeline(TfidfVectorizer(sublinear_tf=True), LogisticRegression(max_iter=2000, random_state=seed))
+    probabilities = np.sort(model.fit(texts, [r["label"] for r in pool]).predict_proba(texts), axis=1)
+    # rounded so that float noise does not decide ties: those go to the smaller id
+    return [round(float(m), 9) for m in probabilities[:, -1] - probabilities[:, -2]]
+
+
+def boundary_exemplars(pool: list[dict], k: int, seed: int) -> list[dict]:
+    """k training records spread over the labels like ``stratified_exemplars``, taking within each label those
+    with the smallest ``boundary_margins`` (ties: smaller id): the posts a classifier finds hardest, the same for
+    every row. In a seeded order; a pool with one label has no boundary and falls back to stratified."""
+    if len({r["label"] for r in pool}) < 2:
+        return stratified_exemplars(pool, k, seed)
+    by_label: dict[str, list[tuple[float, str, dict]]] = defaultdict(list)
+    for record, margin in zip(pool, boundary_margins(pool, seed), strict=True):
+        by_label[record["label"]].append((margin, record["id"], record))
+    # largest margin first: the round robin pops from the end
+    queues = {
+        label: [r for *_, r in sorted(items, key=lambda m: m[:2], reverse=True)] for label, items in by_label.items()
+    }
+    chosen = _round_robin(queues, k)
+    return random.Random(seed).sample(chosen, len(chosen))
 
 
 class SimilarExemplars:

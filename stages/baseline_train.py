@@ -1,11 +1,12 @@
-"""baseline_train@<task>-<method>: fit a baseline on the task's training split (dev for early stopping)."""
+"""baseline_train@<task>-<method>: fit a baseline on the task's training split (dev: early stopping, thresholds)."""
 
 import argparse
 import time
 from pathlib import Path
 
-from annotune import baselines, classifiers, cli, model_card
+from annotune import baselines, classifiers, cli, model_card, seq2seq
 from annotune.config import load_params, save_resolved
+from annotune.errors import ParamsError
 from annotune.io import read_jsonl
 from annotune.models import point_adapter_at_base, read_source, resolve_runtime
 
@@ -20,6 +21,7 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--data", type=Path, required=True, help="instruct folder of the task")
     parser.add_argument("--encoder", type=Path, required=True, help="base encoder folder")
     parser.add_argument("--llm", type=Path, required=True, help="base LLM folder")
+    parser.add_argument("--seq2seq", type=Path, default=seq2seq.BASE_DIR, help="base encoder-decoder folder")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
     params = load_params()
@@ -28,7 +30,20 @@ def main(argv: list[str]) -> None:
     dev = read_jsonl(args.data / "dev.jsonl")
     card = {"system": args.method, "task": task, "dataset": params.dataset}
     started = time.perf_counter()  # the training time goes into the cost per 1,000 items (evaluate)
-    if args.method in classifiers.METHODS:
+    if args.method == "seq2seq_lora":
+        if params.models.seq2seq is None:
+            raise ParamsError("params.yaml: system seq2seq_lora needs a T5-family model: set models.seq2seq")
+        _, stats = seq2seq.train(task, args.seq2seq, train, dev, params.seq2seq, params.seed, args.out)
+        model_card.write(
+            args.out,
+            **card,
+            kind="seq2seq_adapter",
+            base_dir=args.seq2seq,
+            params=params.seq2seq,
+            sizes={"train": len(train), "dev": len(dev)},
+            metrics={k: stats[k] for k in ("train_loss", "dev_loss_per_epoch")},
+        )
+    elif args.method in classifiers.METHODS:
         llm = args.method == "llm_head"
         section = params.llm_head if llm else params.encoder
         base = args.llm if llm else args.encoder
@@ -60,7 +75,7 @@ def main(argv: list[str]) -> None:
             notes=notes,
         )
     else:
-        baselines.save(baselines.train(args.method, task, train, params.baselines, params.seed), args.out)
+        baselines.save(baselines.train(args.method, task, train, params.baselines, params.seed, dev), args.out)
         stats = {"train_seconds": round(time.perf_counter() - started, 3), "train_rows": len(train)}
         save_resolved(
             args.out / "annotune.json", task=args.task, method=args.method, params=params.baselines, stats=stats

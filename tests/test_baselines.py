@@ -4,7 +4,7 @@ import pytest
 
 from annotune import baselines
 from annotune.config import BaselinesParams
-from annotune.tasks import get_task
+from annotune.tasks import declared_task, get_task
 
 BIAS = get_task("sbic", "hasBiasedImplication")
 TARGET = get_task("sbic", "targetMinority")
@@ -112,3 +112,42 @@ def test_baselines_are_saved_without_pickle_and_a_tampered_file_is_refused(tmp_p
     skops.io.dump({**model, "payload": Tampered()}, tmp_path / "bad" / baselines.MODEL_FILE)
     with pytest.raises(ValueError, match=r"bad/model.skops: refusing to load untrusted types \['tests.test_baselines"):
         baselines.load(tmp_path / "bad")
+
+
+def test_dev_thresholds_maximize_each_labels_f1_and_fall_back_to_half():
+    scores = [[0.1, 0.9, 0.3], [0.3, 0.8, 0.2], [0.2, 0.1, 0.1], [0.05, 0.7, 0.4]]
+    targets = [[0, 1, 0], [1, 1, 0], [1, 0, 0], [0, 1, 0]]
+    # first label: >= 0.2 catches both positives and nothing else; the third never positive on dev: 0.5
+    assert baselines.dev_thresholds(scores, targets) == [0.2, 0.7, 0.5]
+
+
+TOPICS = declared_task("topics", "multilabel", ["Food", "Pets", "Rare"], None, {}, None)
+# "Rare" on one training post of eight: its one-vs-rest probability stays below 0.5
+TOPICS_TRAIN = [
+    {"id": str(i), "input": t, "label": g}
+    for i, (t, g) in enumerate(
+        zip(BIASED + NEUTRAL, ["Food", "Food", "Food, Rare", "Food", "Pets", "Pets", "Pets", "Pets"], strict=True)
+    )
+]
+
+
+def test_tfidf_dev_thresholds_predict_a_rare_label_survive_reload_and_old_models_use_half(tmp_path):
+    task, train = TOPICS, TOPICS_TRAIN
+    dev = [{**train[2], "id": "d0"}, {**train[4], "id": "d1", "label": "Pets"}]
+    fixed = baselines.train("tfidf_logreg", task, train, BaselinesParams(multilabel_thresholds="fixed"), 0, dev)
+    assert fixed["thresholds"] == {"Food": 0.5, "Pets": 0.5, "Rare": 0.5}
+    assert [p["pred"] for p in baselines.predict(task, fixed, dev)] == ["Food", "Pets"]
+
+    tuned = baselines.train("tfidf_logreg", task, train, BaselinesParams(), 0, dev)
+    predictions = baselines.predict(task, tuned, dev)
+    assert predictions[0]["scores"]["Rare"] < 0.5 and [p["pred"] for p in predictions] == ["Food, Rare", "Pets"]
+    baselines.save(tuned, tmp_path)
+    assert baselines.predict(task, baselines.load(tmp_path), dev) == predictions
+
+    old = {key: value for key, value in tuned.items() if key != "thresholds"}  # saved before thresholds existed
+    assert [p["pred"] for p in baselines.predict(task, old, dev)] == ["Food", "Pets"]
+
+
+def test_balanced_class_weight_balances_each_label_of_the_one_vs_rest():
+    model = baselines.train("tfidf_logreg", TOPICS, TOPICS_TRAIN, BaselinesParams(class_weight="balanced"), 0)
+    assert all(e.class_weight == "balanced" for e in model["pipeline"][-1].estimators_)

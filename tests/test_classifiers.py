@@ -111,3 +111,53 @@ def test_llm_head_is_saved_with_the_adapter(tiny_llama, tmp_path, quantization):
     assert_reload_matches(trained, tmp_path)
     predictions = classifier_predictions(BIAS, tmp_path, BIAS_ROWS[:4], batch_size=2)
     assert all(sum(p["scores"].values()) == pytest.approx(1.0, abs=1e-5) for p in predictions)
+
+
+TAGS_TASK_LABELS = ["Bias", "Calm", "Rare"]
+# "Rare" on one training row of sixteen: its sigmoid stays below 0.5, so a fixed threshold never predicts it
+TAGS_ROWS = rows(["Bias", "Bias", "Calm", "Calm"])
+TAGS_ROWS[3] = {**TAGS_ROWS[3], "label": "Calm, Rare"}
+TAGS_DEV = [{**r, "label": "Calm, Rare" if i == 3 else r["label"]} for i, r in enumerate(TAGS_ROWS[:4])]
+
+
+def tags_task():
+    from annotune.tasks import declared_task
+
+    return declared_task("tags", "multilabel", TAGS_TASK_LABELS, None, {}, None)
+
+
+def test_dev_thresholds_let_a_rare_label_be_predicted_and_are_stored_with_the_model(tiny_bert, tmp_path):
+    import json
+
+    from annotune.classifiers import META_FILE
+    from annotune.predictors import load_system
+
+    task = tags_task()
+    train_classifier("encoder", tiny_bert, task, TAGS_ROWS, TAGS_DEV, FAST, 0, tmp_path)
+    meta = json.loads((tmp_path / META_FILE).read_text())
+    predictions = classifier_predictions(task, tmp_path, TAGS_DEV, batch_size=4)  # reloaded: stored thresholds
+    rare = [p["scores"]["Rare"] for p in predictions]
+    assert max(rare) < 0.5 and meta["thresholds"]["Rare"] == pytest.approx(rare[3], abs=1e-6)
+    assert [p["pred"] for p in predictions][3] == "Calm, Rare"
+    # the one loader predict, annotate, distill and estimate use: declared case kept, every label scored
+    system = load_system(task, "encoder", tmp_path)
+    assert system.predict(TAGS_DEV) == predictions
+    assert all(set(p["scores"]) == set(TAGS_TASK_LABELS) for p in predictions)
+
+    # a folder saved before thresholds existed predicts with 0.5: the rare label is never predicted
+    del meta["thresholds"]
+    (tmp_path / META_FILE).write_text(json.dumps(meta))
+    old = classifier_predictions(task, tmp_path, TAGS_DEV, batch_size=4)
+    assert [p["scores"] for p in old] == [p["scores"] for p in predictions]
+    assert all("Rare" not in task.as_set(p["pred"]) for p in old)
+
+
+def test_fixed_thresholds_and_balanced_positive_weights(tiny_bert, tmp_path):
+    from annotune.classifiers import _class_weights
+
+    task = tags_task()
+    params = EncoderParams(**{**FAST.__dict__, "multilabel_thresholds": "fixed", "class_weight": "balanced"})
+    train_classifier("encoder", tiny_bert, task, TAGS_ROWS, TAGS_DEV, params, 0, tmp_path)
+    assert load_classifier(tmp_path)[2]["thresholds"] == dict.fromkeys(TAGS_TASK_LABELS, 0.5)
+    # negatives / positives per label: Bias 8 of 16, Calm 8, Rare 1
+    assert _class_weights(task, TAGS_ROWS, TAGS_TASK_LABELS).tolist() == [1.0, 1.0, 15.0]
