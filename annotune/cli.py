@@ -1,38 +1,15 @@
-"""The ``annotune`` command (user tools) and what every stage script does around its main().
-
-    annotune systems                         # every system: kind, the stage that trains it, its model folder
-    annotune annotate <task> <system> ...    # label a file with a trained system (resumable, hand-off)
-    annotune estimate <task> ...             # prevalences from model labels + a random human-labelled sample
-    annotune export <task> --out DIR         # a task's adapter merged into a plain model folder
-    annotune profiles run|apply|show NAME    # named parameter sets (the GPU study, the CPU default)
-    annotune scaling run|report ...          # score vs model size, one DVC experiment per model
-    annotune budget run|report ...           # how many labels each system needs, one experiment per size
-    annotune plots ...                       # dvc plots rendered offline
-
-Each subcommand imports its module only when it runs, so ``annotune --help`` is instant.
-"""
+"""What every stage script and every ``annotune`` command does around its main(): one-line errors for what a
+user can fix, and each process's share of the CPU cores. The ``annotune`` command's list of subcommands lives in
+annotune/commands.py, so adding a command does not touch the code every stage depends on."""
 
 from __future__ import annotations
 
-import importlib
 import logging
 import os
 import sys
 from collections.abc import Callable
 
 from annotune.errors import AnnotuneError, ParamsError
-
-# subcommand -> (module holding its main(argv), one-line help)
-COMMANDS = {
-    "systems": ("annotune.systems", "list every system: kind, params group, training stage, model folder"),
-    "annotate": ("annotune.annotate", "label a CSV / TSV / JSONL with a trained system"),
-    "estimate": ("annotune.estimate", "prevalences with valid intervals from model labels + a few human labels"),
-    "export": ("annotune.export", "merge a task's LoRA adapter into a plain model folder"),
-    "profiles": ("annotune.profiles", "run, apply or show a named parameter set (profiles/<name>.yaml)"),
-    "scaling": ("annotune.scaling", "score vs model size: run one experiment per model, then report"),
-    "budget": ("annotune.budget", "label budget curve: one experiment per training-set size, then report"),
-    "plots": ("annotune.offline_plots", "render dvc plots as an HTML page that works offline"),
-}
 
 
 def cpu_threads(environ=os.environ) -> tuple[int, str]:
@@ -72,24 +49,3 @@ def run(main: Callable[[list[str]], object]) -> None:
         sys.exit(2)
     if isinstance(status, int) and status:
         sys.exit(status)
-
-
-def usage() -> str:
-    width = max(map(len, COMMANDS))
-    lines = [f"  {name:<{width}}  {help_text}" for name, (_, help_text) in COMMANDS.items()]
-    header = "usage: annotune <command> [options]   (annotune <command> --help for its options)"
-    return header + "\n\ncommands:\n" + "\n".join(lines)
-
-
-def main() -> None:
-    """Entry point of the ``annotune`` console script."""
-    argv = sys.argv[1:]
-    if not argv or argv[0] in ("-h", "--help"):
-        print(usage())
-        sys.exit(0 if argv else 2)
-    if argv[0] not in COMMANDS:
-        print(f"annotune: unknown command {argv[0]!r}\n\n{usage()}", file=sys.stderr)
-        sys.exit(2)
-    module = importlib.import_module(COMMANDS[argv[0]][0])
-    sys.argv = [f"annotune {argv[0]}", *argv[1:]]
-    run(module.main)

@@ -343,6 +343,9 @@ class TableTaskParams:
     ordinal: Bool = False  # the labels are ordered (in the declared order): agreement at the ordinal level
     annotator_columns: list[str] | None = None  # wide shape: one label column per annotator
     count_columns: dict[str, str] | None = None  # counts shape: label -> column of annotator counts
+    # checkbox shape: label -> its column, a ticked cell (table.checked_values) = the label chosen; in the single
+    # and long shapes one set of columns, in the wide shape one set per annotator ("{annotator}" in the name)
+    label_columns: dict[str, str] | None = None
     instruction: str | None = None  # what the LLM is asked; null: a generic one naming the answers
     answers: dict[str, str] = dataclasses.field(default_factory=dict)  # label -> the word the LLM answers
     positive: str | None = None  # binary: the label ROC-AUC treats as positive (default: the second)
@@ -409,12 +412,29 @@ class TableTaskParams:
             raise ValueError("declare one of column, annotator_columns, count_columns (also set: column)")
         return columns
 
+    @field_validator("label_columns")
+    @classmethod
+    def _checkbox_columns(cls, columns, info):
+        if columns is None:
+            return columns
+        if len(columns) < 2 or len(set(columns.values())) != len(columns):
+            raise ValueError("must map each label (at least two) to its own column")
+        labels = info.data.get("labels")
+        if isinstance(labels, dict):
+            raise ValueError("checkbox columns are per label: declare labels as a list (or leave it out)")
+        if labels and set(labels) != set(columns):
+            raise ValueError(f"names labels {sorted(columns)}, but labels lists {labels}")
+        sources = [k for k in ("column", "count_columns") if info.data.get(k) is not None]
+        if sources:
+            raise ValueError(f"declare one of column, count_columns, label_columns (also set: {sources[0]})")
+        return columns
+
     @property
     def label_names(self) -> list[str]:
         """The task's label names, in the declared order."""
         if self.labels:
             return [str(name) for name in self.labels]
-        return list(self.count_columns or [])
+        return list(self.count_columns or self.label_columns or [])
 
     def raw_values(self) -> dict[str, list] | None:
         """Label name -> the raw values that mean it (the mapping form), or None (values are the names)."""
@@ -453,12 +473,15 @@ class TableParams:
     group_column: str | None = None  # carve: rows sharing a value (author, thread, document) stay in one split
     text_column: str = "text"
     text_pair_column: str | None = None  # set: a sentence-pair task (text_column is the first sentence)
-    id_column: str | None = None  # null: ids are hashes of the text
+    id_column: str | list[str] | None = None  # null: ids are hashes of the text; several columns: joined
     # long shape (one row per item x annotator): the annotator's id column, and the item's id column (null: the
     # item is its text)
     annotator_column: str | None = None
-    item_column: str | None = None
+    item_column: str | list[str] | None = None  # several columns (conversation, turn): one item per combination
     annotator_columns: list[str] | None = None  # wide shape: the annotators' columns, for tasks naming none
+    # checkbox columns (label_columns): the cells that mean "ticked" (compared as raw values, text case-blind);
+    # empty or any other value means not ticked
+    checked_values: list[RawValue] = dataclasses.field(default_factory=lambda: [1, True, "yes", "x"])
     gold: Literal["majority", "dawid_skene"] = "majority"  # several annotators: how their labels make the gold
     ties: Literal["drop", "first_label", "last_label"] = "drop"  # majority tie: drop the item, or the tied label
     # declared first / last

@@ -118,7 +118,7 @@ def test_opt_in_stage_tasks_must_be_tasks_of_the_dataset(tmp_path):
 
 
 def run_cli(tmp_path: Path, code: str) -> subprocess.CompletedProcess:
-    script = f"import sys\nsys.path.insert(0, {str(ROOT)!r})\nfrom annotune import cli\n{code}\n"
+    script = f"import sys\nsys.path.insert(0, {str(ROOT)!r})\nfrom annotune import cli, commands\n{code}\n"
     return subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=60)
 
 
@@ -132,11 +132,11 @@ def test_cli_prints_annotune_errors_as_one_line_and_keeps_tracebacks_of_bugs(tmp
 
 
 def test_annotune_command_lists_its_subcommands_and_the_systems(tmp_path):
-    usage = run_cli(tmp_path, "sys.argv = ['annotune', '--help']\ncli.main()")
+    usage = run_cli(tmp_path, "sys.argv = ['annotune', '--help']\ncommands.main()")
     assert usage.returncode == 0 and all(c in usage.stdout for c in ("annotate", "export", "profiles", "systems"))
-    listing = run_cli(tmp_path, "sys.argv = ['annotune', 'systems']\ncli.main()")
+    listing = run_cli(tmp_path, "sys.argv = ['annotune', 'systems']\ncommands.main()")
     assert listing.returncode == 0 and "soft_prompt" in listing.stdout and "models/qlora/{task}" in listing.stdout
-    unknown = run_cli(tmp_path, "sys.argv = ['annotune', 'lable']\ncli.main()")
+    unknown = run_cli(tmp_path, "sys.argv = ['annotune', 'lable']\ncommands.main()")
     assert unknown.returncode == 2 and "unknown command 'lable'" in unknown.stderr
 
 

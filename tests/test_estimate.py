@@ -133,7 +133,7 @@ def _annotated(path: Path, rows: int, rng) -> list[str]:
 
 def _run(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-c", "from annotune.cli import main; main()", *args],
+        [sys.executable, "-c", "from annotune.commands import main; main()", *args],
         cwd=cwd,
         capture_output=True,
         text=True,
