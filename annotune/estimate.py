@@ -326,10 +326,10 @@ def markdown(result: dict, currency: str) -> str:
     if not result.get("systems"):
         return f"_No estimate: {result.get('why', 'no system to estimate with')}._"
     lines = [
-        f"Gold sample: {result['gold_items']} test items (humans); pool: {result['pool_items']} items the model "
-        f"labelled; {round(100 * result['level'])}% intervals. PPI++ corrects the model's labels on the pool with its "
-        "errors on the gold sample; *as precise as* is the number of human labels alone that would give an "
-        "interval as narrow.",
+        f"Gold sample: {result['gold_items']} items labelled by people; pool: {result['pool_items']} items only "
+        f"the model labelled; {round(100 * result['level'])}% intervals. PPI++ corrects the model's labels on the "
+        "pool with its errors on the gold sample; *as precise as* is the number of human labels alone that would "
+        "give an interval as narrow.",
         "",
         "| system | label | humans only | model + humans (PPI++) | as precise as | saved | true share |",
         "|---|---|---|---|---|---|---|",
