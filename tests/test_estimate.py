@@ -131,10 +131,13 @@ def _annotated(path: Path, rows: int, rng) -> list[str]:
     return ["implied_bias" if t else "no_implied_bias" for t in truth]
 
 
-def _run(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+def estimate_command(folder: Path, gold: Path, *extra: str) -> subprocess.CompletedProcess:
+    """``annotune estimate`` on the fixture's annotate output and gold file, as a user runs it."""
+    args = ["estimate", "hasBiasedImplication", "--predictions", str(folder / "annotated.jsonl"), "--gold", str(gold)]
+    args += ["--gold-column", "human", "--id-column", "post_id", *extra]
     return subprocess.run(
         [sys.executable, "-c", "from annotune.commands import main; main()", *args],
-        cwd=cwd,
+        cwd=ROOT,
         capture_output=True,
         text=True,
         env={"PATH": "/usr/bin:/bin", "ANNOTUNE_THREADS": "1"},
@@ -152,20 +155,7 @@ def files(tmp_path):
 
 def test_command_estimates_from_annotate_output_and_a_gold_file(files):
     folder, gold = files
-    done = _run(
-        "estimate",
-        "hasBiasedImplication",
-        "--predictions",
-        str(folder / "annotated.jsonl"),
-        "--gold",
-        str(gold),
-        "--gold-column",
-        "human",
-        "--id-column",
-        "post_id",
-        "--out",
-        str(folder / "e.json"),
-    )
+    done = estimate_command(folder, gold, "--out", str(folder / "e.json"))
     assert done.returncode == 0, done.stderr
     assert "as precise as" in done.stdout and "To measure the share of" in done.stdout
     result = json.loads((folder / "e.json").read_text())
@@ -183,18 +173,7 @@ def test_command_estimates_from_annotate_output_and_a_gold_file(files):
 def test_command_refuses_bad_gold_with_one_line(files, edit, message):
     folder, gold = files
     gold.write_text(edit(gold.read_text()))
-    done = _run(
-        "estimate",
-        "hasBiasedImplication",
-        "--predictions",
-        str(folder / "annotated.jsonl"),
-        "--gold",
-        str(gold),
-        "--gold-column",
-        "human",
-        "--id-column",
-        "post_id",
-    )
+    done = estimate_command(folder, gold)
     assert done.returncode == 2
     last = done.stderr.strip().splitlines()[-1]  # after the log lines: one error line, no traceback
     assert last.startswith("error: ") and "Traceback" not in done.stderr
@@ -204,18 +183,5 @@ def test_command_refuses_bad_gold_with_one_line(files, edit, message):
 def test_command_refuses_items_the_model_trained_on(files):
     folder, gold = files
     (folder / "train.jsonl").write_text(json.dumps({"id": "p30"}) + "\n")
-    done = _run(
-        "estimate",
-        "hasBiasedImplication",
-        "--predictions",
-        str(folder / "annotated.jsonl"),
-        "--gold",
-        str(gold),
-        "--gold-column",
-        "human",
-        "--id-column",
-        "post_id",
-        "--training-ids",
-        str(folder / "train.jsonl"),
-    )
+    done = estimate_command(folder, gold, "--training-ids", str(folder / "train.jsonl"))
     assert done.returncode == 2 and "trained the model" in done.stderr
