@@ -95,18 +95,23 @@ def test_an_output_onto_the_input_is_refused(project, no_model_loads):
 
 DRIVER = textwrap.dedent(
     """
-    # annotune annotate with the fake system of tests/test_annotate.py, slowed down
-    import sys, time
+    # annotune annotate with the fake system of tests/test_annotate.py, held after its first chunk until the
+    # test creates the file "release" (however loaded the machine, the first run is still writing)
+    import os, sys, time
     sys.path.insert(0, {tests!r})
     import annotune.annotate as command
     from annotune import cli
     from test_annotate import fake_predict, fake_system
 
-    def slow(rows):
-        time.sleep(0.2)
+    calls = []
+
+    def held(rows):
+        calls.append(len(rows))
+        while len(calls) > 1 and not os.path.exists("release"):
+            time.sleep(0.05)
         return fake_predict(rows)
 
-    command.load_system = lambda *args, **kwargs: fake_system(slow)
+    command.load_system = lambda *args, **kwargs: fake_system(held)
     sys.argv = ["annotune annotate", *sys.argv[1:]]
     cli.run(command.main)
     """
@@ -126,6 +131,7 @@ def test_a_second_annotate_on_the_same_output_stops_at_once(project):
         time.sleep(0.05)
     second = subprocess.run(command_line, cwd=project, env=environ, capture_output=True, text=True, timeout=120)
     assert first.poll() is None, "the first run ended before the second one started: the test proves nothing"
+    (project / "release").touch()
     assert second.returncode == 2
     assert f"error: {lock.relative_to(project)} is held: another annotate is writing out/labels.jsonl" in second.stderr
     assert "Traceback" not in second.stderr
