@@ -7,7 +7,6 @@ from pathlib import Path
 
 from annotune import cli, datasets
 from annotune.config import load_params, save_resolved
-from annotune.datasets.common import stratified_split
 from annotune.io import write_json, write_jsonl
 
 log = logging.getLogger("prepare")
@@ -25,12 +24,6 @@ def main(argv: list[str]) -> None:
     splits, stats = datasets.prepare(params.dataset, params.prepare, params.seed, tasks, params.table, args.raw)
     stratum = datasets.adapter(params.dataset, params.table, tasks).stratum
     write_pool(args.pool, splits.pop("pool", []), splits["test"], stats["splits"]["test"].get("design"), stratum)
-    budget = params.prepare.train_budget
-    if budget is not None and budget < len(splits["train"]):  # a point of the label budget curve (annotune budget)
-        # one seed shuffles each stratum once, so the subsets of growing budgets are nested
-        splits["train"], left_out = stratified_split(splits["train"], budget, stratum, params.seed)
-        stats["train_budget"] = {"train_budget": budget, "kept": len(splits["train"]), "left_out": len(left_out)}
-        stats["splits"]["train"]["kept"] = len(splits["train"])
     if "fallback" in stats:
         log.warning("FALLBACK SPLIT: %s", stats["fallback"])
     for split, records in splits.items():
@@ -38,7 +31,7 @@ def main(argv: list[str]) -> None:
         log.info("%s: %d records", split, len(records))
     declared = {"table": params.table} if params.dataset == "table" else {}
     resolved = dataclasses.asdict(params.prepare)
-    if not resolved["attributes"]:  # keeps the folder of a run without attributes as it was before they existed
+    if not resolved["attributes"]:  # a run without attributes records none (its params.json unchanged by them)
         del resolved["attributes"]
     save_resolved(args.out / "params.json", dataset=params.dataset, seed=params.seed, prepare=resolved, **declared)
     write_json(args.stats, stats)

@@ -39,7 +39,17 @@ def test_stages_end_to_end_on_a_real_slice(dataset, tmp_path, tiny_llama, monkey
     run_stage("fetch_data", "--out", f"data/raw/{dataset}")
     for model in ("llm", "encoder"):
         run_stage("base_model", model, "--out", f"models/base/{model}")
-    run_stage("prepare", "--raw", f"data/raw/{dataset}", "--out", "data/prepared", "--stats", "metrics/prepare.json")
+    run_stage(
+        "prepare",
+        "--raw",
+        f"data/raw/{dataset}",
+        "--out",
+        "data/prepared",
+        "--stats",
+        "metrics/prepare.json",
+        "--pool",
+        "data/pool",
+    )
     run_stage("instruct_format", task, "--prepared", "data/prepared", "--out", f"data/instruct/{task}")
     data, predictions = f"data/instruct/{task}", f"data/predictions/{task}"
     run_stage(

@@ -3,6 +3,7 @@ carve of one file into train / dev / test, on fixture files; and SBIC's raw file
 against the built-in adapter (the same human reference on the same posts)."""
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -290,8 +291,21 @@ def test_ordinal_flag_on_declared_tasks():
     [
         ({"item_column": "item"}, r"table.item_column needs table.annotator_column"),
         (
-            {"annotator_column": "w", "tasks": {"t": {"column": "y", "kind": "multilabel", "labels": ["a", "b"]}}},
-            r"table.tasks.t: several annotators per item are aggregated for binary and multiclass tasks",
+            {"annotator_column": "w", "tasks": {"t": {"column": "y", "kind": "generation"}}},
+            r"table.tasks.t: several annotators per item are aggregated for binary, multiclass and multilabel tasks, "
+            r"not generation",
+        ),
+        (
+            {"tasks": {"t": {"kind": "multilabel", "count_columns": {"a": "na", "b": "nb"}}}},
+            r"table.tasks.t: a multilabel task cannot take count_columns",
+        ),
+        (
+            {
+                "annotator_column": "w",
+                "gold": "dawid_skene",
+                "tasks": {"t": {"column": "y", "kind": "multilabel", "labels": ["a", "b"]}},
+            },
+            r"table.gold: dawid_skene estimates one label per item, not 't'",
         ),
         (
             {"gold": "dawid_skene", "tasks": {"t": {"kind": "binary", "count_columns": {"a": "na", "b": "nb"}}}},
@@ -457,3 +471,292 @@ def test_only_the_tasks_in_use_are_read(tmp_path):
     table = adapter("table", params, [t for t in tasks if t.name == "s"])
     pool, stats = table.load_splits(raw)[0]["pool"]
     assert len(pool) == 9 and set(pool[0]["annotations"]) == {"s"} and stats["annotation"]["labels_per_item"] == 2
+
+
+# -- files prepare refuses, one line naming the place -----------------------------------------------------------
+
+
+def refused(tmp_path, content: bytes | str, name="train.csv", **table) -> str:
+    """The one-line DatasetError reading ``content`` as the train file gives."""
+    path = tmp_path / name
+    path.write_bytes(content) if isinstance(content, bytes) else path.write_text(content)
+    suffix = Path(name).suffix
+    for split in ("dev", "test"):
+        (tmp_path / f"{split}{suffix}").write_text(
+            '{"text": "other", "label": "pos"}\n' if suffix == ".jsonl" else "text,label\nother,pos\n"
+        )
+    files = {"train": name, "dev": f"dev{suffix}", "test": f"test{suffix}"}
+    table_adapter, raw, _, _ = declare(tmp_path, files, **table)
+    with pytest.raises(DatasetError) as caught:
+        table_adapter.read_split(raw, "train")
+    message = str(caught.value)
+    assert "\n" not in message and name in message
+    return message
+
+
+def test_a_latin1_file_names_the_line_and_byte_and_asks_for_utf8(tmp_path):
+    content = "text,label\ngood,pos\ncaf\u00e9 cr\u00e8me,neg\n".encode("latin-1")
+    message = refused(tmp_path, content)
+    assert "train.csv, line 3: byte 4 of the line (0xe9, byte 24 of the file) is not UTF-8" in message
+    assert "re-save it as UTF-8" in message
+
+
+def test_a_cell_longer_than_the_csv_module_default_is_read(tmp_path):
+    long_text = "word " * 40_000  # 200,000 characters: over csv's 131,072 default limit
+    (tmp_path / "train.csv").write_text(f'text,label\n"{long_text}",pos\nshort,neg\n')
+    write_others(tmp_path, "text,label", "other,pos")
+    table_adapter, raw, _, _ = declare(tmp_path, three_files())
+    records, stats = table_adapter.read_split(raw, "train")
+    assert [len(r["text"]) for r in records] == [len(long_text.strip()), 5] and stats["posts_read"] == 2
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("rid,text,label,label\n1,good,pos,neg\n", r"row 1: the header names column 'label' 2 times \(columns 3, 4\)"),
+        ("text,label\ngood,pos\nbad,neg,extra\n", r"row 3: 3 cells, the header has 2; a cell holding the delimiter"),
+        ("\n\ntext,label\ngood,pos\nbad,neg,\n", r"row 5: 3 cells, the header has 2"),  # blank lines keep their rows
+    ],
+)
+def test_damaged_csv_is_refused_naming_the_row(tmp_path, content, message):
+    assert re.search(message, refused(tmp_path, content))
+
+
+def test_an_unclosed_quote_is_not_silent(tmp_path):
+    # the quoted cell swallows the rest of the file: the row then lacks its label, which is named
+    message = refused(tmp_path, 'text,label\n"never closed,pos\nnext,neg\n')
+    assert "row 2, column 'label': empty label" in message
+
+
+@pytest.mark.parametrize(
+    ("lines", "message"),
+    [
+        (['{"text": "a", "label": "pos"}', '{"text": "b"}'], r"line 2: no key 'label'; its keys: 'text'"),
+        (['{"text": "a", "label": "pos", "label": "neg"}'], r"line 1: key 'label' appears twice"),
+        (['["a", "pos"]'], r"line 1: a JSON list, not an object"),
+        (['{"text": "a", "label": "pos"}', "", "{oops"], r"line 3: not JSON"),
+    ],
+)
+def test_damaged_jsonl_is_refused_naming_the_line(tmp_path, lines, message):
+    assert re.search(message, refused(tmp_path, "\n".join(lines) + "\n", name="train.jsonl"))
+
+
+def test_a_train_split_with_one_label_stops_prepare_with_the_counts(tmp_path):
+    rows = "".join(f"post {i},{'pos' if i < 18 else 'neg'},{'train' if i < 16 else 'test'}\n" for i in range(20))
+    rows += "dev post,pos,dev\n"
+    (tmp_path / "all.csv").write_text("text,label,split\n" + rows)
+    table = declare(tmp_path, one_file(), split_column="split")
+    with pytest.raises(DataError) as caught:
+        prepare("table", PrepareParams(max_train=5, max_dev=None, max_test=None), 7, table[2], table[3], table[1])
+    message = str(caught.value)
+    assert "task 'sentiment' has fewer than two labels in the train split" in message
+    assert "train {'pos': 5}, dev {'pos': 1}, test {'neg': 2, 'pos': 2}" in message
+    assert "raise prepare.max_train (now 5)" in message and "check table.tasks.sentiment" in message
+
+
+# -- checkbox columns -----------------------------------------------------------------------------------------
+
+CHECKBOX = {"kind": "multiclass", "label_columns": {"neg": "is_neg", "neu": "is_neu", "pos": "is_pos"}}
+
+
+def test_checkbox_columns_single_shape_one_tick_per_row_or_a_named_drop(tmp_path):
+    (tmp_path / "train.csv").write_text(
+        "text,is_neg,is_neu,is_pos\ngood,,,1\nbad,X,0,no\nmeh,0,true,\nnone,0,0,0\nboth,yes,,x\nblank,,,\n"
+    )
+    write_others(tmp_path, "text,is_neg,is_neu,is_pos", "other,1,,")
+    table_adapter, raw, tasks, _ = declare(tmp_path, three_files(), tasks={"s": CHECKBOX})
+    assert tasks[0].labels == ["neg", "neu", "pos"]
+    records, stats = table_adapter.read_split(raw, "train")
+    assert {r["text"]: r["labels"]["s"] for r in records} == {"good": "pos", "bad": "neg", "meh": "neu"}
+    assert stats["dropped"] == {"empty_text": 0, "no_label_ticked": 2, "several_labels_ticked": 1, "duplicate_text": 0}
+    assert stats["posts_read"] == len(records) + sum(stats["dropped"].values())
+    # table.checked_values: what counts as ticked (numbers by value, text case-blind)
+    table_adapter, raw, _, _ = declare(tmp_path, three_files(), checked_values=["Y", 2], tasks={"s": CHECKBOX})
+    (raw / "train.csv").write_text("text,is_neg,is_neu,is_pos\na,y,1,\nb,,2.0,x\n")
+    assert [r["labels"]["s"] for r in table_adapter.read_split(raw, "train")[0]] == ["neg", "neu"]
+
+
+def test_checkbox_columns_multilabel_give_the_ticked_set(tmp_path):
+    rows = [
+        {"text": "a", "price": True, "service": 1, "food": False},
+        {"text": "b", "price": None, "service": "0", "food": "x"},
+        {"text": "c", "price": 0, "service": None, "food": None},
+    ]
+    for split in ("train", "dev", "test"):
+        (tmp_path / f"{split}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    task = {"kind": "multilabel", "label_columns": {"price": "price", "service": "service", "food": "food"}}
+    table_adapter, raw, _, _ = declare(tmp_path, {s: f"{s}.jsonl" for s in ("train", "dev", "test")}, tasks={"t": task})
+    records, stats = table_adapter.read_split(raw, "train")
+    assert [r["labels"]["t"] for r in records] == ["price, service", "food", "none"]
+    assert stats["dropped"] == {"empty_text": 0, "duplicate_text": 0}
+
+
+def test_checkbox_columns_long_shape_one_set_per_annotator_row(tmp_path):
+    (tmp_path / "train.csv").write_text(
+        "item,text,worker,is_neg,is_neu,is_pos\n"
+        "i1,good,w1,,,1\ni1,good,w2,,,1\ni1,good,w3,1,,1\n"
+        "i2,bad,w1,1,,\ni2,bad,w2,,,\n"
+    )
+    write_others(tmp_path, "item,text,worker,is_neg,is_neu,is_pos", "x,other,w1,1,,")
+    table_adapter, raw, _, _ = declare(
+        tmp_path, three_files(), annotator_column="worker", item_column="item", tasks={"s": CHECKBOX}
+    )
+    records, stats = table_adapter.read_split(raw, "train")
+    good, bad = by_text(records)["good"], by_text(records)["bad"]
+    assert good["annotations"]["s"] == ["pos", "pos"] and good["annotators"] == ["w1", "w2"]
+    assert bad["annotations"]["s"] == ["neg"] and bad["labels"]["s"] == "neg"
+    assert stats["annotation"]["several_labels_ticked"] == 1 and stats["annotation"]["no_label_ticked"] == 1
+    assert stats["annotation"]["annotators_without_label"] == 2
+
+
+def test_checkbox_columns_wide_shape_one_set_per_annotator(tmp_path):
+    header = "text,ann_a_neg,ann_a_pos,ann_b_neg,ann_b_pos,ann_c_neg,ann_c_pos"
+    (tmp_path / "train.csv").write_text(f"{header}\nnice,0,1,0,1,,\nodd,1,1,1,0,0,0\nmixed,1,0,0,1,1,0\n")
+    write_others(tmp_path, header, "other,0,1,0,1,0,1")
+    task = {"kind": "binary", "label_columns": {"neg": "ann_{annotator}_neg", "pos": "ann_{annotator}_pos"}}
+    table_adapter, raw, _, _ = declare(tmp_path, three_files(), annotator_columns=["a", "b", "c"], tasks={"s": task})
+    assert table_adapter.shape == "wide"
+    records, stats = table_adapter.read_split(raw, "train")
+    posts = by_text(records)
+    # c left every box of "nice" empty: no label from c; on "odd" c wrote 0 / 0: none ticked, counted
+    assert posts["nice"]["annotators"] == ["a", "b"] and posts["nice"]["labels"]["s"] == "pos"
+    assert posts["odd"]["annotators"] == ["b"] and posts["odd"]["annotations"]["s"] == ["neg"]
+    assert posts["mixed"]["annotations"]["s"] == ["neg", "pos", "neg"] and posts["mixed"]["labels"]["s"] == "neg"
+    assert stats["annotation"]["no_label_ticked"] == 1 and stats["annotation"]["several_labels_ticked"] == 1
+
+
+def test_wide_checkbox_an_annotator_labelling_the_item_and_ticking_no_topic_chose_the_empty_set(tmp_path):
+    header = "text,a_pos,a_neg,a_price,a_food,b_pos,b_neg,b_price,b_food"
+    (tmp_path / "train.csv").write_text(f"{header}\nnice,1,,,,1,,,x\nplain,,1,,,,,,\n")
+    write_others(tmp_path, header, "other,1,,x,,1,,x,")
+    tasks = {
+        "s": {"kind": "binary", "label_columns": {"neg": "{annotator}_neg", "pos": "{annotator}_pos"}},
+        "t": {"kind": "multilabel", "label_columns": {"price": "{annotator}_price", "food": "{annotator}_food"}},
+    }
+    table_adapter, raw, _, _ = declare(
+        tmp_path, three_files(), annotator_columns=["a", "b"], ties="last_label", tasks=tasks
+    )
+    posts = by_text(table_adapter.read_split(raw, "train")[0])
+    # a ticked a sentiment and no topic on "nice": the empty set; b left every cell of "plain" empty: no annotator
+    assert posts["nice"]["annotations"] == {"s": ["pos", "pos"], "t": ["none", "food"]}
+    assert posts["nice"]["labels"]["t"] == "food"  # 1 of 2: a tie, ties: last_label keeps it
+    assert posts["plain"]["annotators"] == ["a"] and posts["plain"]["annotations"]["t"] == ["none"]
+
+
+@pytest.mark.parametrize(
+    ("table", "message"),
+    [
+        (
+            {"tasks": {"s": {"kind": "binary", "label_columns": {"neg": "{annotator}_neg", "pos": "pos"}}}},
+            r"label_columns: \{annotator\} is in some column names, not all",
+        ),
+        (
+            {"annotator_columns": ["r1"], "tasks": {"s": {"kind": "binary", "label_columns": {"a": "x", "b": "y"}}}},
+            r"table.tasks.s.label_columns: the table is wide .* write \{annotator\} in each column name",
+        ),
+        (
+            {"tasks": {"s": {"kind": "binary", "label_columns": {"a": "{annotator}_a", "b": "{annotator}_b"}}}},
+            r"list the annotators' names, which replace it, in table.annotator_columns",
+        ),
+    ],
+)
+def test_checkbox_misdeclarations_are_named(tmp_path, table, message):
+    (tmp_path / "all.csv").write_text("text,y\na,b\n")
+    with pytest.raises(ParamsError, match=message):
+        declare(tmp_path, one_file(), **table)
+
+
+# -- several annotators on a multilabel task ----------------------------------------------------------------------
+
+TOPICS = {"column": "topics", "kind": "multilabel", "labels": ["price", "service", "food"], "separator": ";"}
+MULTI_LONG = """item,text,worker,topics
+i1,a,w1,price;food
+i1,a,w2,price
+i1,a,w3,food
+i2,b,w1,service
+i2,b,w2,
+i3,c,w1,price
+i3,c,w2,price;service
+"""
+
+
+@pytest.mark.parametrize(
+    ("ties", "b_gold", "c_gold"),
+    [("drop", None, None), ("first_label", "none", "price"), ("last_label", "service", "price, service")],
+)
+def test_multilabel_annotators_gold_is_the_per_label_majority(tmp_path, ties, b_gold, c_gold):
+    (tmp_path / "train.csv").write_text(MULTI_LONG)
+    write_others(tmp_path, "item,text,worker,topics", "x,other,w1,price")
+    table_adapter, raw, _, _ = declare(
+        tmp_path, three_files(), annotator_column="worker", item_column="item", ties=ties, tasks={"t": TOPICS}
+    )
+    records, stats = table_adapter.read_split(raw, "train")
+    posts = by_text(records)
+    # food: 2 of 3, price: 2 of 3, service: 0 -> both; an empty cell is that annotator's empty set
+    assert posts["a"]["labels"]["t"] == "food, price"
+    assert posts["a"]["annotations"]["t"] == ["food, price", "price", "food"]
+    assert posts["a"]["annotators"] == ["w1", "w2", "w3"]
+    assert (posts["b"]["labels"]["t"] if "b" in posts else None) == b_gold
+    assert (posts["c"]["labels"]["t"] if "c" in posts else None) == c_gold
+    if "b" in posts:
+        assert posts["b"]["annotations"]["t"] == ["service", "none"]
+    assert stats["dropped"]["tied_majority"] == (2 if ties == "drop" else 0)
+
+
+def test_multilabel_annotators_wide_shape_and_repeats(tmp_path):
+    (tmp_path / "train.csv").write_text('text,r1,r2,r3\na,price,"price,food",\nb,none,service,none\n')
+    write_others(tmp_path, "text,r1,r2,r3", "other,price,price,price")
+    task = {"kind": "multilabel", "labels": ["price", "service", "food"], "annotator_columns": ["r1", "r2", "r3"]}
+    table_adapter, raw, _, _ = declare(tmp_path, three_files(), tasks={"t": task}, ties="first_label")
+    posts = by_text(table_adapter.read_split(raw, "train")[0])
+    assert posts["a"]["annotators"] == ["r1", "r2"] and posts["a"]["labels"]["t"] == "price"  # food: a tie, left out
+    assert posts["b"]["annotations"]["t"] == ["none", "service", "none"] and posts["b"]["labels"]["t"] == "none"
+    # one annotator's repeated rows: the majority per label among their answers
+    (tmp_path / "train.csv").write_text(
+        "item,text,worker,topics\ni1,a,w1,price\ni1,a,w1,price;food\ni1,a,w1,price\ni1,a,w2,food\n"
+    )
+    table_adapter, raw, _, _ = declare(
+        tmp_path,
+        three_files(),
+        annotator_column="worker",
+        item_column="item",
+        repeats="majority",
+        ties="last_label",
+        tasks={"t": TOPICS},
+    )
+    (record,) = table_adapter.read_split(raw, "train")[0]
+    assert record["annotations"]["t"] == ["price", "food"] and record["labels"]["t"] == "food, price"
+    assert record["repeats"]["t"] == {"w1": ["price", "food, price", "price"]}
+
+
+# -- items identified by several columns ------------------------------------------------------------------------
+
+
+def test_composite_ids_join_the_columns_unambiguously(tmp_path):
+    (tmp_path / "train.csv").write_text(
+        "conversation,turn,text,label\nc1,1,hello,pos\nc1,2,bye,neg\nc/2,1,odd,neu\nc,2/1,odder,neu\n"
+    )
+    write_others(tmp_path, "conversation,turn,text,label", "c9,1,other,pos")
+    table_adapter, raw, _, _ = declare(tmp_path, three_files(), id_column=["conversation", "turn"])
+    records, _ = table_adapter.read_split(raw, "train")
+    assert [r["id"] for r in records] == ["c1/1", "c1/2", "c\\/2/1", "c/2\\/1"]
+    (raw / "train.csv").write_text("conversation,turn,text,label\nc1,1,hello,pos\nc1,1,again,neg\n")
+    with pytest.raises(DatasetError, match=r"row 3: id 'c1/1' \(columns 'conversation', 'turn'\) repeats row 2"):
+        table_adapter.read_split(raw, "train")
+    (raw / "train.csv").write_text("conversation,turn,text,label\nc1,,hello,pos\n")
+    with pytest.raises(DatasetError, match=r"row 2, column 'turn': empty id; every row needs one"):
+        table_adapter.read_split(raw, "train")
+
+
+def test_composite_item_columns_in_the_long_shape(tmp_path):
+    (tmp_path / "train.csv").write_text(
+        "conv,turn,text,worker,label\nc1,1,hi,w1,pos\nc1,1,hi,w2,pos\nc1,2,hi,w1,neg\nc1,2,hi,w2,neg\n"
+    )
+    write_others(tmp_path, "conv,turn,text,worker,label", "c9,1,other,w1,pos")
+    table_adapter, raw, _, _ = declare(
+        tmp_path, three_files(), annotator_column="worker", item_column=["conv", "turn"], id_column=["conv", "turn"]
+    )
+    records, stats = table_adapter.read_split(raw, "train")
+    # the same text in two turns: two items (dedupe by id keeps both)
+    assert [(r["id"], r["labels"]["sentiment"]) for r in records] == [("c1/1", "pos"), ("c1/2", "neg")]
+    assert stats["posts_read"] == 2 and stats["rows_merged"] == 0

@@ -104,7 +104,42 @@ def prepare(
         if not records:
             why = _why_empty(split_stats)
             raise DataError(f"prepare: the {split} split of {dataset} is empty after filtering: {why}")
+    budget = params.train_budget
+    if budget is not None and budget < len(out["train"]):  # a point of the label budget curve (annotune budget)
+        # one seed shuffles each stratum once, so the subsets of growing budgets are nested
+        out["train"], left_out = stratified_split(out["train"], budget, module.stratum, seed)
+        stats["train_budget"] = {"train_budget": budget, "kept": len(out["train"]), "left_out": len(left_out)}
+        stats["splits"]["train"]["kept"] = len(out["train"])
+        stats["splits"]["train"]["labels"] = {
+            t.name: label_distribution(out["train"], t.name, t.kind == "multilabel")
+            for t in tasks
+            if t.kind != "generation"
+        }
+    _refuse_one_label(dataset, tasks, stats, params, layout)
     return out, stats
+
+
+def _refuse_one_label(dataset: str, tasks: list[Task], stats: dict, params: PrepareParams, layout: str) -> None:
+    """A binary or multiclass task whose final train split holds fewer than two labels cannot be trained (the
+    classifiers die on it, much later): stop here with the labels per split and what to change."""
+    for task in tasks:
+        if not task.is_classification:
+            continue
+        counts = {split: stats["splits"][split]["labels"][task.name] for split in SPLITS}
+        if len([n for n in counts["train"].values() if n]) >= 2:
+            continue
+        found = ", ".join(f"{split} {counts[split]}" for split in SPLITS)
+        fixes = ["add training rows with another label"]
+        if params.max_train is not None:
+            fixes.append(f"raise prepare.max_train (now {params.max_train})")
+        if dataset == "table":
+            fixes.append(f"check table.tasks.{task.name} (its column, its labels or label_columns) against the file")
+            if layout == "carved":
+                fixes.append("give the file more rows of the rarer labels to carve from")
+        raise DataError(
+            f"prepare: task {task.name!r} has fewer than two labels in the train split (labels per split: {found}); "
+            f"a classifier needs at least two to learn: {'; '.join(fixes)}"
+        )
 
 
 def sampling_design(population: list[Record], sample: list[Record], stratum) -> list[dict]:

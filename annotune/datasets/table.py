@@ -9,22 +9,31 @@ and the allowed labels (as written, or names mapped to the coded values of the c
 - *wide*: one row per item, one label column per annotator (``annotator_columns``);
 - *counts*: one row per item, one column per label holding how many annotators chose it (``count_columns``).
 
-In the three annotator shapes the gold is the annotators' majority (``ties`` says what a tie gives) or
-Dawid-Skene's estimate (``gold: dawid_skene``, crowd-kit), and the per-annotator labels go into the records as
-``annotations`` {task: [label per annotator]} with the annotators' ids in ``annotators`` (counts: no ids).
+Instead of one label column, a task may have one checkbox column per label (``label_columns``; a cell among
+``table.checked_values`` is ticked): one set per row in the single and long shapes, one set per annotator in the
+wide shape (``{annotator}`` in the column names, replaced by each name of ``annotator_columns``).
+
+In the three annotator shapes the gold is the annotators' majority (``ties`` says what a tie gives; for a
+multilabel task per label: chosen by more than half of them) or Dawid-Skene's estimate (``gold: dawid_skene``,
+crowd-kit), and the per-annotator labels go into the records as ``annotations`` {task: [label per annotator]}
+with the annotators' ids in ``annotators`` (counts: no ids). ``id_column`` / ``item_column`` may list several
+columns: their values joined by "/" (a "/" or "\\" inside a value escaped by "\\").
 
 Declared attributes (``prepare.attributes``: column -> categorical | numeric) go into the records as
 ``attributes``; in the long shape an item's rows must agree on them (they describe the item, not the annotator).
 
-Every row read is either part of a record or counted by reason in the stats; a value the declaration does not
-allow is an error naming file, row, column.
+Every row read is either part of a record or counted by reason in the stats; a file, row or value the
+declaration cannot read as declared (not UTF-8, a column named twice, more cells than the header, a JSONL line
+without a declared key, a value the declaration does not allow) is an error naming file, row, column.
 """
 
 from __future__ import annotations
 
 import csv
+import io
 import json
 import shutil
+import sys
 from collections import Counter
 from pathlib import Path
 
@@ -38,24 +47,116 @@ FORMATS = (".csv", ".tsv", ".jsonl")
 POOL = "pool"  # the one file prepare carves into the three splits
 
 
-def read_rows(path: Path) -> list[dict]:
-    """Rows of a CSV / TSV (header line) or JSONL file, as dicts; the format comes from the extension."""
+def read_rows(path: Path) -> list[tuple[int, dict]]:
+    """(row number, row) of a CSV / TSV (header line) or JSONL file, the format from the extension. Numbers are
+    a spreadsheet's rows (a blank line is a row, a quoted cell spanning lines is one row; the header is the first
+    line that is not blank, row 1 in most files) or a JSONL file's lines. Refused with one line naming the place:
+    a file that is not UTF-8, a header naming a column twice, a row with more cells than the header, a JSONL line
+    that is not one JSON object (or names a key twice). A row with fewer cells than the header reads the missing
+    ones as empty."""
     if path.suffix not in FORMATS:
         raise DatasetError(f"{path}: unknown format {path.suffix!r}; use one of {', '.join(FORMATS)}")
     if not path.exists():
         raise DatasetError(f"{path} not found")
+    text = _decoded(path)
     if path.suffix == ".jsonl":
-        rows = []
-        with path.open(encoding="utf-8-sig") as fh:
-            for number, line in enumerate(fh, start=1):
-                if line.strip():
-                    try:
-                        rows.append(json.loads(line))
-                    except json.JSONDecodeError as exc:
-                        raise DatasetError(f"{path}, line {number}: not JSON ({exc.msg})") from None
-        return rows
-    with path.open(encoding="utf-8-sig", newline="") as fh:
-        return list(csv.DictReader(fh, delimiter="\t" if path.suffix == ".tsv" else ","))
+        return _jsonl_rows(path, text)
+    return _delimited_rows(path, text)
+
+
+def _decoded(path: Path) -> str:
+    """The file's text (UTF-8, a byte order mark dropped), or an error naming the line and byte that are not."""
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise DatasetError(
+            f"{path}, line {line}: byte {column} of the line (0x{data[exc.start]:02x}, byte {exc.start + 1} of "
+            "the file) is not UTF-8; the file is in another encoding (Latin-1 / Windows-1252?): "
+            "re-save it as UTF-8 (Excel: CSV UTF-8; or iconv -f latin1 -t utf-8)"
+        ) from None
+
+
+def _unique_keys(pairs: list[tuple[str, object]]) -> dict:
+    keys = [k for k, _ in pairs]
+    repeated = sorted({k for k in keys if keys.count(k) > 1})
+    if repeated:
+        raise _RepeatedKey(repeated[0])
+    return dict(pairs)
+
+
+class _RepeatedKey(Exception):
+    pass
+
+
+def _jsonl_rows(path: Path, text: str) -> list[tuple[int, dict]]:
+    rows = []
+    for number, line in enumerate(io.StringIO(text, newline=None), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line, object_pairs_hook=_unique_keys)
+        except json.JSONDecodeError as exc:
+            raise DatasetError(f"{path}, line {number}: not JSON ({exc.msg})") from None
+        except _RepeatedKey as exc:
+            raise DatasetError(
+                f"{path}, line {number}: key {_show(exc.args[0])} appears twice in one object; keep one"
+            ) from None
+        except RecursionError:
+            raise DatasetError(f"{path}, line {number}: JSON nested too deeply to read") from None
+        if not isinstance(row, dict):
+            raise DatasetError(
+                f"{path}, line {number}: a JSON {type(row).__name__}, not an object; every line is one record "
+                '{"key": value, ...}'
+            )
+        rows.append((number, row))
+    return rows
+
+
+def _delimited_rows(path: Path, text: str) -> list[tuple[int, dict]]:
+    csv.field_size_limit(sys.maxsize)  # a long cell (a whole document) is data, as annotate reads it
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter="\t" if path.suffix == ".tsv" else ",")
+    records = []
+    try:
+        for fields in reader:
+            records.append(fields)
+    except csv.Error as exc:
+        raise DatasetError(f"{path}, line {reader.line_num}: unreadable {path.suffix[1:].upper()} ({exc})") from None
+    first = next((i for i, fields in enumerate(records) if fields), None)
+    if first is None:
+        return []
+    header, rows = records[first], []
+    for name in header:
+        if name and header.count(name) > 1:
+            places = [str(i + 1) for i, n in enumerate(header) if n == name]
+            raise DatasetError(
+                f"{path}, row {first + 1}: the header names column {_show(name)} {len(places)} times (columns "
+                f"{', '.join(places)}); which one holds the data is ambiguous: rename or remove the others"
+            )
+    for number, fields in enumerate(records[first + 1 :], start=first + 2):
+        if not fields:
+            continue  # a blank line: no row (it keeps its number, as a spreadsheet shows it)
+        if len(fields) > len(header):
+            raise DatasetError(
+                f"{path}, row {number}: {len(fields)} cells, the header has {len(header)}; a cell holding the "
+                f"delimiter ({'tab' if path.suffix == '.tsv' else 'comma'}) needs quotes, or the header lacks a "
+                "column"
+            )
+        rows.append((number, dict(zip(header, fields + [None] * (len(header) - len(fields)), strict=True))))
+    return rows
+
+
+def _show(value, limit: int = 80) -> str:
+    """A cell's value for a one-line message: repr, cut to ``limit`` characters."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[: limit - 20]}...({len(str(value))} characters)"
+
+
+def _plain(name: str) -> str:
+    """A column name as written, or its repr where it would break the line or run long."""
+    return name if name.isprintable() and len(name) <= 60 else _show(name, 60)
 
 
 def _cell(value) -> str:
@@ -83,17 +184,18 @@ class Labels:
         return self.by_raw.get(raw_key(value))
 
     def of(self, value, where: str) -> str:
-        """The canonical label of one cell, or an error naming where it is."""
+        """The canonical label of one cell, or an error naming where it is. A multilabel cell lists its labels
+        (empty, or ``none`` where that is no declared label: the empty set)."""
         task = self.task
         if task.kind == "generation":
             parts = value if isinstance(value, list) else _cell(value).split(self.separator)
             return normalize_groups(", ".join(_cell(p) for p in parts))
         if task.kind == "multilabel":
             parts = value if isinstance(value, list) else _cell(value).split(self.separator)
-            parts = [p for p in parts if _cell(p)]
+            parts = [p for p in parts if _cell(p) and not (self.name(p) is None and _cell(p).lower() == NONE_TARGET)]
             unknown = sorted({_cell(p) for p in parts if self.name(p) is None})
             if unknown:
-                raise DatasetError(f"{where}: {unknown} not among the declared labels {self.declared}")
+                raise DatasetError(f"{where}: {_show(unknown)} not among the declared labels {self.declared}")
             return ", ".join(sorted({self.name(p) for p in parts})) or NONE_TARGET
         name = self.name(value)
         if name is not None:
@@ -103,8 +205,8 @@ class Labels:
             raise DatasetError(f"{where}: empty label; every row needs one of {self.declared}")
         parts = [_cell(p) for p in text.split(self.separator)]
         if len(parts) > 1 and all(self.name(p) is not None for p in parts):
-            raise DatasetError(f"{where}: {text!r} holds several labels; declare kind: multilabel for this task")
-        raise DatasetError(f"{where}: {text!r} is not a declared label {self.declared}")
+            raise DatasetError(f"{where}: {_show(text)} holds several labels; declare kind: multilabel for this task")
+        raise DatasetError(f"{where}: {_show(text)} is not a declared label {self.declared}")
 
 
 def majority(labels: list, order: list[str], ties: str) -> str | None:
@@ -117,6 +219,26 @@ def majority(labels: list, order: list[str], ties: str) -> str | None:
     if len(tied) == 1:
         return tied[0]
     return {"first_label": tied[0], "last_label": tied[-1]}.get(ties)
+
+
+def set_majority(sets: list[frozenset | None], order: list[str], ties: str) -> list[str] | None:
+    """A multilabel gold: the labels more than half of the annotators chose (in ``order``). A label chosen by
+    exactly half is a tie between leaving it out and keeping it, read as a binary task [left out, chosen]:
+    ``drop`` gives None (the item has no gold), ``first_label`` leaves it out, ``last_label`` keeps it."""
+    given = [s for s in sets if s is not None]
+    if not given:
+        return None
+    chosen = []
+    for label in order:
+        votes = 2 * sum(label in s for s in given)
+        if votes == len(given):
+            if ties == "drop":
+                return None
+            if ties == "last_label":
+                chosen.append(label)
+        elif votes > len(given):
+            chosen.append(label)
+    return chosen
 
 
 def dawid_skene(items: list[tuple[str, list, list]]) -> dict[str, str]:
@@ -136,6 +258,20 @@ def dawid_skene(items: list[tuple[str, list, list]]) -> dict[str, str]:
     return {str(k): str(v) for k, v in DawidSkene(n_iter=100).fit_predict(frame).items()}
 
 
+ANNOTATOR = "{annotator}"  # in a checkbox column's name (wide shape): replaced by each annotator's name
+TICK_REASONS = ("no_label_ticked", "several_labels_ticked")  # a single-label checkbox set with no / several ticks
+
+
+def _id_part(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("/", "\\/")
+
+
+def _columns_named(columns: str | list[str] | None) -> str:
+    if columns is None or isinstance(columns, str):
+        return f"column {columns!r}"
+    return f"columns {', '.join(map(repr, columns))}"
+
+
 class TableAdapter:
     """The adapter interface (fetch into data/raw/table, load_splits, stratum) over a declaration."""
 
@@ -147,6 +283,7 @@ class TableAdapter:
         declared = table.task_params()  # the tasks in use: a declared task params.yaml's tasks leave out is not read
         self.task_params = {t.name: declared[t.name] for t in tasks}
         self.labels = {t.name: Labels(t, self.task_params[t.name]) for t in tasks}
+        self._ticks = {raw_key(v).lower() for v in table.checked_values}  # checkbox cells that mean "ticked"
         self.shape = self._shape()
         self.groups: dict[str, str] = {}  # record id -> group (group_column), for the carve
         self.attributes: dict[str, str] = {}  # prepare.attributes, set by load_splits
@@ -164,15 +301,22 @@ class TableAdapter:
         key = "params.yaml: table"
         if table.item_column is not None and table.annotator_column is None:
             raise ParamsError(f"{key}.item_column needs table.annotator_column (the long shape: item x annotator rows)")
-        wide = {n for n, t in declared.items() if t.annotator_columns is not None}
+        for name, task in declared.items():  # checkbox columns: one set, or one per annotator ({annotator})
+            templated = [c for c in (task.label_columns or {}).values() if ANNOTATOR in c]
+            if templated and len(templated) != len(task.label_columns):
+                raise ParamsError(
+                    f"{key}.tasks.{name}.label_columns: {ANNOTATOR} is in some column names, not all: one set of "
+                    f"columns per annotator puts it in every name (wide shape), one set for the row in none"
+                )
+        wide = {n for n, t in declared.items() if t.annotator_columns is not None or self._per_annotator(n)}
         counts = {n for n, t in declared.items() if t.count_columns is not None}
         columns = {n for n, t in declared.items() if t.column is not None}
         if table.annotator_column is not None:
             shape = "long"
             if wide or counts or table.annotator_columns is not None:
                 raise ParamsError(
-                    f"{key}: the long shape (annotator_column) reads each task's column; remove "
-                    "annotator_columns / count_columns"
+                    f"{key}: the long shape (annotator_column) reads each task's column (or one set of "
+                    f"label_columns, without {ANNOTATOR}); remove annotator_columns / count_columns"
                 )
         elif counts:
             shape = "counts"
@@ -192,12 +336,37 @@ class TableAdapter:
             shape = "single"
         for task in self.tasks:
             where = f"{key}.tasks.{task.name}"
-            if shape in ("single", "long") and declared[task.name].column is None:
-                raise ParamsError(f"{where}.column is missing: the column holding this task's labels")
-            if shape != "single" and not task.is_classification:
+            checkbox = declared[task.name].label_columns is not None
+            if shape in ("single", "long") and declared[task.name].column is None and not checkbox:
                 raise ParamsError(
-                    f"{where}: several annotators per item are aggregated for binary and multiclass "
-                    f"tasks, not {task.kind}"
+                    f"{where}.column is missing: the column holding this task's labels (or label_columns: one "
+                    "checkbox column per label)"
+                )
+            if shape != "single" and task.kind == "generation":
+                raise ParamsError(
+                    f"{where}: several annotators per item are aggregated for binary, multiclass and multilabel "
+                    "tasks, not generation (free text has no majority)"
+                )
+            if shape == "counts" and task.kind == "multilabel":
+                raise ParamsError(
+                    f"{where}: a multilabel task cannot take count_columns: counts per label do not say how many "
+                    "annotators chose none, so no label has a majority; use the long or wide shape"
+                )
+            if shape == "wide" and checkbox and not self._per_annotator(task.name):
+                raise ParamsError(
+                    f"{where}.label_columns: the table is wide (annotator_columns), so each annotator has their own "
+                    f'checkbox columns: write {ANNOTATOR} in each column name (e.g. "{ANNOTATOR}_yes") and list the '
+                    "annotators' names in table.annotator_columns"
+                )
+            if shape == "wide" and checkbox and not self._annotator_columns(task.name):
+                raise ParamsError(
+                    f"{where}.label_columns names one set of columns per annotator ({ANNOTATOR}); list the "
+                    "annotators' names, which replace it, in table.annotator_columns"
+                )
+            if table.gold == "dawid_skene" and task.kind == "multilabel":
+                raise ParamsError(
+                    f"{key}.gold: dawid_skene estimates one label per item, not {task.name!r}'s set of labels; use "
+                    "gold: majority (per label: chosen by more than half of the annotators)"
                 )
         if shape == "wide":
             sizes = {len(self._annotator_columns(n)) for n in declared}
@@ -214,7 +383,58 @@ class TableAdapter:
         return shape
 
     def _annotator_columns(self, task: str) -> list[str]:
+        """Wide shape: the task's label column per annotator, or with checkbox columns the annotators' names."""
         return self.task_params[task].annotator_columns or self.table.annotator_columns or []
+
+    def _per_annotator(self, task: str) -> bool:
+        """Checkbox columns with one set per annotator (``{annotator}`` in their names)."""
+        return any(ANNOTATOR in c for c in (self.task_params[task].label_columns or {}).values())
+
+    def _checkbox_columns(self, task: str, annotator: str | None = None) -> dict[str, str]:
+        """Label -> its checkbox column (of ``annotator``, in the wide shape)."""
+        columns = self.task_params[task].label_columns or {}
+        return {label: c.replace(ANNOTATOR, annotator or "") for label, c in columns.items()}
+
+    def _ticked(self, row: dict, task: Task, annotator: str | None = None) -> tuple[str | None, str | None]:
+        """(label, None) from a row's checkbox columns, or (None, why): a multilabel task's ticked set (none
+        ticked: ``none``, the empty set); a single-label task's one ticked label (none or several: no label)."""
+        ticked = [label for label, c in self._checkbox_columns(task.name, annotator).items() if self._checked(row[c])]
+        if task.kind == "multilabel":
+            return task.from_set(ticked), None
+        if len(ticked) == 1:
+            return ticked[0], None
+        return None, TICK_REASONS[len(ticked) > 1]
+
+    def _checked(self, value) -> bool:
+        return not _empty(value) and raw_key(value).lower() in self._ticks
+
+    def _annotator_cells(self, row: dict, index: int) -> list:
+        """Wide shape: every cell of the ``index``-th annotator in ``row``, over the tasks."""
+        cells = []
+        for task in self.task_params:
+            annotator = self._annotator_columns(task)[index]
+            columns = self._checkbox_columns(task, annotator).values() if self._per_annotator(task) else [annotator]
+            cells += [row[c] for c in columns]
+        return cells
+
+    def _uses_ticks(self) -> bool:
+        """A single-label task reads checkbox columns: its rows may have no or several ticks (counted)."""
+        return any(self.task_params[t.name].label_columns and t.is_classification for t in self.tasks)
+
+    def _key(self, row: dict, columns: str | list[str], where: str, what: str) -> str:
+        """The value of an id column, or of several joined by "/" (a "/" or "\\" inside a value escaped by
+        "\\": unambiguous); an empty value is an error naming the column."""
+        names = [columns] if isinstance(columns, str) else list(columns)
+        parts = []
+        for column in names:
+            value = _cell(row[column])
+            if not value:
+                raise DatasetError(
+                    f"{where}, column {column!r}: empty {what}; every row needs one"
+                    + (" (or set table.id_column: null for ids from the text)" if what == "id" else "")
+                )
+            parts.append(value)
+        return parts[0] if len(parts) == 1 else "/".join(_id_part(p) for p in parts)
 
     def fetch(self, out_dir: Path) -> dict[str, str]:
         """Copy the declared files into ``out_dir`` (DVC then tracks their content)."""
@@ -232,21 +452,40 @@ class TableAdapter:
 
     def _columns(self, with_attributes: bool = True) -> list[str]:
         table = self.table
-        columns = [table.text_column, table.text_pair_column, table.id_column, table.split_column]
-        columns += [table.group_column, table.annotator_column, table.item_column]
+
+        def listed(columns):
+            return [columns] if columns is None or isinstance(columns, str) else list(columns)
+
+        columns = [table.text_column, table.text_pair_column, *listed(table.id_column), table.split_column]
+        columns += [table.group_column, table.annotator_column, *listed(table.item_column)]
         for name, declared in self.task_params.items():
-            columns += [declared.column, *self._annotator_columns(name), *(declared.count_columns or {}).values()]
+            columns += [declared.column, *(declared.count_columns or {}).values()]
+            if not self._per_annotator(name):
+                columns += self._annotator_columns(name)
+            for annotator in self._annotator_columns(name) if self._per_annotator(name) else [None]:
+                columns += self._checkbox_columns(name, annotator).values()
         if with_attributes:
             columns += list(self.attributes)
         return [c for c in dict.fromkeys(columns) if c is not None]
 
     def _split_rows(self, raw_dir: Path, split: str) -> tuple[list[tuple[int, dict]], Path]:
         path = raw_dir / Path(self.table.files["train" if split == POOL else split]).name
-        rows = list(enumerate(read_rows(path), start=2 if path.suffix != ".jsonl" else 1))
+        rows = read_rows(path)
+        if path.suffix == ".jsonl":  # each line names its keys: each must name every declared one
+            declared = self._columns(with_attributes=False)  # (an attribute's absence is named where it is read)
+            for number, row in rows:
+                missing = [c for c in declared if c not in row]
+                if missing:
+                    raise DatasetError(
+                        f"{path}, line {number}: no key {', '.join(map(repr, missing))}; its keys: "
+                        f"{', '.join(_show(k, 40) for k in row) or 'none'} (write null for an empty value)"
+                    )
         header = set(rows[0][1]) if rows else set()
         missing = [c for c in self._columns() if rows and c not in header]
         if missing:
-            raise DatasetError(f"{path}: missing column(s) {', '.join(missing)}; found {', '.join(sorted(header))}")
+            raise DatasetError(
+                f"{path}: missing column(s) {', '.join(missing)}; found {', '.join(map(_plain, sorted(header)))}"
+            )
         if self.table.split_column is not None:
             column = self.table.split_column
             wanted = str(self.table.split_values.get(split, split))
@@ -255,7 +494,7 @@ class TableAdapter:
             if not rows:
                 raise DatasetError(
                     f"prepare: the {split} split of table is empty: no row of {path.name} has {column} = {wanted!r} "
-                    f"(values found: {found}); set table.split_values.{split} to the value marking its rows"
+                    f"(values found: {_show(found, 200)}); set table.split_values.{split} to the value marking its rows"
                 )
         return rows, path
 
@@ -277,21 +516,36 @@ class TableAdapter:
         return self._read_annotated(rows, path, split)
 
     def _read_single(self, rows, path: Path, split: str) -> tuple[list[Record], dict]:
-        table, out, dropped, seen = self.table, [], {"empty_text": 0}, {}
+        table, out, seen = self.table, [], {}
+        dropped = {"empty_text": 0} | ({reason: 0 for reason in TICK_REASONS} if self._uses_ticks() else {})
+        unit = "line" if path.suffix == ".jsonl" else "row"
         for number, row in rows:
             where = self._where(path, number)
             content = self._content(row)
             if content is None:
                 dropped["empty_text"] += 1
                 continue
-            key = _cell(row[table.id_column]) if table.id_column else record_id("\n".join(content.values()))
-            if table.id_column and key in seen:
-                raise DatasetError(f"{where}: id {key!r} (column {table.id_column!r}) repeats row {seen[key]}")
+            if table.id_column:
+                key = self._key(row, table.id_column, where, "id")
+                if key in seen:
+                    raise DatasetError(
+                        f"{where}: id {_show(key)} ({_columns_named(table.id_column)}) repeats {unit} {seen[key]}"
+                    )
+            else:
+                key = record_id("\n".join(content.values()))
             seen[key] = number
-            record = {"id": key, **content, "labels": {}}
+            record, why = {"id": key, **content, "labels": {}}, None
             for task in self.tasks:
-                column = self.task_params[task.name].column
-                record["labels"][task.name] = self.labels[task.name].of(row[column], f"{where}, column {column!r}")
+                if self.task_params[task.name].label_columns is not None:
+                    label, reason = self._ticked(row, task)
+                    why = why or reason  # the row's other cells are still checked
+                else:
+                    column = self.task_params[task.name].column
+                    label = self.labels[task.name].of(row[column], f"{where}, column {column!r}")
+                record["labels"][task.name] = label
+            if why:
+                dropped[why] += 1
+                continue
             if self.attributes:
                 record["attributes"] = read_attributes(row, self.attributes, where)
             self._keep_group(record, row, where)
@@ -323,12 +577,13 @@ class TableAdapter:
                 item["attributes"] = read_attributes(row, self.attributes, where)
             if self.shape == "wide":
                 item["annotators"] = list(self._annotator_columns(self.tasks[0].name))
+                # an annotator all of whose cells in the row are empty did not label the item
+                blank = [all(map(_empty, self._annotator_cells(row, i))) for i in range(len(item["annotators"]))]
                 item["labels"] = {}
                 for task in self.tasks:
-                    columns = self._annotator_columns(task.name)
                     item["labels"][task.name] = [
-                        None if _empty(row[c]) else self.labels[task.name].of(row[c], f"{where}, column {c!r}")
-                        for c in columns
+                        None if blank[i] else self._wide_label(row, task, column, where, counts)
+                        for i, column in enumerate(self._annotator_columns(task.name))
                     ]
             else:
                 item["annotators"], item["labels"] = None, {}
@@ -340,6 +595,27 @@ class TableAdapter:
                     item["labels"][task.name] = expanded
             items.append(item)
         return items
+
+    def _wide_label(self, row: dict, task: Task, column: str, where: str, counts: Counter) -> str | None:
+        """The label of an annotator who labelled the item (wide shape): their column (empty: no label for this
+        task; for a multilabel task the empty set), or with checkbox columns (``column`` is then their name) the
+        ticked one(s)."""
+        if self.task_params[task.name].label_columns is not None:
+            return self._counted(self._ticked(row, task, column), counts)
+        if _empty(row[column]) and task.kind != "multilabel":
+            return None
+        return self.labels[task.name].of(row[column], f"{where}, column {column!r}")
+
+    @staticmethod
+    def _counted(ticked: tuple[str | None, str | None], counts: Counter) -> str | None:
+        label, why = ticked
+        if why:
+            counts[why] += 1
+        return label
+
+    def _label_place(self, task: str) -> str:
+        column = self.task_params[task].column
+        return f"column {column!r}" if column is not None else f"label_columns of {task!r}"
 
     @staticmethod
     def _count(value, where: str) -> int:
@@ -362,9 +638,10 @@ class TableAdapter:
             if content is None:
                 counts["empty_text"] += 1
                 continue
-            key = _cell(row[table.item_column]) if table.item_column else "\n".join(content.values())
-            if table.item_column and not key:
-                raise DatasetError(f"{where}, column {table.item_column!r}: empty item id")
+            if table.item_column:
+                key = self._key(row, table.item_column, where, "item id")
+            else:
+                key = "\n".join(content.values())
             annotator = _cell(row[table.annotator_column])
             if not annotator:
                 raise DatasetError(f"{where}, column {table.annotator_column!r}: empty annotator id")
@@ -377,29 +654,35 @@ class TableAdapter:
             elif attributes is not None and attributes != item["attributes"]:
                 name = next(n for n in self.attributes if attributes[n] != item["attributes"][n])
                 raise DatasetError(
-                    f"{where}, column {name!r}: item {key!r} has {attributes[name]!r} here but "
+                    f"{where}, column {name!r}: item {_show(key)} has {attributes[name]!r} here but "
                     f"{item['attributes'][name]!r} at {item['where']}; an attribute describes the item, so its rows "
                     "must agree"
                 )
             elif table.group_column and _cell(row[table.group_column]) != _cell(item["row"][table.group_column]):
                 raise DatasetError(
-                    f"{where}, column {table.group_column!r}: item {key!r} is in group "
-                    f"{_cell(row[table.group_column])!r} here but {_cell(item['row'][table.group_column])!r} at "
-                    f"{item['where']}; an item belongs to one group"
+                    f"{where}, column {table.group_column!r}: item {_show(key)} is in group "
+                    f"{_show(_cell(row[table.group_column]))} here but "
+                    f"{_show(_cell(item['row'][table.group_column]))} at {item['where']}; an item belongs to one group"
                 )
             if item["content"] != content:
                 raise DatasetError(
-                    f"{where}: item {key!r} (column {table.item_column!r}) has text {next(iter(content.values()))!r}, "
-                    f"but its first row ({item['where']}) has {next(iter(item['content'].values()))!r}"
+                    f"{where}: item {_show(key)} ({_columns_named(table.item_column)}) has text "
+                    f"{_show(next(iter(content.values())))}, but its first row ({item['where']}) has "
+                    f"{_show(next(iter(item['content'].values())))}"
                 )
             item["rows"].append(number)
             labels = {}
             for task in self.tasks:
                 column = self.task_params[task.name].column
-                value = row[column]
-                labels[task.name] = (
-                    None if _empty(value) else self.labels[task.name].of(value, f"{where}, column {column!r}")
-                )
+                if column is None:  # checkbox columns: none ticked is the empty set (multilabel) or no label
+                    labels[task.name] = self._counted(self._ticked(row, task), counts)
+                elif task.kind == "multilabel":  # the row is the annotator's answer: an empty cell, the empty set
+                    labels[task.name] = self.labels[task.name].of(row[column], f"{where}, column {column!r}")
+                else:
+                    value = row[column]
+                    labels[task.name] = (
+                        None if _empty(value) else self.labels[task.name].of(value, f"{where}, column {column!r}")
+                    )
             given = item["by_annotator"].get(annotator)
             if given is None:
                 item["by_annotator"][annotator] = {"labels": labels, "where": where, "all": {}}
@@ -414,9 +697,9 @@ class TableAdapter:
                 if earlier is None:
                     given["labels"][task] = label
                 elif label is not None and label != earlier and table.repeats == "error":
-                    column = self.task_params[task].column
                     raise DatasetError(
-                        f"{where}, column {column!r}: annotator {annotator!r} labels item {key!r} {label!r} here but "
+                        f"{where}, {self._label_place(task)}: annotator {_show(annotator)} labels item {_show(key)} "
+                        f"{label!r} here but "
                         f"{earlier!r} at {given['where']}; keep one row per annotator and item, make them agree, or "
                         "set table.repeats to first, last or majority"
                     )
@@ -443,7 +726,16 @@ class TableAdapter:
             return labels[0]
         if self.table.repeats == "last":
             return labels[-1]
-        return majority(labels, task.labels, self.table.ties)
+        return self._gold(labels, task)
+
+    def _gold(self, labels: list[str | None], task: Task) -> str | None:
+        """The majority of ``labels`` (a tie follows ``table.ties``; None: no gold); for a multilabel task per
+        label: the labels more than half of them chose (``set_majority``)."""
+        if task.kind != "multilabel":
+            return majority(labels, task.labels, self.table.ties)
+        sets = [None if v is None else task.as_set(v) for v in labels]
+        chosen = set_majority(sets, task.labels, self.table.ties)
+        return None if chosen is None else task.from_set(chosen)
 
     def _read_annotated(self, rows, path: Path, split: str) -> tuple[list[Record], dict]:
         table = self.table
@@ -454,6 +746,7 @@ class TableAdapter:
             "annotator_items": rows_dropped.pop("repeated_annotator_items", 0),
             "disagreeing": rows_dropped.pop("repeated_annotator_items_disagreeing", 0),
         }
+        ticks = {reason: rows_dropped.pop(reason, 0) for reason in TICK_REASONS}
         dropped = Counter(no_annotator_label=0, tied_majority=0)
         annotation = Counter(empty_labels=0, annotators_without_label=0, single_annotator_items=0)
         kept = []
@@ -484,14 +777,19 @@ class TableAdapter:
                 if table.gold == "dawid_skene":
                     record_labels[task.name] = gold[i][task.name]
                 else:
-                    record_labels[task.name] = majority(item["labels"][task.name], task.labels, table.ties)
+                    record_labels[task.name] = self._gold(item["labels"][task.name], task)
             if any(v is None for v in record_labels.values()):
                 dropped["tied_majority"] += 1
                 continue
             content, where = item["content"], item["where"]
-            key = _cell(item["row"][table.id_column]) if table.id_column else record_id("\n".join(content.values()))
-            if table.id_column and key in seen:
-                raise DatasetError(f"{where}: id {key!r} (column {table.id_column!r}) repeats {seen[key]}")
+            if table.id_column:
+                key = self._key(item["row"], table.id_column, where, "id")
+                if key in seen:
+                    raise DatasetError(
+                        f"{where}: id {_show(key)} ({_columns_named(table.id_column)}) repeats {seen[key]}"
+                    )
+            else:
+                key = record_id("\n".join(content.values()))
             seen[key] = where
             record = {"id": key, **content, "labels": record_labels, "annotations": item["labels"]}
             if item["annotators"] is not None:
@@ -509,6 +807,8 @@ class TableAdapter:
         annotation["labels_per_item"] = (
             round(sum(max(len(v) for v in r["annotations"].values()) for r in out) / len(out), 4) if out else 0.0
         )
+        if self._uses_ticks():  # (annotator, task) checkbox sets with no / several ticks: no label (empty_labels)
+            annotation.update(ticks)
         stats = {
             "source": f"{path.name} ({split}, {self.shape} shape, gold: {table.gold})",
             "rows_read": len(rows),
