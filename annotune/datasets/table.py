@@ -32,6 +32,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import logging
 import shutil
 import sys
 from collections import Counter
@@ -45,6 +46,8 @@ from annotune.tasks import NONE_TARGET, Task, normalize_groups
 SPLITS = ("train", "dev", "test")
 FORMATS = (".csv", ".tsv", ".jsonl")
 POOL = "pool"  # the one file prepare carves into the three splits
+TRACKED_FOLDER = Path("data/own")  # fetch_data's dependency in dvc.yaml: the declared files DVC sees edits of
+log = logging.getLogger(__name__)
 
 
 def read_rows(path: Path) -> list[tuple[int, dict]]:
@@ -447,6 +450,13 @@ class TableAdapter:
         for name, path in sources.items():
             if not path.exists():
                 raise DatasetError(f"params.yaml: table.files: {path} not found")
+            if not path.resolve().is_relative_to(TRACKED_FOLDER.resolve()):
+                log.warning(
+                    "table.files: %s is outside %s/, which dvc.yaml declares as fetch_data's dependency: DVC will "
+                    "not see its edits (move it there, or run `dvc repro -f fetch_data` after each edit)",
+                    path,
+                    TRACKED_FOLDER,
+                )
             shutil.copyfile(path, out_dir / name)
         return {name: str(path) for name, path in sources.items()}
 
