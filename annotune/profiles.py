@@ -24,6 +24,8 @@ PROFILES_DIR = Path("profiles")
 
 
 def load_profile(name: str, folder: Path = PROFILES_DIR) -> dict:
+    if Path(name).name != name or name.startswith("."):  # a name, not a path: nothing outside profiles/ is read
+        raise ParamsError(f"profile {name!r}: give a profile's name (a file profiles/<name>.yaml), not a path")
     path = folder / f"{name}.yaml"
     if not path.exists():
         known = ", ".join(sorted(p.stem for p in folder.glob("*.yaml"))) or "none"
@@ -60,7 +62,7 @@ def override(key: str, value) -> str:
     if isinstance(value, str):
         text = json.dumps(value) if any(c in value for c in " ,[]{}'\"=") else value
     else:
-        text = json.dumps(value).replace(" ", "")
+        text = json.dumps(value, separators=(",", ":"))  # compact, but the spaces inside strings kept
     return f"{key}={text}"
 
 

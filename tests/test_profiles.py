@@ -55,6 +55,16 @@ def test_overrides_are_dvc_set_param_syntax():
     assert override("models.llm", "meta-llama/Llama-2-7b-hf") == "models.llm=meta-llama/Llama-2-7b-hf"
     launcher = "accelerate launch --num_processes 2 -m"
     assert override("qlora.launcher", launcher) == f'qlora.launcher="{launcher}"'
+    # a whole section: compact, with the spaces inside its strings kept
+    assert (
+        override("annotate", {"launcher": "python -m", "tasks": []}) == 'annotate={"launcher":"python -m","tasks":[]}'
+    )
+
+
+@pytest.mark.parametrize("name", ["../params", "/etc/passwd", ".hidden", "sub/cpu"])
+def test_a_profile_is_named_not_a_path(name):
+    with pytest.raises(ParamsError, match="give a profile's name"):
+        load_profile(name)
 
 
 def test_apply_writes_params_yaml_in_place_and_back(tmp_path):
