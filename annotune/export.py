@@ -202,9 +202,11 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--check-rows", type=int, default=32, help="dev rows compared by --check")
     args = parser.parse_args(argv)
     from annotune.annotate import refuse_model_of_another_task
+    from annotune.config import load_params
     from annotune.models import adapter_base
     from annotune.systems import spec
 
+    load_params().task(args.task)  # a task params.yaml does not declare is named as such, before any file is read
     adapter = args.adapter or spec("qlora").model_dir(args.task)
     refuse_model_of_another_task(adapter, args.task)
     named = adapter_base(adapter)

@@ -5,7 +5,9 @@ model card and loads from any working directory."""
 from __future__ import annotations
 
 import json
+import shutil
 import warnings
+from pathlib import Path
 
 import pytest
 import torch
@@ -189,3 +191,13 @@ def test_a_failed_export_leaves_the_earlier_one_as_it_was(tmp_path, tiny_llama, 
     assert sorted(p.name for p in out.parent.iterdir()) == ["merged"]
     (tmp_path / "plain").mkdir()
     assert out.stat().st_mode == (tmp_path / "plain").stat().st_mode  # made as any folder, not a private one
+
+
+def test_an_undeclared_task_is_named_before_any_file_is_read(tmp_path, monkeypatch):
+    from annotune.errors import ParamsError
+
+    shutil.copy(Path(__file__).resolve().parents[1] / "params.yaml", tmp_path / "params.yaml")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ParamsError, match="task 'madeUpTask' is not defined for dataset 'sbic'"):
+        export_main(["madeUpTask", "--out", str(tmp_path / "merged")])
+    assert not (tmp_path / "merged").exists()
