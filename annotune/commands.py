@@ -29,6 +29,8 @@ COMMANDS = {
     "scaling": ("annotune.scaling", "score vs model size: run one experiment per model, then report"),
     "budget": ("annotune.budget", "label budget curve: one experiment per training-set size, then report"),
     "plots": ("annotune.offline_plots", "render dvc plots as an HTML page that works offline"),
+    "select": ("annotune.select", "choose the items humans label next: random, uncertainty, mixture, ActiveLab"),
+    "labelstudio": ("annotune.labelstudio", "export tasks to Label Studio and import its annotations back"),
 }
 
 

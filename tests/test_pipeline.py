@@ -7,7 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from ruamel.yaml import YAML
+
+pytestmark = pytest.mark.slow  # the whole DVC pipeline, several minutes
 
 ROOT = Path(__file__).resolve().parents[1]
 TASKS = ["hasBiasedImplication", "offensiveYN", "targetMinority"]

@@ -251,6 +251,7 @@ def declared_ids() -> list[str]:
     return [next(iter(chart)) for chart in dvc_yaml()["plots"]]
 
 
+@pytest.mark.slow  # a DVC repository and headless Chromium
 def test_dvc_plots_show_lists_exactly_the_declared_charts(pages):
     assert list(pages["json"]["data"]) == declared_ids()
     assert not pages["json"].get("errors")  # every declared file is committed
@@ -345,6 +346,7 @@ needs_chromium = pytest.mark.skipif(
 
 @needs_chromium
 @pytest.mark.parametrize("which", ["show", "diff"])
+@pytest.mark.slow  # a DVC repository and headless Chromium
 def test_every_declared_chart_renders_in_chromium_offline(pages, which, tmp_path):
     proxy = RecordingProxy()
     try:
@@ -371,6 +373,7 @@ def test_every_declared_chart_renders_in_chromium_offline(pages, which, tmp_path
 
 
 @needs_chromium
+@pytest.mark.slow  # a DVC repository and headless Chromium
 def test_the_offline_check_would_see_a_request(tmp_path):
     """The check above is not vacuous: a page that loads a remote script is caught by the proxy."""
     page = tmp_path / "remote.html"

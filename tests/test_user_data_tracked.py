@@ -8,7 +8,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from ruamel.yaml import YAML
+
+pytestmark = pytest.mark.slow  # the real dvc, twice
 
 ROOT = Path(__file__).resolve().parents[1]
 ROWS = [

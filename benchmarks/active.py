@@ -1,0 +1,149 @@
+"""Choosing what humans label next (annotune/select.py), measured: a pool-based simulation on SBIC.
+
+    python -m benchmarks.active [--tasks hasBiasedImplication offensiveYN] [--seeds 0 1 2] [--out FILE.json]
+
+The pool is SBIC posts with known gold that no system trained on (``data/pool/pool.jsonl``: the 4,366 posts of
+SBIC.v2.dev.csv the 300-post test split did not take); the test set is the test split
+(``data/prepared/test.jsonl``). Per seed: a seed set of ``--seed-size`` posts drawn at random from the pool is
+"labelled" (its gold revealed), the project's ``tfidf_logreg`` system (TF-IDF 1-2-grams + logistic regression,
+params ``baselines``) is trained on the labelled posts, scored on the test set (macro-F1) and labels the rest of
+the pool; ``annotune.select`` picks the next ``--batch`` posts by each strategy, their gold is revealed, and so
+on up to ``--max-labels``. Every strategy starts from the same seed set at a given seed. Strategies: ``random``,
+``least_confidence``, ``margin`` and ``mixture`` (a 20% random slice + margin). For a binary task
+least_confidence and margin rank alike, so their curves coincide.
+
+Printed: the mean macro-F1 (and the spread over seeds) at each number of labels, and the labels each strategy
+needs for its mean curve to reach random's mean macro-F1 at ``--max-labels``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+
+from annotune import baselines
+from annotune.config import load_params
+from annotune.io import read_jsonl, write_json
+from annotune.metrics.classification import classification_metrics
+from annotune.prompts import instruct_record
+from annotune.select import least_confidence, margin, select
+from annotune.tasks import Task
+
+STRATEGIES = {"random": None, "least_confidence": least_confidence, "margin": margin, "mixture": margin}
+RANDOM_SHARE = 0.2
+
+
+def labelled_rows(task: Task, path: Path) -> list[dict]:
+    """The file's posts with a gold label for ``task``, as the systems read them."""
+    return [instruct_record(task, r) for r in read_jsonl(path) if r["labels"].get(task.name) is not None]
+
+
+def curve(task, pool, test, strategy, seed, seed_size, batch, max_labels, params) -> list[dict]:
+    """Macro-F1 on the test set after each batch, from the seed set to ``max_labels`` labels."""
+    rng = np.random.default_rng(seed)
+    labelled = {int(i) for i in rng.choice(len(pool), size=seed_size, replace=False)}
+    points, step = [], 0
+    while True:
+        rows = [pool[i] for i in sorted(labelled)]
+        model = baselines.train("tfidf_logreg", task, rows, params.baselines, params.seed)
+        macro_f1 = classification_metrics(task, baselines.predict(task, model, test))["macro_f1"]
+        points.append({"labels": len(labelled), "macro_f1": macro_f1})
+        if len(labelled) + batch > max_labels:
+            return points
+        unlabelled = [i for i in range(len(pool)) if i not in labelled]
+        predictions = baselines.predict(task, model, [pool[i] for i in unlabelled])
+        candidates = [{**p, "id": str(i)} for i, p in zip(unlabelled, predictions, strict=True)]
+        ranking = STRATEGIES[strategy]
+        uncertainty = None
+        if ranking is not None:
+            uncertainty = ranking(np.array([[p["scores"][label] for label in task.labels] for p in predictions]))
+        chosen = select(candidates, strategy, batch, seed * 1000 + step, RANDOM_SHARE, uncertainty, strategy)
+        labelled |= {int(r["id"]) for r in chosen}
+        step += 1
+
+
+def labels_to_reach(sizes: list[int], means: np.ndarray, target: float) -> int | None:
+    reached = [size for size, mean in zip(sizes, means, strict=True) if mean >= target]
+    return reached[0] if reached else None
+
+
+def summarize(task_name: str, runs: dict[str, list[list[dict]]]) -> dict:
+    sizes = [p["labels"] for p in runs["random"][0]]
+    table = {
+        strategy: np.array([[p["macro_f1"] for p in points] for points in per_seed])
+        for strategy, per_seed in runs.items()
+    }
+    means = {s: values.mean(axis=0).round(4) for s, values in table.items()}
+    target = float(means["random"][-1])
+    return {
+        "task": task_name,
+        "labels": sizes,
+        "mean": {s: values.tolist() for s, values in means.items()},
+        "min": {s: values.min(axis=0).round(4).tolist() for s, values in table.items()},
+        "max": {s: values.max(axis=0).round(4).tolist() for s, values in table.items()},
+        "random_at_max": target,
+        "labels_to_reach_random_at_max": {s: labels_to_reach(sizes, mean, target) for s, mean in means.items()},
+    }
+
+
+def markdown(summary: dict, seeds: int, max_labels: int) -> str:
+    strategies = list(summary["mean"])
+    lines = [
+        f"**{summary['task']}**: macro-F1 (%) on the test split, mean over {seeds} seeds [min–max]",
+        "",
+        "| labels | " + " | ".join(strategies) + " |",
+        "|---|" + "---|" * len(strategies),
+    ]
+    for k, size in enumerate(summary["labels"]):
+        cells = [
+            f"{100 * summary['mean'][s][k]:.1f} [{100 * summary['min'][s][k]:.1f}–{100 * summary['max'][s][k]:.1f}]"
+            for s in strategies
+        ]
+        lines.append(f"| {size} | " + " | ".join(cells) + " |")
+    needed = summary["labels_to_reach_random_at_max"]
+    lines.append(
+        f"| labels to reach random's {100 * summary['random_at_max']:.1f} at {max_labels} | "
+        + " | ".join(str(needed[s]) if needed[s] is not None else f"> {max_labels}" for s in strategies)
+        + " |"
+    )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--tasks", nargs="+", default=["hasBiasedImplication", "offensiveYN"])
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    parser.add_argument("--seed-size", type=int, default=50)
+    parser.add_argument("--batch", type=int, default=50)
+    parser.add_argument("--max-labels", type=int, default=500)
+    parser.add_argument("--pool", type=Path, default=Path("data/pool/pool.jsonl"))
+    parser.add_argument("--test", type=Path, default=Path("data/prepared/test.jsonl"))
+    parser.add_argument("--out", type=Path, help="write the curves and summaries (JSON) here too")
+    args = parser.parse_args()
+    params = load_params()
+    results = []
+    for task_name in args.tasks:
+        task = params.task(task_name)
+        pool, test = labelled_rows(task, args.pool), labelled_rows(task, args.test)
+        started = time.perf_counter()
+        runs = {
+            strategy: [
+                curve(task, pool, test, strategy, seed, args.seed_size, args.batch, args.max_labels, params)
+                for seed in args.seeds
+            ]
+            for strategy in STRATEGIES
+        }
+        summary = summarize(task_name, runs)
+        summary |= {"pool": len(pool), "test": len(test), "seconds": round(time.perf_counter() - started, 1)}
+        results.append({"summary": summary, "runs": runs})
+        print(markdown(summary, len(args.seeds), args.max_labels))
+        print(f"(pool {len(pool)} posts, test {len(test)}; {summary['seconds']} s)\n")
+    if args.out:
+        write_json(args.out, {"args": {k: str(v) for k, v in vars(args).items()}, "results": results})
+
+
+if __name__ == "__main__":
+    main()
