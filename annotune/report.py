@@ -464,6 +464,14 @@ def task_figures(task: Task, plots: Path, figures: Path) -> list[Path]:
     return [path for path in made if path is not None]
 
 
+# the pipeline's gold sample is the test split, stratified on the classification labels
+STRATIFIED_GOLD = (
+    "The test split is a stratified sample: each test item is weighted by its inclusion probability, and on the "
+    "labels it was stratified on the weighted humans-only share equals the true share by construction. How the "
+    "intervals fare with a random gold sample: docs/estimates.md (coverage over 1,000 random draws)."
+)
+
+
 def _planner(estimates: dict[str, dict] | None, task: Task, currency: str) -> list[str]:
     sentence = planner_sentence(estimates[task.name], currency) if estimates and task.name in estimates else None
     return ["", sentence] if sentence else []
@@ -520,7 +528,7 @@ def summary(
             parts += ["", distillation]
         if estimates and estimates.get(task.name, {}).get("systems"):
             section = markdown(estimates[task.name], currency)
-            parts += ["", "### Measuring with the model's labels (estimates)", "", section]
+            parts += ["", "### Measuring with the model's labels (estimates)", "", section, "", STRATIFIED_GOLD]
         if figures.get(task.name):
             parts += ["", " ".join(f"![{p.stem}]({p.relative_to(base).as_posix()})" for p in figures[task.name])]
     return "\n".join(parts) + "\n"
