@@ -30,6 +30,8 @@ def project_repo(repo: Path, params: dict, env: dict, before_commit=lambda: None
         shutil.copy(ROOT / name, repo / name)
     for folder in ("annotune", "stages"):
         shutil.copytree(ROOT / folder, repo / folder, ignore=shutil.ignore_patterns("__pycache__"))
+    (repo / "data" / "own").mkdir(parents=True)  # fetch_data's dependency: the user's own files
+    shutil.copy(ROOT / "data" / "own" / "README.md", repo / "data" / "own" / "README.md")
     YAML().dump(params, repo / "params.yaml")
     before_commit()
     dvc = [sys.executable, "-m", "dvc"]
