@@ -114,6 +114,7 @@ def test_dvc_repro_cache_and_experiment(tmp_path, tiny_llama, shared_sbic):
         ran
         == {f"{stage}@{task}-qlora" for stage in ("qlora_train", "predict") for task in TASKS}
         | {f"evaluate@{task}" for task in TASKS}
+        | {f"estimate@{task}" for task in TASKS}  # it reads every model folder (dvc.yaml)
         | {"report"}
         | distilled
     )
