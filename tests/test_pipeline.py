@@ -139,6 +139,6 @@ def test_dvc_repro_cache_and_experiment(tmp_path, tiny_llama, shared_sbic):
     # a quick comparison of the cheap systems: the QLoRA chain leaves the graph, only the evaluation reruns
     out = run([*dvc, "exp", "run", "-S", "systems.finetuned=[]", "-S", "distill.tasks=[]"], repo, env)
     ran = {line.split("'")[1] for line in out.splitlines() if line.startswith("Running stage")}
-    assert ran == {f"evaluate@{task}" for task in TASKS} | {"report"}
+    assert ran == {f"{stage}@{task}" for stage in ("evaluate", "estimate") for task in TASKS} | {"report"}
     for task in TASKS:
         assert "qlora" not in json.loads((repo / "metrics" / "eval" / f"{task}.json").read_text())
