@@ -151,3 +151,17 @@ def test_tfidf_dev_thresholds_predict_a_rare_label_survive_reload_and_old_models
 def test_balanced_class_weight_balances_each_label_of_the_one_vs_rest():
     model = baselines.train("tfidf_logreg", TOPICS, TOPICS_TRAIN, BaselinesParams(class_weight="balanced"), 0)
     assert all(e.class_weight == "balanced" for e in model["pipeline"][-1].estimators_)
+
+
+def test_dev_thresholds_fall_back_to_half_when_tuning_loses_set_f1():
+    # one dev positive scored 0.1 among nineteen negatives at 0.2: catching it fires on every post
+    targets = [[True]] + [[False]] * 19
+    assert baselines.dev_thresholds([[0.1]] + [[0.2]] * 19, targets) == [0.5]
+    # scored above every negative: the tuned threshold catches it alone and is kept
+    assert baselines.dev_thresholds([[0.3]] + [[0.2]] * 19, targets) == [0.3]
+
+
+def test_set_f1_scores_each_posts_label_set_and_empty_against_empty_as_one():
+    predicted = [[True, False], [True, True], [False, False], [False, False]]
+    targets = [[True, False], [True, False], [False, False], [True, False]]
+    assert baselines.set_f1(predicted, targets) == pytest.approx((1 + 2 / 3 + 1 + 0) / 4)
