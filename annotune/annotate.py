@@ -31,7 +31,7 @@
   an output (or one of its side files: part, needs_human, hand-off, stats, lock) that is the input or a
   folder, or cannot be created; an input that is missing, has no text / id column (CSV / TSV header, first
   JSONL record) or repeats an id; an unknown system; a model folder whose ``annotune.json`` names another
-  task (or whose classifier has other labels); a damaged ``model.skops``; a finished ``<out>`` without
+  task (or other labels); a damaged ``model.skops``; a finished ``<out>`` without
   ``overwrite`` (which replaces it only once the new one is complete).
 - **One writer per output**: the command's process 0 holds ``<out>.lock`` for the whole run (removed at
   the end); a second run on the same ``--out`` stops at once, all its processes.
@@ -63,7 +63,7 @@ from annotune.config import attribute_values, load_params
 from annotune.errors import DataError, MissingInputError, ParamsError
 from annotune.files import check_can_create, created_folders, exclusive_lock, same_file
 from annotune.handoff import coverage_at, coverage_curve, threshold_for_accuracy
-from annotune.io import read_json, read_jsonl, write_json, write_jsonl
+from annotune.io import read_jsonl, write_json, write_jsonl
 from annotune.predictors import System
 from annotune.prompts import input_fields
 from annotune.systems import spec
@@ -735,40 +735,15 @@ def write_needs_human(out: Path, path: Path, threshold: float | None) -> dict:
 
 # ------------------------------------------------------------------------------------------- the system
 
-CLASSIFIER_META = "annotune_classifier.json"  # classifiers.META_FILE, read without importing torch
-
-
-def refuse_model_of_another_task(model_dir: Path, task_name: str, labels: list[str] | None = None) -> None:
-    """Refuse a model folder trained for another task: its ``annotune.json`` names another task, or (with
-    ``labels``, a task with a fixed label set) its classifier was trained on other labels. A folder that
-    records neither (a base LLM, a model trained elsewhere) is accepted."""
-    model_dir = Path(model_dir)
-    meta_path = model_dir / "annotune.json"
-    meta = read_json(meta_path) if meta_path.is_file() else {}
-    trained_for = meta.get("task")
-    if trained_for is not None and trained_for != task_name:
-        raise DataError(
-            f"{model_dir}: a model of task {trained_for!r} ({meta_path.name}), not of {task_name!r}; "
-            f"pass a model folder of {task_name!r} (--model) or ask for task {trained_for!r}"
-        )
-    classifier_path = model_dir / CLASSIFIER_META
-    trained_on = read_json(classifier_path).get("labels") if classifier_path.is_file() else None
-    if labels is not None and trained_on is not None and sorted(trained_on) != sorted(labels):
-        raise DataError(
-            f"{model_dir}: trained on labels {trained_on} ({CLASSIFIER_META}), but task {task_name!r} has "
-            f"labels {labels}"
-        )
-
 
 def load_system(task: Task, name: str, model_dir: Path | None = None, **options) -> System:
-    """:func:`annotune.predictors.load_system`, once the system's name is known and its model folder is one of
-    ``task``'s; a damaged baseline file is a one-line error naming it, not a traceback."""
+    """:func:`annotune.predictors.load_system` (which refuses a model folder of another task), once the system's
+    name is known; a damaged baseline file is a one-line error naming it, not a traceback."""
     try:
         kind = spec(name).kind
     except ValueError as exc:  # its message lists the known systems
         raise ParamsError(str(exc)) from None
     model_dir = Path(model_dir or spec(name).model_dir(task.name))
-    refuse_model_of_another_task(model_dir, task.name, None if task.kind == "generation" else task.labels)
     try:
         return predictors.load_system(task, name, model_dir, **options)
     except (zipfile.BadZipFile, zlib.error, EOFError) as exc:  # a truncated or altered model.skops

@@ -172,6 +172,7 @@ def write_merged_card(out_dir: Path, base_dir: Path, adapter_dir: Path, export: 
         sizes={split: stats[f"{split}_examples"] for split in ("train", "dev") if f"{split}_examples" in stats},
         metrics={k: stats[k] for k in ("train_loss", "dev_loss_per_epoch", "optimizer_steps") if k in stats},
         notes=["", merge, "No peft, no bitsandbytes needed."],
+        training_data=meta.get("training_data"),
     )
 
 
@@ -201,14 +202,14 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--check", action="store_true", help="compare logits with the model as trained")
     parser.add_argument("--check-rows", type=int, default=32, help="dev rows compared by --check")
     args = parser.parse_args(argv)
-    from annotune.annotate import refuse_model_of_another_task
     from annotune.config import load_params
     from annotune.models import adapter_base
+    from annotune.predictors import refuse_model_of_another_task
     from annotune.systems import spec
 
-    load_params().task(args.task)  # a task params.yaml does not declare is named as such, before any file is read
+    task = load_params().task(args.task)  # an undeclared task is named as such, before any file is read
     adapter = args.adapter or spec("qlora").model_dir(args.task)
-    refuse_model_of_another_task(adapter, args.task)
+    refuse_model_of_another_task(adapter, task)
     named = adapter_base(adapter)
     base = args.base or (named if isinstance(named, Path) else Path("models/base/llm"))
     merged = merge_adapter(base, adapter, args.out, dequantize=args.dequantize)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterable
 from pathlib import Path
@@ -47,3 +48,20 @@ def read_json(path: Path):
         return json.loads(path.read_text())
     except json.JSONDecodeError as exc:
         raise DataError(f"{path}, line {exc.lineno}: not valid JSON ({exc.msg})") from None
+
+
+def records_fingerprint(records: Iterable[dict]) -> str:
+    """sha256 (hex) of the instruct records' ``id``, ``input``, ``input_pair`` (sentence pairs) and ``label``, in
+    order: another row, text, label or order gives another fingerprint. The instruction, the verbalized answer and
+    the attributes apart from the lines ``input`` shows are left out."""
+    digest = hashlib.sha256()
+    for record in records:
+        fields = [record["id"], record["input"], record.get("input_pair"), record["label"]]
+        digest.update(json.dumps(fields, ensure_ascii=False, separators=(",", ":")).encode() + b"\n")
+    return digest.hexdigest()
+
+
+def data_fingerprints(**splits: list[dict]) -> dict:
+    """``{split: {"rows", "sha256"}}`` of the records a model was trained (and early-stopped) on, for the
+    ``training_data`` of its ``annotune.json``."""
+    return {name: {"rows": len(rows), "sha256": records_fingerprint(rows)} for name, rows in splits.items()}

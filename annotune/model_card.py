@@ -120,9 +120,11 @@ def render(
     sizes: dict,
     metrics: dict,
     notes: list[str] = (),
+    training_data: dict | None = None,
 ) -> str:
     """The card of the model in ``folder``. ``task``: a Task (or only its name); ``sizes``: examples per
-    split; ``metrics``: what the training run measured; ``notes``: lines added under "How to load"."""
+    split; ``metrics``: what the training run measured; ``notes``: lines added under "How to load";
+    ``training_data``: the fingerprints of its ``annotune.json`` (:func:`annotune.io.data_fingerprints`)."""
     from huggingface_hub import ModelCardData
 
     library, pipeline_tag, relation, _ = KINDS[kind]
@@ -162,6 +164,9 @@ def render(
         lines.append("- labels: " + ", ".join(f"`{label}`" for label in labels))
     lines += ["", "## Data", "", f"- dataset: `{dataset}`", f"- licence: {data_terms}"]
     lines += [f"- {split} examples: {count}" for split, count in sizes.items()]
+    if training_data:
+        digests = ", ".join(f"{split} `{data['sha256']}`" for split, data in training_data.items())
+        lines.append(f"- sha256 of the ids, texts and labels trained on: {digests}")
     lines += ["", "## Training parameters", "", "```json", json.dumps(_plain(params), indent=2, sort_keys=True)]
     lines += ["```", "", "## Metrics of the training run", ""]
     if metrics:

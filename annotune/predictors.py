@@ -1,8 +1,8 @@
 """How each kind of system loads and predicts (the registry, annotune/systems.py, says which kind a system is).
 
-``load_system`` is the one loader that predict (the pipeline's test predictions), annotate, distill and the
-benchmarks call, so a system predicts the same way everywhere. Model code is imported inside the loader of
-each kind: loading a TF-IDF model does not import torch.
+``load_system`` is the one loader that predict (the pipeline's test predictions), annotate, distill, estimate and
+the benchmarks call, so a system predicts the same way everywhere and none of them predicts with a model folder of
+another task. Model code is imported inside the loader of each kind: loading a TF-IDF model does not import torch.
 """
 
 from __future__ import annotations
@@ -12,10 +12,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from annotune.errors import MissingInputError, ParamsError
-from annotune.io import read_jsonl
+from annotune.errors import DataError, MissingInputError, ParamsError
+from annotune.io import read_json, read_jsonl
 from annotune.systems import spec
 from annotune.tasks import Task
+
+MODEL_META = "annotune.json"  # what trained a model folder: task, labels, params, training data
+CLASSIFIER_META = "annotune_classifier.json"  # classifiers.META_FILE, read without importing torch
 
 
 @dataclass
@@ -61,10 +64,12 @@ def load_system(
     """Load system ``name`` for ``task`` once (from ``model_dir``, default: where the pipeline puts it).
 
     ``prompting`` (params' section) is needed by prompted systems only, and ``data_dir`` (the task's instruct
-    folder, whose train split is the few-shot pool) by few-shot only.
+    folder, whose train split is the few-shot pool) by few-shot only. A folder trained for another task, or on
+    other labels, is refused before anything loads.
     """
     kind = spec(name).kind
     model_dir = Path(model_dir or spec(name).model_dir(task.name))
+    refuse_model_of_another_task(model_dir, task)
     if kind in ("adapter", "prompted"):
         pool = read_jsonl(Path(data_dir) / "train.jsonl") if name == "few_shot" and data_dir else None
         return _llm_system(task, name, model_dir, base_dir, batch_size, max_new_tokens, prompting, pool, seed)
@@ -101,6 +106,33 @@ def load_system(
             return baselines.predict(task, fitted, rows)
 
     return System(name, task, folder_version(model_dir), predict)
+
+
+def refuse_model_of_another_task(model_dir: Path, task: Task) -> None:
+    """Refuse a model folder trained for another task: its ``annotune.json`` names another task, or (a task
+    with a fixed label set) it records other labels (``annotune.json``, else a classifier's own metadata). A
+    folder that records neither (a base LLM, a model trained elsewhere) is accepted."""
+    model_dir = Path(model_dir)
+    meta_path = model_dir / MODEL_META
+    meta = read_json(meta_path) if meta_path.is_file() else {}
+    trained_for = meta.get("task")
+    if trained_for is not None and trained_for != task.name:
+        raise DataError(
+            f"{model_dir}: a model of task {trained_for!r} ({MODEL_META}), not of {task.name!r}; "
+            f"pass a model folder of {task.name!r} or ask for task {trained_for!r}"
+        )
+    if task.kind == "generation":  # an open vocabulary: no label set to compare
+        return
+    labels_path = meta_path
+    trained_on = meta.get("labels")
+    if trained_on is None and (model_dir / CLASSIFIER_META).is_file():
+        labels_path = model_dir / CLASSIFIER_META
+        trained_on = read_json(labels_path).get("labels")
+    if trained_on is not None and sorted(trained_on) != sorted(task.labels):
+        raise DataError(
+            f"{model_dir}: trained on labels {trained_on} ({labels_path.name}), but task {task.name!r} has "
+            f"labels {task.labels}"
+        )
 
 
 def _untrained(name: str, model_dir: Path, marker: str) -> MissingInputError:
@@ -142,13 +174,12 @@ def load_adapter(base_dir: Path, adapter_dir: Path, runtime, double_quant: bool 
 
 
 def _llm_system(task, name, model_dir, base_dir, batch_size, max_new_tokens, prompting, train_rows, seed) -> System:
-    from annotune.io import read_json
     from annotune.models import Runtime, load_causal_lm, load_tokenizer, resolve_runtime
     from annotune.prompts import prompt_ids
     from annotune.scoring import llm_predictions
 
     if spec(name).kind == "adapter":
-        trained = read_json(model_dir / "annotune.json")
+        trained = read_json(model_dir / MODEL_META)
         runtime = Runtime(**trained["runtime"])  # predict exactly as the adapter was trained
         model = load_adapter(base_dir, model_dir, runtime, trained["qlora"]["double_quant"])
         tokenizer = load_tokenizer(model_dir)

@@ -18,7 +18,7 @@ import torch
 
 from annotune.classifiers import fixed_threads
 from annotune.config import save_resolved
-from annotune.io import read_json
+from annotune.io import data_fingerprints, read_json
 from annotune.models import adapter_base, point_adapter_at_base, portable_tokenizer, read_source
 from annotune.prompts import answer_ids, truncate_text
 from annotune.scoring import batches_by_length, first_line, label_records, left_pad, text_records
@@ -63,8 +63,8 @@ def train(
     out_dir: Path,
 ) -> tuple[object, dict]:
     """Train the LoRA adapter on the instruct records and save it to ``out_dir`` with its tokenizer and an
-    ``annotune.json`` (task, labels, base, params, stats); returns the model and the stats (the stage writes the
-    model card: prediction code does not depend on the card's). Seeded, on
+    ``annotune.json`` (task, labels, base, params, stats, training data fingerprints); returns the model and the
+    stats (the stage writes the model card: prediction code does not depend on the card's). Seeded, on
     ``classifiers.TRAIN_THREADS`` CPU threads (same inputs, same weights)."""
     from peft import LoraConfig, TaskType, get_peft_model
     from transformers import AutoTokenizer, DataCollatorForSeq2Seq, Trainer, TrainingArguments, set_seed
@@ -124,6 +124,7 @@ def train(
         base=read_source(base_dir),
         params=params,
         stats=stats,
+        training_data=data_fingerprints(train=train_rows, dev=dev_rows),
     )
     return model, stats
 

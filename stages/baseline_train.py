@@ -7,7 +7,7 @@ from pathlib import Path
 from annotune import baselines, classifiers, cli, model_card, seq2seq
 from annotune.config import load_params, save_resolved
 from annotune.errors import ParamsError
-from annotune.io import read_jsonl
+from annotune.io import data_fingerprints, read_jsonl
 from annotune.models import point_adapter_at_base, read_source, resolve_runtime
 
 # classifier method -> the kind of folder it saves (annotune.model_card.KINDS)
@@ -28,7 +28,8 @@ def main(argv: list[str]) -> None:
     task = params.task(args.task)
     train = read_jsonl(args.data / "train.jsonl")
     dev = read_jsonl(args.data / "dev.jsonl")
-    card = {"system": args.method, "task": task, "dataset": params.dataset}
+    training_data = data_fingerprints(train=train, dev=dev)
+    card = {"system": args.method, "task": task, "dataset": params.dataset, "training_data": training_data}
     started = time.perf_counter()  # the training time goes into the cost per 1,000 items (evaluate)
     if args.method == "seq2seq_lora":
         if params.models.seq2seq is None:
@@ -52,10 +53,12 @@ def main(argv: list[str]) -> None:
         save_resolved(
             args.out / "annotune.json",
             task=args.task,
+            labels=task.labels,
             method=args.method,
             base=read_source(base),
             params=section,
             stats=stats,
+            training_data=training_data,
         )
         kind = CARD_KINDS[args.method]
         if kind == "seq_cls_adapter":
@@ -78,7 +81,13 @@ def main(argv: list[str]) -> None:
         baselines.save(baselines.train(args.method, task, train, params.baselines, params.seed, dev), args.out)
         stats = {"train_seconds": round(time.perf_counter() - started, 3), "train_rows": len(train)}
         save_resolved(
-            args.out / "annotune.json", task=args.task, method=args.method, params=params.baselines, stats=stats
+            args.out / "annotune.json",
+            task=args.task,
+            labels=task.labels,
+            method=args.method,
+            params=params.baselines,
+            stats=stats,
+            training_data=training_data,
         )
         model_card.write(
             args.out,

@@ -19,7 +19,7 @@ from annotune.annotate import annotate, continue_alone, processes
 from annotune.classifiers import classifier_predictions, train_classifier
 from annotune.config import load_params, save_resolved
 from annotune.errors import DataError
-from annotune.io import read_jsonl, write_json, write_jsonl
+from annotune.io import data_fingerprints, read_jsonl, write_json, write_jsonl
 from annotune.predictors import load_system
 from annotune.prompts import post_text
 
@@ -83,13 +83,18 @@ def main(argv: list[str]) -> None:
     train = [{k: v for k, v in by_id[r["id"]].items() if k in inputs} | {"label": r["label"]} for r in labelled]
     agreement = sum(r["label"] == by_id[r["id"]]["label"] for r in train) / len(train)
 
+    dev = read_jsonl(args.data / "dev.jsonl")
     started = time.perf_counter()
-    _, train_stats = train_classifier(
-        "encoder", args.encoder, task, train, read_jsonl(args.data / "dev.jsonl"), params.encoder, params.seed, args.out
-    )
+    _, train_stats = train_classifier("encoder", args.encoder, task, train, dev, params.encoder, params.seed, args.out)
     train_seconds = time.perf_counter() - started
     save_resolved(
-        args.out / "annotune.json", task=args.task, method="encoder", labeller=labeller, params=params.encoder
+        args.out / "annotune.json",
+        task=args.task,
+        labels=task.labels,
+        method="encoder",
+        labeller=labeller,
+        params=params.encoder,
+        training_data=data_fingerprints(train=train, dev=dev),  # train: the pool under the labeller's labels
     )
 
     test = read_jsonl(args.data / "test.jsonl")

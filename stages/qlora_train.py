@@ -10,7 +10,7 @@ from pathlib import Path
 
 from annotune import cli, model_card
 from annotune.config import load_params, save_resolved
-from annotune.io import read_jsonl
+from annotune.io import data_fingerprints, read_jsonl
 from annotune.models import point_adapter_at_base, read_source, resolve_runtime
 from annotune.training import is_main_process, train_qlora
 
@@ -24,36 +24,33 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--live", type=Path, required=True, help="dvclive folder (training curves)")
     args = parser.parse_args(argv)
     params = load_params()
-    qlora = params.qlora
+    task, qlora = params.task(args.task), params.qlora
     runtime = resolve_runtime(qlora.device, qlora.compute_dtype, qlora.quantization)
     if is_main_process():
         shutil.rmtree(args.out, ignore_errors=True)
-    _, stats = train_qlora(
-        args.base,
-        read_jsonl(args.data / "train.jsonl"),
-        read_jsonl(args.data / "dev.jsonl"),
-        qlora,
-        runtime,
-        params.seed,
-        args.out,
-        args.live,
-    )
+    train, dev = read_jsonl(args.data / "train.jsonl"), read_jsonl(args.data / "dev.jsonl")
+    _, stats = train_qlora(args.base, train, dev, qlora, runtime, params.seed, args.out, args.live)
     if is_main_process():
         point_adapter_at_base(args.out, args.base)
+        training_data = data_fingerprints(train=train, dev=dev)
         save_resolved(
             args.out / "annotune.json",
             task=args.task,
+            labels=task.labels,
             dataset=params.dataset,
             base=read_source(args.base),
             seed=params.seed,
             qlora=qlora,
             runtime=runtime,
             stats=stats,
+            training_data=training_data,
         )
-        write_card(args.out, args.base, params.task(args.task), params.dataset, qlora, runtime.__dict__, stats)
+        write_card(args.out, args.base, task, params.dataset, qlora, runtime.__dict__, stats, training_data)
 
 
-def write_card(out: Path, base: Path, task, dataset: str, qlora, runtime: dict, stats: dict) -> None:
+def write_card(
+    out: Path, base: Path, task, dataset: str, qlora, runtime: dict, stats: dict, training_data: dict
+) -> None:
     model_card.write(
         out,
         kind="causal_adapter",
@@ -65,6 +62,7 @@ def write_card(out: Path, base: Path, task, dataset: str, qlora, runtime: dict, 
         sizes={"train": stats["train_examples"], "dev": stats["dev_examples"]},
         metrics={k: stats[k] for k in ("train_loss", "dev_loss_per_epoch", "optimizer_steps")},
         notes=model_card.quantized_base_note(runtime, qlora.double_quant),
+        training_data=training_data,
     )
 
 

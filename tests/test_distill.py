@@ -12,6 +12,7 @@ from ruamel.yaml import YAML
 
 from annotune import baselines
 from annotune.config import BaselinesParams
+from annotune.io import records_fingerprint
 from annotune.tasks import get_task
 
 pytestmark = pytest.mark.slow  # torchrun launches and an encoder training
@@ -95,6 +96,10 @@ def test_distill_trains_the_encoder_on_the_labellers_labels(tmp_path, monkeypatc
     assert all(set(p["scores"]) == {"implied_bias", "no_implied_bias"} for p in predictions)
     meta = json.loads(Path("out/encoder/annotune_classifier.json").read_text())
     assert meta["method"] == "encoder"
+    trained_on = [{**r, "label": "no_implied_bias"} for r in rows]  # the labeller's labels, not the gold
+    training_data = json.loads(Path("out/encoder/annotune.json").read_text())["training_data"]
+    assert training_data["train"] == {"rows": 12, "sha256": records_fingerprint(trained_on)}
+    assert training_data["train"]["sha256"] != records_fingerprint(rows)
 
 
 def test_two_processes_label_the_pool_as_one_does(tmp_path):
