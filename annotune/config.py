@@ -251,6 +251,42 @@ class DistillParams:
 
 
 @dataclass(frozen=True, config=SECTION)
+class AugmentParams:
+    """LLM as data augmenter: augment@task (opt-in) has the generator write synthetic training posts, drops the
+    unfit ones (each drop counted) and trains the encoder on gold + kept -> system encoder_augmented."""
+
+    tasks: list[str] = dataclasses.field(default_factory=list)  # tasks with an augment stage; [] = none
+    method: Literal["generate", "rewrite"] = "generate"  # new posts of a label from a few of its posts | rewrites
+    generator: str = "zero_shot"  # an LLM system: zero_shot / few_shot = the base LLM; qlora = the task's adapter
+    examples_per_label: Positive = 100  # generate: synthetic posts asked for per label
+    exemplars: Positive = 4  # generate: training posts of the label shown in each prompt
+    rewrites_per_example: Positive = 1  # rewrite: rewrites asked for per training post
+    instruction: str | None = None  # rewrite: the instruction; null = a paraphrase keeping meaning and tone
+    max_new_tokens: Positive = 64
+    temperature: Rate = 0.9
+    top_p: Annotated[Float, Field(gt=0, le=1)] = 0.95
+    batch_size: Positive = 8
+    min_words: Positive = 3  # shorter outputs are dropped
+    near_duplicate: Annotated[Float, Field(gt=0, le=1)] = 0.9  # drop a post this similar to a kept one (cosine)
+    labeller: str | None = None  # a system: keep only posts it gives the intended label; null = no check
+    labeller_confidence: Fraction = 0.5  # ... with at least this probability
+
+    @field_validator("generator")
+    @classmethod
+    def _llm(cls, name: str) -> str:
+        if systems.spec(name).kind not in ("adapter", "prompted"):
+            raise ValueError(f"the generator writes text: an LLM system ({', '.join(systems.text_writers())})")
+        return name
+
+    @field_validator("labeller")
+    @classmethod
+    def _a_baseline(cls, name: str | None) -> str | None:
+        if name is not None and systems.spec(name).group != "baselines":
+            raise ValueError(f"the labeller is one of the baselines ({', '.join(systems.in_group('baselines'))})")
+        return name
+
+
+@dataclass(frozen=True, config=SECTION)
 class EstimateParams:
     """estimate@task (annotune/estimate.py): prevalences from a system's labels on an unlabelled pool plus the
     human labels of a random gold sample (prediction-powered inference, PPI++), with the humans-only interval.
@@ -513,6 +549,7 @@ class Params:
     cost: CostParams = dataclasses.field(default_factory=CostParams)
     annotate: AnnotateParams = dataclasses.field(default_factory=AnnotateParams)
     distill: DistillParams = dataclasses.field(default_factory=DistillParams)
+    augment: AugmentParams = dataclasses.field(default_factory=AugmentParams)
     estimate: EstimateParams = dataclasses.field(default_factory=EstimateParams)
     table: TableParams = dataclasses.field(default_factory=TableParams)
 
@@ -615,13 +652,37 @@ def load_params(path: Path = PARAMS_FILE) -> Params:
             f"params.yaml: distill.labeller is {labeller!r}, which systems does not run "
             f"(add it to systems.{systems.spec(labeller).group}, or set distill.tasks: [])"
         )
+    augment = params.augment
+    if augment.tasks and ("qlora" not in params.systems.finetuned or "encoder" not in params.systems.baselines):
+        # the stage depends on the adapter folder (a possible generator) and on the baselines folder (the
+        # labeller); the augmented encoder is tested against the encoder trained on gold alone
+        raise ParamsError(
+            "params.yaml: augment.tasks needs qlora in systems.finetuned and encoder in systems.baselines "
+            "(augment@task depends on their folders, and the augmented encoder is compared with the encoder)"
+        )
+    if augment.tasks:
+        needed = {"augment.generator": augment.generator, "augment.labeller": augment.labeller}
+        for key, name in needed.items():
+            trained = name is not None and systems.spec(name).trained_by is not None
+            if trained and name not in enabled:  # its model folder would not exist
+                raise ParamsError(
+                    f"params.yaml: {key} is {name!r}, which systems does not run "
+                    f"(add it to systems.{systems.spec(name).group}, or set augment.tasks: [])"
+                )
+        for name in augment.tasks:
+            kind = params.task(name).kind if name in params.tasks else None
+            if kind not in (None, "binary", "multiclass"):
+                raise ParamsError(
+                    f"params.yaml: augment.tasks lists {name!r}, a {kind} task; augmentation writes posts of one "
+                    "label, for binary and multiclass tasks"
+                )
     by = params.estimate.by
     if by is not None and by not in params.prepare.attributes:
         raise ParamsError(
             f"params.yaml: estimate.by is {by!r}, not a declared attribute (prepare.attributes: "
             f"{sorted(params.prepare.attributes) or 'none'}); declare it there or set estimate.by: null"
         )
-    for section in ("annotate", "distill"):  # opt-in stages run per task: only tasks the dataset has
+    for section in ("annotate", "distill", "augment"):  # opt-in stages run per task: only tasks the dataset has
         extra = [t for t in getattr(params, section).tasks if t not in params.tasks]
         if extra:
             raise ParamsError(

@@ -80,7 +80,7 @@ def declared_charts(params) -> list[dict]:
 
     charts = []
     for task in params.tasks:
-        systems = enabled(params.systems, task, params.distill.tasks)
+        systems = enabled(params.systems, task, params.distill.tasks, params.augment.tasks)
         charts += task_charts(task, params.task(task).kind, systems, "qlora" in params.systems.finetuned)
     return charts
 

@@ -391,6 +391,43 @@ def distillation_section(task: Task, metrics: dict) -> str | None:
     )
 
 
+def augmentation_section(task: Task, metrics: dict) -> str | None:
+    """LLM as data augmenter: what the generator wrote, what the filters dropped and why, the augmented encoder
+    against the encoder trained on gold alone (paired test), and a few kept and dropped posts per label; None
+    when the task has no augmented system."""
+    augmented = metrics.get("encoder_augmented")
+    if not augmented or "augmentation" not in augmented:
+        return None
+    stats, key = augmented["augmentation"], main_metric(task)
+    dropped = ", ".join(f"{reason} {n}" for reason, n in stats["dropped"].items() if n) or "none"
+    lines = [
+        "### LLM as data augmenter",
+        "",
+        f"{stats['generator']} ({stats['method']}) wrote {stats['candidates']} posts in "
+        f"{stats['generation_seconds']:.0f} s; kept {stats['kept']} (per label: "
+        + ", ".join(f"{label} {n}" for label, n in stats["kept_per_label"].items())
+        + f"); dropped: {dropped}. Distinct bigrams: {number(stats['diversity_kept']['distinct_2'], True)}% of the "
+        f"kept posts' bigrams, {number(stats['diversity_gold']['distinct_2'], True)}% of the gold posts'.",
+    ]
+    if "p_vs_paired" in augmented:
+        delta = augmented[f"{key}_delta_vs_paired"]
+        lines.append(
+            f"Encoder on gold + kept posts {number(augmented[key], True)} {key}, "
+            f"{'+' if delta >= 0 else '−'}{100 * abs(delta):.1f} points against the encoder on gold alone "
+            f"(paired bootstrap p = {augmented['p_vs_paired']:.3f})."
+        )
+    for label, shown in stats["examples"].items():
+        kept = "; ".join(f"“{_quoted(text)}”" for text in shown["kept"]) or "none"
+        dropped = "; ".join(f"“{_quoted(r['text'])}” ({r['reason']})" for r in shown["dropped"]) or "none"
+        lines += ["", f"- {label}: kept {kept}", f"- {label}: dropped {dropped}"]
+    return "\n".join(lines)
+
+
+def _quoted(text: str, limit: int = 120) -> str:
+    flat = " ".join(text.split()).replace("|", "/")
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
 def load_plot_rows(folder: Path) -> dict[str, list[dict]]:
     """{system: rows} from a DVC plot folder of <system>.json files; empty if the folder is absent."""
     return {f.stem: json.loads(f.read_text()) for f in sorted(folder.glob("*.json"))} if folder.is_dir() else {}
@@ -526,6 +563,9 @@ def summary(
         distillation = distillation_section(task, result)
         if distillation:
             parts += ["", distillation]
+        augmentation = augmentation_section(task, result)
+        if augmentation:
+            parts += ["", augmentation]
         if estimates and estimates.get(task.name, {}).get("systems"):
             section = markdown(estimates[task.name], currency)
             parts += ["", "### Measuring with the model's labels (estimates)", "", section, "", STRATIFIED_GOLD]

@@ -1,7 +1,8 @@
 """The one registry of systems: every way annotune labels a task, what it is and where it lives.
 
 A system belongs to one group of params.yaml's ``systems`` section (``finetuned``, ``prompted``,
-``baselines``) or is switched on by another section (``distilled``: ``distill.tasks``). Its ``kind`` says how
+``baselines``) or is switched on by another section (``distilled``: ``distill.tasks``; ``augmented``:
+``augment.tasks``). Its ``kind`` says how
 it loads and predicts (``annotune/predictors.py``); ``trained_by`` names the DVC stage that trains it. Adding a
 system is one entry here plus its training code (a baseline method in baselines.py or classifiers.py).
 
@@ -20,7 +21,7 @@ GROUPS = ("finetuned", "prompted", "baselines")
 @dataclass(frozen=True)
 class SystemSpec:
     name: str
-    group: str  # params.yaml systems.<group> lists it; "distilled": on for the tasks in distill.tasks
+    group: str  # params.yaml systems.<group> lists it; distilled / augmented: on for distill / augment.tasks
     kind: str  # how it loads and predicts: adapter | prompted | sklearn | classifier | seq2seq
     display: str  # the report's name
     trained_by: str | None  # the DVC stage that trains it; None: no training
@@ -90,6 +91,14 @@ REGISTRY: dict[str, SystemSpec] = {
             opt_in=True,  # models.seq2seq is null by default
         ),
         SystemSpec(
+            "encoder_augmented",
+            "augmented",
+            "classifier",
+            "encoder trained on gold + LLM-written posts (augmented)",
+            "augment",
+            "models/augmented/{task}/encoder",
+        ),
+        SystemSpec(
             "encoder_distilled",
             "distilled",
             "classifier",
@@ -121,11 +130,23 @@ def display_name(name: str) -> str:
     return REGISTRY[name].display if name in REGISTRY else name
 
 
-def enabled(systems, task: str, distill_tasks: list[str]) -> list[str]:
-    """The systems that run for ``task``: params' systems groups in order, then the distilled encoder
-    where distill.tasks asks for it."""
+def enabled(systems, task: str, distill_tasks: list[str], augment_tasks: list[str]) -> list[str]:
+    """The systems that run for ``task``: params' systems groups in order, then the distilled and augmented
+    encoders where distill.tasks and augment.tasks ask for them."""
     names = [*systems.finetuned, *systems.prompted, *systems.baselines]
-    return names + (["encoder_distilled"] if task in distill_tasks else [])
+    names += ["encoder_distilled"] if task in distill_tasks else []
+    return names + (["encoder_augmented"] if task in augment_tasks else [])
+
+
+def paired_with(name: str) -> str | None:
+    """The system a variant is tested against, paired on the same test rows: the same model without the
+    variant's extra training data (the augmented encoder against the encoder)."""
+    return {"encoder_augmented": "encoder"}.get(name)
+
+
+def text_writers() -> list[str]:
+    """The systems that can write free text: the LLMs (the base model prompted, or a task's adapter)."""
+    return [name for name, s in REGISTRY.items() if s.kind in ("adapter", "prompted")]
 
 
 def main(argv: list[str]) -> None:

@@ -55,7 +55,7 @@ def main(argv: list[str]) -> None:
         return
     test = read_jsonl(args.test)
     inclusion = design["test_inclusion_probability"]
-    running = enabled(params.systems, task.name, params.distill.tasks)
+    running = enabled(params.systems, task.name, params.distill.tasks, params.augment.tasks)
     by = settings.by
     groups = None
     if by is not None:

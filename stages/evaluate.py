@@ -6,7 +6,8 @@ keep their per-annotator labels. Those labels are first checked as a reference (
 annotations per item by gold label, implausible agreement, items per annotator, test-retest); a reference
 found unusable gets no Alt-Test and no "reaches the human reference" for any system (null, with the reason).
 The systems are those params.yaml's ``systems`` section switches on (and the
-distilled encoder for the tasks in ``distill.tasks``), so a system removed from params leaves the metrics even if
+distilled and augmented encoders for the tasks in ``distill.tasks`` and ``augment.tasks``; the augmented one is also
+tested paired against the encoder), so a system removed from params leaves the metrics even if
 its old predictions file is still on disk.
 """
 
@@ -21,7 +22,7 @@ from annotune.metrics.alt_test import alt_test
 from annotune.metrics.comparison import compare_systems
 from annotune.metrics.cost import human_cost, system_cost
 from annotune.metrics.reference import diagnose
-from annotune.systems import enabled
+from annotune.systems import enabled, paired_with
 
 PLOTS = ("confusion", "reliability", "roc", "pr", "coverage")
 
@@ -36,7 +37,7 @@ def main(argv: list[str]) -> None:
     args = parser.parse_args(argv)
     params = load_params()
     task, settings = params.task(args.task), params.evaluate
-    systems = enabled(params.systems, args.task, params.distill.tasks)
+    systems = enabled(params.systems, args.task, params.distill.tasks, params.augment.tasks)
     predictions = {s: read_jsonl(args.predictions / f"{s}.jsonl") for s in systems}
     prepared = {r["id"]: r for r in read_jsonl(args.prepared)}
     rows = predictions[systems[0]]  # every system predicts the same test rows in the same order
@@ -52,6 +53,7 @@ def main(argv: list[str]) -> None:
         settings.calibration_bins,
         params.seed,
         params.annotate.target_accuracy,
+        {s: paired_with(s) for s in systems if paired_with(s)},
     )
     if "human" in metrics:
         with_ids = all(a is not None for a in annotators)
@@ -90,6 +92,8 @@ def main(argv: list[str]) -> None:
             metrics[system] |= runtime.get("footprint", {})
             if "timing" in runtime:
                 metrics[system] |= system_cost(runtime["timing"], params.cost.machine_hour_price)
+            if "augmentation" in runtime:  # what the augment stage generated, kept and dropped (the report shows it)
+                metrics[system]["augmentation"] = runtime["augmentation"]
     write_json(args.metrics, metrics)
     for name in PLOTS:  # every declared plot folder exists; the classification ones stay empty for generation
         (args.plots / name).mkdir(parents=True, exist_ok=True)

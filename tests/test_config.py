@@ -117,6 +117,33 @@ def test_opt_in_stage_tasks_must_be_tasks_of_the_dataset(tmp_path):
         load_params(write_params(tmp_path, edit))
 
 
+@pytest.mark.parametrize(
+    ("augment", "message"),
+    [
+        ({"generator": "encoder"}, r"augment.generator = 'encoder': the generator writes text: an LLM system"),
+        ({"labeller": "qlora"}, r"augment.labeller = 'qlora': the labeller is one of the baselines"),
+        ({"tasks": ["targetMinority"]}, r"augment.tasks lists 'targetMinority', a generation task"),
+        ({"near_duplicate": 0}, r"augment.near_duplicate = 0"),
+        ({"method": "translate"}, r"augment.method = 'translate'"),
+    ],
+)
+def test_augment_params_are_checked_before_anything_runs(tmp_path, augment, message):
+    def edit(params):
+        params["augment"] |= {"tasks": ["hasBiasedImplication"]} | augment
+
+    with pytest.raises(ParamsError, match=message):
+        load_params(write_params(tmp_path, edit))
+
+
+def test_augment_needs_the_folders_its_stage_depends_on(tmp_path):
+    def edit(params):
+        params["augment"]["tasks"] = ["offensiveYN"]
+        params["systems"]["finetuned"] = []
+
+    with pytest.raises(ParamsError, match=r"augment.tasks needs qlora in systems.finetuned and encoder in"):
+        load_params(write_params(tmp_path, edit))
+
+
 def run_cli(tmp_path: Path, code: str) -> subprocess.CompletedProcess:
     script = f"import sys\nsys.path.insert(0, {str(ROOT)!r})\nfrom annotune import cli, commands\n{code}\n"
     return subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=60)

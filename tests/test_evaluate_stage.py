@@ -36,7 +36,7 @@ def write_fixture(folder: Path, selected: bool) -> None:
         records.append(record | {"annotations": {TASK: labels}, "annotators": who})
         gold.append(truth)
     write_jsonl(folder / "test.jsonl", records)
-    for k, system in enumerate(enabled(params.systems, TASK, params.distill.tasks)):
+    for k, system in enumerate(enabled(params.systems, TASK, params.distill.tasks, params.augment.tasks)):
         rows = []
         for i, truth in enumerate(gold):
             pred = truth if rng.random() < 0.6 + 0.03 * k else rng.choice([YES, NO])

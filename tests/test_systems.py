@@ -22,19 +22,19 @@ def test_every_system_is_trained_by_a_stage_of_the_pipeline():
     stages = YAML(typ="safe").load((ROOT / "dvc.yaml").read_text())["stages"]
     for spec in systems.REGISTRY.values():
         assert spec.trained_by is None or spec.trained_by in stages, spec.name
-        assert spec.group in (*systems.GROUPS, "distilled")
+        assert spec.group in (*systems.GROUPS, "distilled", "augmented")
         assert "{task}" in spec.model_path or spec.kind == "prompted"
 
 
 def test_params_groups_default_to_every_registered_system_but_the_opt_in_ones_and_enabled_keeps_their_order():
     every = SystemsParams()
     assert [*every.finetuned, *every.prompted, *every.baselines] == [
-        s for s, spec in systems.REGISTRY.items() if spec.group != "distilled" and not spec.opt_in
+        s for s, spec in systems.REGISTRY.items() if spec.group in systems.GROUPS and not spec.opt_in
     ]
     assert "seq2seq_lora" in systems.in_group("baselines") and "seq2seq_lora" not in every.baselines
     cheap = SystemsParams(finetuned=[], prompted=[], baselines=["majority", "tfidf_logreg"])
-    assert systems.enabled(cheap, "t", []) == ["majority", "tfidf_logreg"]
-    assert systems.enabled(cheap, "t", ["t"])[-1] == "encoder_distilled"
+    assert systems.enabled(cheap, "t", [], []) == ["majority", "tfidf_logreg"]
+    assert systems.enabled(cheap, "t", ["t"], ["t"])[-2:] == ["encoder_distilled", "encoder_augmented"]
 
 
 def test_few_shot_with_similar_selection_chooses_per_row():

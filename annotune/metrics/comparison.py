@@ -39,6 +39,7 @@ def compare_systems(
     bins: int,
     seed: int,
     target_accuracy: float | None = None,
+    pairs: dict[str, str] | None = None,
 ) -> tuple[dict, dict[str, list[dict]]]:
     """Every system's metrics on the same test rows, with bootstrap intervals, calibration, a paired
     test against the best baseline and, given per-annotator labels, agreement with the humans: the annotators'
@@ -47,8 +48,9 @@ def compare_systems(
     Also the SBIC paper's views (binarized F1 of graded labels; BLEU-2 / ROUGE-L and the top-10 groups'
     recall of generated groups), and for classification the hand-off trade-off: coverage vs accuracy
     when only rows above a confidence threshold are labelled automatically, and the coverage at
-    ``target_accuracy``. Returns the metrics and the plot data (``<plot>/<system>`` rows for the
-    confusion, reliability, roc, pr and coverage plots)."""
+    ``target_accuracy``. ``pairs`` maps a variant to the system it is tested against as well (the augmented
+    encoder against the encoder: ``paired_with``, the delta and the paired bootstrap p). Returns the metrics and
+    the plot data (``<plot>/<system>`` rows for the confusion, reliability, roc, pr and coverage plots)."""
     ids = None
     for system, rows in predictions.items():
         if ids is not None and [p["id"] for p in rows] != ids:
@@ -84,6 +86,12 @@ def compare_systems(
             delta = statistics[system][main](everything) - statistics[best][main](everything)
             result[f"{main}_delta_vs_best_baseline"] = delta
             result["p_vs_best_baseline"] = paired_bootstrap_p(statistics[system][main], statistics[best][main], indices)
+        counterpart = (pairs or {}).get(system)
+        if counterpart in statistics:
+            result["paired_with"] = counterpart
+            delta = statistics[system][main](everything) - statistics[counterpart][main](everything)
+            result[f"{main}_delta_vs_paired"] = delta
+            result["p_vs_paired"] = paired_bootstrap_p(statistics[system][main], statistics[counterpart][main], indices)
         if annotations is not None:
             kappa = kappa_vs_human_majority(rows, annotations)
             result["kappa_vs_human_majority"] = kappa

@@ -11,7 +11,8 @@ ITEMS = 1000
 
 
 def system_cost(timing: dict, machine_hour_price: float) -> dict:
-    """From a predict run's ``timing`` (predict_seconds, predict_rows, train_seconds)."""
+    """From a predict run's ``timing`` (predict_seconds, predict_rows, train_seconds, and for an augmented system
+    generation_seconds: the part of its training spent writing the synthetic posts)."""
     rows_per_second = timing["predict_rows"] / timing["predict_seconds"] if timing["predict_seconds"] else None
     hours = ITEMS / rows_per_second / 3600 if rows_per_second else 0.0
     train_hours = timing.get("train_seconds", 0.0) / 3600
@@ -21,7 +22,7 @@ def system_cost(timing: dict, machine_hour_price: float) -> dict:
         "machine_hours_per_1000": hours,
         "cost_per_1000": hours * machine_hour_price,
         "train_cost": train_hours * machine_hour_price,
-    }
+    } | ({"generation_seconds": timing["generation_seconds"]} if "generation_seconds" in timing else {})
 
 
 def human_cost(annotators_per_item: int, label_price: float) -> dict:
