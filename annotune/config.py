@@ -552,6 +552,9 @@ class Params:
     augment: AugmentParams = dataclasses.field(default_factory=AugmentParams)
     estimate: EstimateParams = dataclasses.field(default_factory=EstimateParams)
     table: TableParams = dataclasses.field(default_factory=TableParams)
+    # `annotune tune`'s search (annotune/tune.py validates it when tuning starts): no stage reads it, so a new
+    # search space reruns nothing and a typo in it stops only the tuning
+    tune: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     @field_validator("tasks")
     @classmethod
