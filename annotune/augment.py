@@ -190,6 +190,7 @@ def _synthetic_row(task: Task, candidate: dict) -> dict:
         "label": candidate["label"],
         "method": candidate["method"],
         "sources": candidate["sources"],
+        **({"answer": candidate["answer"]} if "answer" in candidate else {}),
     }
 
 
