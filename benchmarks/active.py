@@ -12,6 +12,11 @@ on up to ``--max-labels``. Every strategy starts from the same seed set at a giv
 ``least_confidence``, ``margin`` and ``mixture`` (a 20% random slice + margin). For a binary task
 least_confidence and margin rank alike, so their curves coincide.
 
+``--learner encoder`` trains the project's encoder (MiniLM, params ``encoder``, early-stopped on the dev split)
+instead of TF-IDF at every point; ``--chooser tfidf_logreg`` with it keeps TF-IDF as the model that ranks the pool,
+so the curve says whether items chosen with one model help another trained later (Lowell et al., arXiv
+1807.04801). ``--strategies`` narrows the strategies (an encoder curve costs minutes per point on a CPU).
+
 Printed: the mean macro-F1 (and the spread over seeds) at each number of labels, and the labels each strategy
 needs for its mean curve to reach random's mean macro-F1 at ``--max-labels``.
 """
@@ -19,12 +24,13 @@ needs for its mean curve to reach random's mean macro-F1 at ``--max-labels``.
 from __future__ import annotations
 
 import argparse
+import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-from annotune import baselines
+from annotune import baselines, classifiers
 from annotune.config import load_params
 from annotune.io import read_jsonl, write_json
 from annotune.metrics.classification import classification_metrics
@@ -41,25 +47,54 @@ def labelled_rows(task: Task, path: Path) -> list[dict]:
     return [instruct_record(task, r) for r in read_jsonl(path) if r["labels"].get(task.name) is not None]
 
 
-def curve(task, pool, test, strategy, seed, seed_size, batch, max_labels, params) -> list[dict]:
-    """Macro-F1 on the test set after each batch, from the seed set to ``max_labels`` labels."""
+class Learner:
+    """A system trained on the labelled posts and predicting any posts: ``tfidf_logreg`` or ``encoder``."""
+
+    def __init__(self, name: str, task: Task, dev: list[dict], params):
+        self.name, self.task, self.dev, self.params = name, task, dev, params
+        self.folder = tempfile.TemporaryDirectory()
+
+    def fit(self, rows: list[dict]) -> None:
+        if self.name == "tfidf_logreg":
+            self.model = baselines.train("tfidf_logreg", self.task, rows, self.params.baselines, self.params.seed)
+        else:
+            folder = Path(self.folder.name)
+            classifiers.train_classifier(
+                "encoder", Path("models/base/encoder"), self.task, rows, self.dev, self.params.encoder,
+                self.params.seed, folder,
+            )  # fmt: skip
+            self.model = classifiers.load_classifier(folder)
+
+    def predict(self, rows: list[dict]) -> list[dict]:
+        if self.name == "tfidf_logreg":
+            return baselines.predict(self.task, self.model, rows)
+        model, tokenizer, meta = self.model
+        batch = self.params.predict.batch_size
+        return classifiers.loaded_classifier_predictions(model, tokenizer, meta, rows, batch, self.task)
+
+
+def curve(task, pool, test, strategy, seed, seed_size, batch, max_labels, learner, chooser) -> list[dict]:
+    """Macro-F1 of ``learner`` on the test set after each batch, from the seed set to ``max_labels`` labels; the
+    pool ranked by ``chooser`` (the learner itself when they are one)."""
     rng = np.random.default_rng(seed)
     labelled = {int(i) for i in rng.choice(len(pool), size=seed_size, replace=False)}
     points, step = [], 0
     while True:
         rows = [pool[i] for i in sorted(labelled)]
-        model = baselines.train("tfidf_logreg", task, rows, params.baselines, params.seed)
-        macro_f1 = classification_metrics(task, baselines.predict(task, model, test))["macro_f1"]
+        learner.fit(rows)
+        macro_f1 = classification_metrics(task, learner.predict(test))["macro_f1"]
         points.append({"labels": len(labelled), "macro_f1": macro_f1})
         if len(labelled) + batch > max_labels:
             return points
         unlabelled = [i for i in range(len(pool)) if i not in labelled]
-        predictions = baselines.predict(task, model, [pool[i] for i in unlabelled])
-        candidates = [{**p, "id": str(i)} for i, p in zip(unlabelled, predictions, strict=True)]
         ranking = STRATEGIES[strategy]
         uncertainty = None
         if ranking is not None:
+            if chooser is not learner:
+                chooser.fit(rows)
+            predictions = chooser.predict([pool[i] for i in unlabelled])
             uncertainty = ranking(np.array([[p["scores"][label] for label in task.labels] for p in predictions]))
+        candidates = [{"id": str(i)} for i in unlabelled]
         chosen = select(candidates, strategy, batch, seed * 1000 + step, RANDOM_SHARE, uncertainty, strategy)
         labelled |= {int(r["id"]) for r in chosen}
         step += 1
@@ -121,6 +156,12 @@ def main() -> None:
     parser.add_argument("--max-labels", type=int, default=500)
     parser.add_argument("--pool", type=Path, default=Path("data/pool/pool.jsonl"))
     parser.add_argument("--test", type=Path, default=Path("data/prepared/test.jsonl"))
+    parser.add_argument("--learner", choices=["tfidf_logreg", "encoder"], default="tfidf_logreg")
+    parser.add_argument("--chooser", choices=["tfidf_logreg", "encoder"], help="default: the learner")
+    parser.add_argument("--strategies", nargs="+", choices=list(STRATEGIES), default=list(STRATEGIES))
+    parser.add_argument(
+        "--dev", type=Path, default=Path("data/prepared/dev.jsonl"), help="the encoder's early stopping"
+    )
     parser.add_argument("--out", type=Path, help="write the curves and summaries (JSON) here too")
     args = parser.parse_args()
     params = load_params()
@@ -128,13 +169,15 @@ def main() -> None:
     for task_name in args.tasks:
         task = params.task(task_name)
         pool, test = labelled_rows(task, args.pool), labelled_rows(task, args.test)
+        learner = Learner(args.learner, task, labelled_rows(task, args.dev), params)
+        chooser = learner if args.chooser in (None, args.learner) else Learner(args.chooser, task, [], params)
         started = time.perf_counter()
         runs = {
             strategy: [
-                curve(task, pool, test, strategy, seed, args.seed_size, args.batch, args.max_labels, params)
+                curve(task, pool, test, strategy, seed, args.seed_size, args.batch, args.max_labels, learner, chooser)
                 for seed in args.seeds
             ]
-            for strategy in STRATEGIES
+            for strategy in args.strategies
         }
         summary = summarize(task_name, runs)
         summary |= {"pool": len(pool), "test": len(test), "seconds": round(time.perf_counter() - started, 1)}
