@@ -375,6 +375,18 @@ def planner_sentence(result: dict, currency: str) -> str | None:
     )
 
 
+def _between_0_and_1(text: str) -> float:
+    """A level or a half-width given on the command line: a number strictly between 0 and 1 (argparse then names
+    the option in a one-line usage error)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"{text} is not strictly between 0 and 1")
+    return value
+
+
 def main(argv: list[str]) -> None:
     from annotune.config import load_params
 
@@ -390,8 +402,8 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--id-column", default="id", help="the gold file's id column (the ids annotate wrote)")
     parser.add_argument("--inclusion-column", help="each gold item's probability of being sampled (not uniform)")
     parser.add_argument("--training-ids", type=Path, help="ids the model trained on (JSONL with id, or one per line)")
-    parser.add_argument("--confidence", type=float, default=None, help="default: params estimate.confidence_level")
-    parser.add_argument("--target-half-width", type=float, default=None, help="default: estimate.target_half_width")
+    parser.add_argument("--confidence", type=_between_0_and_1, help="default: params estimate.confidence_level")
+    parser.add_argument("--target-half-width", type=_between_0_and_1, help="default: estimate.target_half_width")
     parser.add_argument("--out", type=Path, help="write the estimate as JSON here too")
     args = parser.parse_args(argv)
     params = load_params()

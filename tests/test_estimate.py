@@ -185,3 +185,13 @@ def test_command_refuses_items_the_model_trained_on(files):
     (folder / "train.jsonl").write_text(json.dumps({"id": "p30"}) + "\n")
     done = estimate_command(folder, gold, "--training-ids", str(folder / "train.jsonl"))
     assert done.returncode == 2 and "trained the model" in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("option", "value"), [("--confidence", "95"), ("--confidence", "0"), ("--target-half-width", "x")]
+)
+def test_command_refuses_a_level_or_half_width_outside_0_1_naming_the_option(files, option, value):
+    folder, gold = files
+    done = estimate_command(folder, gold, option, value)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert f"argument {option}:" in done.stderr.splitlines()[-1]
