@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 from pathlib import Path
 from unittest import mock
 
 import pytest
+
+from tests.helpers import fake_hub_cache
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
@@ -77,6 +80,18 @@ def make_tiny_llama(folder: Path, chat_template: bool = True, seed: int = 0) -> 
 @pytest.fixture(scope="session")
 def tiny_llama(tmp_path_factory) -> Path:
     return make_tiny_llama(tmp_path_factory.mktemp("tiny_llama"))
+
+
+@pytest.fixture
+def offline_hub(tmp_path, tiny_llama, monkeypatch):
+    """huggingface_hub (and transformers through it) offline, on a cache holding org/tiny."""
+    import huggingface_hub.constants as constants
+
+    model = tmp_path / "upstream"
+    shutil.copytree(tiny_llama, model)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    return fake_hub_cache(tmp_path / "hub", model)
 
 
 @pytest.fixture

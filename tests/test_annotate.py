@@ -17,39 +17,10 @@ from annotune import baselines
 from annotune.annotate import annotate, count_rows, dev_handoff, part_path, read_rows
 from annotune.config import BaselinesParams
 from annotune.handoff import coverage_at, coverage_curve, threshold_for_accuracy
-from annotune.predictors import System
-from annotune.tasks import get_task
+from tests.helpers import BIAS as TASK
+from tests.helpers import fake_predict, fake_system, posts, read_out, write_jsonl
 
 ROOT = Path(__file__).resolve().parents[1]
-TASK = get_task("sbic", "hasBiasedImplication")
-
-
-def fake_predict(rows: list[dict]) -> list[dict]:
-    """Deterministic scores from the text alone: the same row gets the same answer in any chunk."""
-    out = []
-    for r in rows:
-        p = (sum(map(ord, r["input"])) % 97) / 96
-        scores = {"implied_bias": round(p, 6), "no_implied_bias": round(1 - p, 6)}
-        out.append({"id": r["id"], "gold": r["label"], "pred": max(scores, key=scores.get), "scores": scores})
-    return out
-
-
-def fake_system(predict=fake_predict, version: str = "v1") -> System:
-    return System("fake", TASK, version, predict)
-
-
-def write_jsonl(path: Path, records: list) -> Path:
-    path.write_text("".join((r if isinstance(r, str) else json.dumps(r)) + "\n" for r in records))
-    return path
-
-
-def read_out(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text().splitlines()]
-
-
-def posts(n: int) -> list[dict]:
-    return [{"key": f"k{i:03d}", "post": f"post number {i} about people {'x' * (i % 7)}"} for i in range(n)]
-
 
 # ------------------------------------------------------------------------------------------ hand-off
 
@@ -192,7 +163,7 @@ KILLABLE = textwrap.dedent(
     import sys, time
     from pathlib import Path
     sys.path.insert(0, {tests!r})
-    from test_annotate import fake_predict, fake_system
+    from helpers import fake_predict, fake_system
     from annotune.annotate import annotate
 
     def slow(rows):

@@ -5,9 +5,7 @@ process, a killed run resumes with the same process count, and another count is 
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import socket
 import subprocess
 import sys
 import textwrap
@@ -20,28 +18,23 @@ from annotune import baselines
 from annotune.annotate import annotate, part_files, part_path, share_size
 from annotune.config import BaselinesParams
 from annotune.errors import DataError
-from tests.test_annotate import TASK, fake_predict, fake_system, posts, write_jsonl
+from tests.helpers import BIAS as TASK
+from tests.helpers import (
+    BIN,
+    ROOT,
+    env,
+    fake_predict,
+    fake_system,
+    free_port,
+    posts,
+    run_unchecked,
+    torchrun,
+    write_jsonl,
+)
 
 pytestmark = pytest.mark.slow  # torchrun launches
 
-ROOT = Path(__file__).resolve().parents[1]
-BIN = Path(sys.executable).parent  # the venv's torchrun and accelerate, installed with requirements.txt
 TIMINGS = {"seconds_this_run", "rows_per_second", "processes", "output"}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def env() -> dict:
-    return os.environ | {"PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
-
-
-def torchrun(processes: int, *entry: str) -> list[str]:
-    port = str(free_port())
-    return [str(BIN / "torchrun"), "--nproc-per-node", str(processes), "--master-port", port, *entry]
 
 
 WORDS = "those people are all lazy criminals over there beautiful day beach dog loves park my they".split()
@@ -83,10 +76,6 @@ def split_dev(path: Path, predictions: list[dict]) -> Path:
         rows.append({"id": p["id"], "input": p["input"], "label": p["pred"] if p["conf"] >= median else other})
     path.parent.mkdir(parents=True, exist_ok=True)
     return write_jsonl(path, rows)
-
-
-def run(command: list[str], cwd: Path, timeout: int = 300) -> subprocess.CompletedProcess:
-    return subprocess.run(command, cwd=cwd, env=env(), capture_output=True, text=True, timeout=timeout)
 
 
 @pytest.fixture(scope="module")
@@ -141,9 +130,9 @@ def cli_args(out: str, *extra: str) -> list[str]:
 
 
 def test_two_processes_write_what_one_process_writes(workspace):
-    one = run([sys.executable, "-m", "annotune.annotate", *cli_args("one/out.jsonl")], workspace)
+    one = run_unchecked([sys.executable, "-m", "annotune.annotate", *cli_args("one/out.jsonl")], workspace)
     assert one.returncode == 0, one.stderr[-3000:]
-    two = run(torchrun(2, "-m", "annotune.annotate", *cli_args("two/out.jsonl")), workspace)
+    two = run_unchecked(torchrun(2, "-m", "annotune.annotate", *cli_args("two/out.jsonl")), workspace)
     assert two.returncode == 0, two.stderr[-3000:]
     assert "process 0 of 2 labels input records 1-16, 33-48, ... (105 of 201)" in two.stderr
     assert "process 1 of 2 labels input records 17-32, 49-64, ... (96 of 201)" in two.stderr
@@ -172,7 +161,7 @@ def test_two_processes_write_what_one_process_writes(workspace):
     # accelerate launch (on a CPU: --multi_gpu starts the processes through torchrun; --cpu would start one)
     port = str(free_port())
     accelerate = [str(BIN / "accelerate"), "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1"]
-    launched = run(
+    launched = run_unchecked(
         [*accelerate, "--main_process_port", port, "-m", "annotune.annotate", *cli_args("acc/out.jsonl")], workspace
     )
     assert launched.returncode == 0, launched.stderr[-3000:]
@@ -215,7 +204,7 @@ DRIVER = textwrap.dedent(
     sys.path.insert(0, {tests!r})
     import annotune.annotate as command
     from annotune import cli
-    from test_annotate import fake_predict, fake_system
+    from helpers import fake_predict, fake_system
 
     def slow(rows):
         time.sleep(float(os.environ.get("FAKE_DELAY", "0")))
@@ -249,7 +238,7 @@ def test_a_killed_two_process_run_resumes(tmp_path):
             for p, d in zip(fake_predict(dev), dev, strict=True)
         ],
     )
-    reference = run([sys.executable, "driver.py", *fake_args("ref/out.jsonl")], tmp_path)
+    reference = run_unchecked([sys.executable, "driver.py", *fake_args("ref/out.jsonl")], tmp_path)
     assert reference.returncode == 0, reference.stderr[-3000:]
 
     out = tmp_path / "two" / "out.jsonl"
@@ -287,13 +276,13 @@ def test_a_killed_two_process_run_resumes(tmp_path):
     shards[0].write_bytes(b"".join(lines) + b'{"row": 99, "id": "half a li')
     done = [len(lines) - 3, done[1] // 5 * 5]
 
-    other = run([sys.executable, "driver.py", *fake_args("two/out.jsonl")], tmp_path)
+    other = run_unchecked([sys.executable, "driver.py", *fake_args("two/out.jsonl")], tmp_path)
     assert other.returncode == 2
     assert "run with 2 process(es), but this run has 1" in other.stderr
     assert "same number of processes (2)" in other.stderr and "delete the part files" in other.stderr
     assert [s.exists() for s in shards] == [True, True] and not part_path(out).exists()
 
-    resumed = run(torchrun(2, "driver.py", *fake_args("two/out.jsonl")), tmp_path)
+    resumed = run_unchecked(torchrun(2, "driver.py", *fake_args("two/out.jsonl")), tmp_path)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert "dropping a partial last line" in resumed.stderr
     assert "labelling again the 3 rows of a chunk an interruption cut" in resumed.stderr

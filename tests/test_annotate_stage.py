@@ -11,7 +11,7 @@ from ruamel.yaml import YAML
 from annotune import baselines
 from annotune.config import BaselinesParams
 from annotune.tasks import get_task
-from tests.test_pipeline import ROOT, project_repo, run, tool_env
+from tests.helpers import ROOT, project_repo, run, tool_env
 
 pytestmark = pytest.mark.slow  # a DVC pipeline
 

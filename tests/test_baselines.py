@@ -5,23 +5,11 @@ import pytest
 from annotune import baselines
 from annotune.config import BaselinesParams
 from annotune.tasks import declared_task, get_task
+from tests.helpers import BIASED, NEUTRAL, TEST, TRAIN
 
 BIAS = get_task("sbic", "hasBiasedImplication")
 TARGET = get_task("sbic", "targetMinority")
 PARAMS = BaselinesParams(logreg_c=10.0)
-
-BIASED = ["women belong in the kitchen", "women are bad drivers", "immigrants steal jobs", "immigrants are criminals"]
-NEUTRAL = ["what a lovely sunny day", "my dog loves the park", "coffee tastes great today", "the train was on time"]
-
-
-def rows(texts, label, start=0):
-    return [{"id": f"r{start + i}", "input": t, "label": label} for i, t in enumerate(texts)]
-
-
-TRAIN = rows(BIASED, "implied_bias") + rows(NEUTRAL, "no_implied_bias", 10) + rows(NEUTRAL[:2], "no_implied_bias", 20)
-TEST = rows(["women are bad at maths", "immigrants are all criminals"], "implied_bias", 30) + rows(
-    ["a lovely day in the park"], "no_implied_bias", 40
-)
 
 
 @pytest.mark.parametrize("method", baselines.METHODS)

@@ -8,10 +8,9 @@ from annotune.classifiers import classifier_predictions, freeze_layers, load_cla
 from annotune.config import EncoderParams, LlmHeadParams
 from annotune.tasks import get_task
 from tests.conftest import make_tiny_bert
+from tests.helpers import BIAS, BIAS_ROWS, TEXTS, text_rows
 
-BIAS = get_task("sbic", "hasBiasedImplication")
 TARGET = get_task("sbic", "targetMinority")
-TEXTS = ["women belong in the kitchen", "immigrants steal jobs", "what a lovely day", "my dog loves the park"]
 FAST = EncoderParams(epochs=3, batch_size=8, learning_rate=1e-3, prompt_learning_rate=1e-2, virtual_tokens=4)
 
 
@@ -20,12 +19,7 @@ def tiny_bert(tmp_path_factory):
     return make_tiny_bert(tmp_path_factory.mktemp("tiny_bert"), TEXTS * 3 + [BIAS.instruction])
 
 
-def rows(labels):
-    return [{"id": str(i), "input": TEXTS[i % 4], "label": labels[i % 4]} for i in range(16)]
-
-
-BIAS_ROWS = rows(["implied_bias", "implied_bias", "no_implied_bias", "no_implied_bias"])
-TARGET_ROWS = rows(["women", "immigrants", "none", "none"])
+TARGET_ROWS = text_rows(["women", "immigrants", "none", "none"])
 
 
 def assert_reload_matches(trained, model_dir):
@@ -115,7 +109,7 @@ def test_llm_head_is_saved_with_the_adapter(tiny_llama, tmp_path, quantization):
 
 TAGS_TASK_LABELS = ["Bias", "Calm", "Rare"]
 # "Rare" on one training row of sixteen: its sigmoid stays below 0.5, so a fixed threshold never predicts it
-TAGS_ROWS = rows(["Bias", "Bias", "Calm", "Calm"])
+TAGS_ROWS = text_rows(["Bias", "Bias", "Calm", "Calm"])
 TAGS_ROWS[3] = {**TAGS_ROWS[3], "label": "Calm, Rare"}
 TAGS_DEV = [{**r, "label": "Calm, Rare" if i == 3 else r["label"]} for i, r in enumerate(TAGS_ROWS[:4])]
 

@@ -8,7 +8,7 @@ import pytest
 from ruamel.yaml import YAML
 
 from tests.conftest import SHARED_DATA
-from tests.test_pipeline import ROOT, tiny_params
+from tests.helpers import ROOT, tiny_params
 
 pytestmark = pytest.mark.slow  # every stage on two real datasets
 

@@ -21,8 +21,7 @@ from annotune.predictors import load_adapter
 from annotune.prompts import prompt_ids
 from annotune.training import train_qlora
 from tests.conftest import make_tiny_bert
-from tests.test_classifiers import BIAS, BIAS_ROWS, TEXTS
-from tests.test_llm import POSTS, records
+from tests.helpers import BIAS, BIAS_ROWS, POSTS, TEXTS, records
 
 THREADS = (1, 2)
 

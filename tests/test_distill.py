@@ -14,6 +14,7 @@ from annotune import baselines
 from annotune.config import BaselinesParams
 from annotune.io import records_fingerprint
 from annotune.tasks import get_task
+from tests.helpers import env, torchrun
 
 pytestmark = pytest.mark.slow  # torchrun launches and an encoder training
 
@@ -105,8 +106,6 @@ def test_distill_trains_the_encoder_on_the_labellers_labels(tmp_path, monkeypatc
 def test_two_processes_label_the_pool_as_one_does(tmp_path):
     """torchrun with 2 processes: each labels its chunks, process 0 merges and trains; the labels file is
     byte-identical to one process's (same labeller), and both runs' encoders give the same predictions."""
-    from tests.test_annotate_parallel import env, torchrun
-
     _, args = distill_workspace(tmp_path, chunk_size=3)  # 4 chunks: 2 for each process
     outputs = {}
     for processes in (1, 2):

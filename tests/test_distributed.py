@@ -13,7 +13,7 @@ from ruamel.yaml import YAML
 from annotune.io import read_json, write_jsonl
 from annotune.models import load_causal_lm, resolve_runtime
 from annotune.predictors import load_adapter
-from tests.test_llm import records
+from tests.helpers import records
 
 pytestmark = pytest.mark.slow  # torchrun launches
 

@@ -15,21 +15,7 @@ import torch
 from annotune.errors import DataError
 from annotune.export import MERGE_ATOL, QuantizedBaseWarning, logit_difference, merge_adapter
 from annotune.export import main as export_main
-
-
-def make_adapter(base_dir, out_dir, runtime_quantization: str | None = "none"):
-    """A LoRA adapter with random (non-zero) B matrices, so merging changes the weights."""
-    from peft import LoraConfig, get_peft_model
-    from transformers import AutoModelForCausalLM
-
-    torch.manual_seed(1)
-    model = AutoModelForCausalLM.from_pretrained(base_dir, dtype=torch.float32)
-    config = LoraConfig(r=4, lora_alpha=8, target_modules="all-linear", init_lora_weights=False, task_type="CAUSAL_LM")
-    get_peft_model(model, config).save_pretrained(out_dir)
-    if runtime_quantization is not None:
-        runtime = {"device": "cpu", "compute_dtype": "float32", "quantization": runtime_quantization}
-        (out_dir / "annotune.json").write_text(json.dumps({"runtime": runtime}))
-    return out_dir
+from tests.helpers import make_adapter
 
 
 def test_merged_logits_match_base_plus_adapter(tmp_path, tiny_llama, monkeypatch):

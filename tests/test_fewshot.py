@@ -8,19 +8,7 @@ from annotune.prompts import (
     stratified_exemplars,
 )
 from tests.conftest import make_tokenizer
-
-POOL = [
-    {"id": f"p{i}", "input": text, "output": out, "label": label}
-    for i, (text, out, label) in enumerate(
-        [
-            ("women are bad drivers", "yes", "implied_bias"),
-            ("immigrants steal jobs", "yes", "implied_bias"),
-            ("lovely weather today", "no", "no_implied_bias"),
-            ("my dog loves the park", "no", "no_implied_bias"),
-            ("coffee is great", "no", "no_implied_bias"),
-        ]
-    )
-]
+from tests.helpers import POOL
 
 
 def test_stratified_exemplars_cover_labels_and_are_seeded():

@@ -6,27 +6,13 @@ import torch
 from annotune.config import QloraParams
 from annotune.models import load_causal_lm, load_tokenizer, resolve_runtime
 from annotune.predictors import load_adapter
-from annotune.prompts import answer_ids, instruct_record, prompt_ids
+from annotune.prompts import answer_ids, prompt_ids
 from annotune.scoring import answer_logprobs, generate
-from annotune.tasks import get_task
 from annotune.training import IGNORE_INDEX, PadCollator, build_examples, train_qlora
+from tests.helpers import OFFENSIVE as TASK
+from tests.helpers import POSTS, records
 
-TASK = get_task("sbic", "offensiveYN")
-POSTS = [
-    "I love my neighbours and their dogs.",
-    "Those people are all lazy and stupid, typical of them.",
-    "What a beautiful day at the beach with friends.",
-    "Go back to where you came from, nobody wants you here.",
-]
 FP32 = resolve_runtime("cpu", "float32", "none")
-
-
-def records(n=16):
-    labels = ["not_offensive", "offensive", "not_offensive", "offensive"]
-    return [
-        instruct_record(TASK, {"id": str(i), "text": POSTS[i % 4], "labels": {TASK.name: labels[i % 4]}})
-        for i in range(n)
-    ]
 
 
 def brute_force_logprob(model, prompt, answer):

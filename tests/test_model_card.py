@@ -15,9 +15,7 @@ from annotune.export import logit_difference
 from annotune.io import write_jsonl
 from annotune.model_card import CARD_FILE
 from annotune.models import SOURCE_FILE, adapter_base, point_adapter_at_base, resolve
-from tests.test_export import make_adapter
-from tests.test_llm import records
-from tests.test_models import COMMIT, offline_hub  # noqa: F401 - a fixture used here
+from tests.helpers import COMMIT, POSTS, make_adapter, records
 
 ROOT = Path(__file__).resolve().parents[1]
 IDS = torch.tensor([[1, 5, 9, 12, 2, 7]])
@@ -140,7 +138,6 @@ def test_soft_prompt_adapter_names_its_base_relative_to_itself(project, tmp_path
     from annotune.classifiers import load_classifier
     from stages import baseline_train
     from tests.conftest import make_tiny_bert
-    from tests.test_llm import POSTS
 
     params = YAML(typ="safe").load(Path("params.yaml").read_text())
     params["encoder"] |= {"epochs": 1, "batch_size": 4}

@@ -16,7 +16,7 @@ from annotune.errors import DataError
 from annotune.io import read_json, records_fingerprint, write_jsonl
 from annotune.predictors import load_system, refuse_model_of_another_task
 from annotune.tasks import get_task
-from tests.test_baselines import TEST, TRAIN
+from tests.helpers import TEST, TRAIN
 
 ROOT = Path(__file__).resolve().parents[1]
 TASK = get_task("sbic", "hasBiasedImplication")

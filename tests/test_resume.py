@@ -12,7 +12,7 @@ from transformers import TrainerCallback
 from annotune.config import QloraParams
 from annotune.models import resolve_runtime
 from annotune.training import checkpoint_root, train_qlora
-from tests.test_llm import records
+from tests.helpers import records
 
 
 class InterruptAfterSave(TrainerCallback):

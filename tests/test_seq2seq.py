@@ -19,7 +19,8 @@ from annotune.predictors import load_system
 from annotune.prompts import answer_ids, instruct_record
 from annotune.tasks import get_task
 from tests.conftest import make_tokenizer
-from tests.test_llm import POSTS, TASK, records
+from tests.helpers import OFFENSIVE as TASK
+from tests.helpers import POSTS, records
 
 ROOT = Path(__file__).resolve().parents[1]
 PARAMS = Seq2seqParams(epochs=2, batch_size=4, learning_rate=5e-3)

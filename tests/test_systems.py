@@ -12,7 +12,7 @@ from annotune.io import write_jsonl
 from annotune.predictors import exemplar_chooser, load_system
 from annotune.prompts import boundary_exemplars
 from annotune.tasks import get_task
-from tests.test_fewshot import POOL
+from tests.helpers import POOL
 
 ROOT = Path(__file__).resolve().parents[1]
 TASK = get_task("sbic", "hasBiasedImplication")

@@ -21,7 +21,8 @@ from annotune.annotate import main, output_lock, read_rows
 from annotune.config import BaselinesParams
 from annotune.errors import AnnotuneError, DataError, MissingInputError, ParamsError
 from annotune.files import exclusive_lock
-from tests.test_annotate import TASK, fake_system, posts, read_out, write_jsonl
+from tests.helpers import BIAS as TASK
+from tests.helpers import fake_system, posts, read_out, run_unchecked, torchrun, write_jsonl
 
 ROOT = Path(__file__).resolve().parents[1]
 TEXTS = [("those people are all lazy", "implied_bias"), ("a beautiful day at the beach", "no_implied_bias")]
@@ -96,13 +97,13 @@ def test_an_output_onto_the_input_is_refused(project, no_model_loads):
 
 DRIVER = textwrap.dedent(
     """
-    # annotune annotate with the fake system of tests/test_annotate.py, held after its first chunk until the
+    # annotune annotate with the fake system of tests/helpers.py, held after its first chunk until the
     # test creates the file "release" (however loaded the machine, the first run is still writing)
     import os, sys, time
     sys.path.insert(0, {tests!r})
     import annotune.annotate as command
     from annotune import cli
-    from test_annotate import fake_predict, fake_system
+    from helpers import fake_predict, fake_system
 
     calls = []
 
@@ -154,12 +155,10 @@ def test_one_lock_per_output(tmp_path):
 
 def test_two_processes_stop_when_another_run_holds_the_output(project):
     """torchrun, 2 processes, the output's lock held elsewhere: process 0 tells process 1, none writes."""
-    from tests.test_annotate_parallel import run, torchrun
-
     (project / "out").mkdir()
     lock = project / "out" / "labels.jsonl.lock"
     with exclusive_lock(lock, "held by the test"):
-        result = run(torchrun(2, "-m", "annotune.annotate", *args("--no-handoff")), project)
+        result = run_unchecked(torchrun(2, "-m", "annotune.annotate", *args("--no-handoff")), project)
     assert result.returncode != 0
     assert result.stderr.count("is held: another annotate is writing out/labels.jsonl") == 2  # both processes
     assert sorted(p.name for p in (project / "out").iterdir()) == []
