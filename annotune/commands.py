@@ -7,6 +7,7 @@
     annotune profiles run|apply|show NAME    # named parameter sets (the GPU study, the CPU default)
     annotune scaling run|report ...          # score vs model size, one DVC experiment per model
     annotune budget run|report ...           # how many labels each system needs, one experiment per size
+    annotune tune run|report|profile ...     # every system searched with the same trials on dev (Optuna)
     annotune plots ...                       # dvc plots rendered offline
 
 Each subcommand imports its module only when it runs, so ``annotune --help`` is instant.
@@ -28,6 +29,7 @@ COMMANDS = {
     "profiles": ("annotune.profiles", "run, apply or show a named parameter set (profiles/<name>.yaml)"),
     "scaling": ("annotune.scaling", "score vs model size: run one experiment per model, then report"),
     "budget": ("annotune.budget", "label budget curve: one experiment per training-set size, then report"),
+    "tune": ("annotune.tune", "tune every system with the same number of trials on dev, then report or profile"),
     "plots": ("annotune.offline_plots", "render dvc plots as an HTML page that works offline"),
     "select": ("annotune.select", "choose the items humans label next: random, uncertainty, mixture, ActiveLab"),
     "labelstudio": ("annotune.labelstudio", "export tasks to Label Studio and import its annotations back"),

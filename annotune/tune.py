@@ -1,0 +1,419 @@
+"""``annotune tune``: every system searched with the same number of trials, selected on the dev split only
+(docs/tuning.md). Trials live in an Optuna storage, one study per system; only the chosen values become a profile.
+
+    annotune tune run [--systems S ...] [--trials N] [--workers K]   # K local worker processes share each study
+    annotune tune run --index I --storage postgresql://...            # one more worker, on another machine
+    annotune tune report [--out metrics/tune]                         # expected-max curves, tuned vs default
+    annotune tune profile [--name tuned-<dataset>]                    # the best values -> profiles/<name>.yaml
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from functools import partial
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import Field
+from pydantic.dataclasses import dataclass
+from ruamel.yaml import YAML
+
+from annotune import cli
+from annotune.config import PARAMS_FILE, SECTION, Bool, Float, Int, Params, Positive, build, load_params
+from annotune.errors import MissingInputError, ParamsError
+from annotune.io import data_fingerprints, read_jsonl, write_json
+from annotune.metrics import expected_max
+from annotune.metrics.formatting import plain_numbers
+from annotune.profiles import PROFILES_DIR, applied
+
+# the params section each tunable system reads
+SECTIONS = {
+    "tfidf_logreg": "baselines",
+    "encoder": "encoder",
+    "soft_prompt": "encoder",
+    "llm_head": "llm_head",
+    "qlora": "qlora",
+}
+# encoder and soft_prompt read one section: a key both read (epochs, batch_size...) is one params.yaml value, so a
+# value tuned for one would silently change the other; each tunes only the keys it alone reads
+OWN_KEYS = {
+    "encoder": ("learning_rate", "trainable_layers"),
+    "soft_prompt": ("virtual_tokens", "prompt_init", "prompt_learning_rate"),
+}
+DATA_DIR = Path("data/instruct")
+BASES = {"encoder": Path("models/base/encoder"), "llm": Path("models/base/llm")}
+COUNTED = ("COMPLETE", "PRUNED", "RUNNING")  # the budget: a failed trial is replaced, a waiting one not yet run
+# task i's epoch e is reported as step i * STEPS_PER_TASK + e (more than any trial's epochs), so the pruner compares
+# each trial's task i, epoch e with the other trials' task i, epoch e
+STEPS_PER_TASK = 1000
+
+
+@dataclass(frozen=True, config=SECTION)
+class Range:
+    low: Int | Float  # whole-number bounds: whole-number values
+    high: Int | Float
+    log: Bool = False
+
+    def values(self) -> list:
+        return [self.low, self.high]
+
+    def contains(self, value) -> bool:
+        return isinstance(value, int | float) and not isinstance(value, bool) and self.low <= value <= self.high
+
+    def suggest(self, trial, key: str):
+        whole = isinstance(self.low, int) and isinstance(self.high, int)
+        return (trial.suggest_int if whole else trial.suggest_float)(key, self.low, self.high, log=self.log)
+
+
+@dataclass(frozen=True, config=SECTION)
+class Choices:
+    choices: Annotated[list[Any], Field(min_length=1)]
+
+    def values(self) -> list:
+        return self.choices
+
+    def contains(self, value) -> bool:
+        return value in self.choices
+
+    def suggest(self, trial, key: str):
+        return trial.suggest_categorical(key, self.choices)
+
+
+Space = Annotated[dict[str, Any], Field(min_length=1)]  # params key -> Range or Choices, parsed by parse_space
+
+
+@dataclass(frozen=True, config=SECTION)
+class TuneParams:
+    trials: Positive = 8
+    systems: list[Literal[tuple(SECTIONS)]] = dataclasses.field(default_factory=lambda: list(SECTIONS))
+    tasks: list[str] | None = None
+    metric: Literal["macro_f1", "accuracy"] = "macro_f1"  # scores every binary and multiclass task has
+    storage: Annotated[str, Field(min_length=1)] = "sqlite:///metrics/tune/studies.db"
+    prune: Bool = True
+    startup_trials: Positive = 3
+    # written by `annotune tune profile`: the budget, metric and studies of the tuned values in use
+    applied: dict[str, Any] = dataclasses.field(default_factory=lambda: {"trials": None, "metric": None, "studies": []})
+    space: dict[Literal[tuple(SECTIONS)], Space] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass
+class Setup:
+    """What every trial reads: params, the validated search, the tasks' rows (train, dev, test) and the storage."""
+
+    params: Params
+    tune: TuneParams
+    spaces: dict[str, dict[str, Range | Choices]]
+    tasks: list
+    rows: dict[str, tuple[list[dict], list[dict], list[dict]]]
+
+
+def section_with(params: Params, values: dict[str, Any], prefix: str = ""):
+    """The section of the dotted keys ``values`` (all of one section), with them set and validated."""
+    name = next(iter(values)).partition(".")[0]
+    section = getattr(params, name)
+    changed = {key.partition(".")[2]: value for key, value in values.items()}
+    return build(type(section), {**dataclasses.asdict(section), **changed}, prefix or f"{name}.")
+
+
+def parse_space(params: Params, system: str, raw: Any) -> dict[str, Range | Choices]:
+    where, section, space = f"tune.space.{system}", SECTIONS[system], {}
+    for key, spec in raw.items():
+        name, (owner, _, leaf) = f"{where}.{key}", str(key).partition(".")
+        if owner != section or not leaf:
+            raise ParamsError(f"params.yaml: {name}: {system} reads {section}.* keys only")
+        dimension = build(Choices if isinstance(spec, dict) and "choices" in spec else Range, spec, f"{name}.")
+        for value in dimension.values():
+            section_with(params, {key: value}, f"{where}.{section}.")  # names a key or value the section refuses
+        if leaf not in OWN_KEYS.get(system, (leaf,)):
+            keys = ", ".join(f"{section}.{k}" for k in OWN_KEYS[system])
+            raise ParamsError(f"params.yaml: {name}: encoder and soft_prompt both read it; {system} tunes {keys}")
+        if isinstance(dimension, Range) and not (
+            dimension.low < dimension.high and (dimension.low > 0 or not dimension.log)
+        ):
+            raise ParamsError(f"params.yaml: {name}: needs low < high (and low > 0 with log: true)")
+        default = getattr(getattr(params, section), leaf)
+        if not dimension.contains(default):
+            raise ParamsError(f"params.yaml: {name}: excludes {key}: {default!r}, which trial 0 runs (the default)")
+        space[key] = dimension
+    return space
+
+
+def setup(params: Params, systems: list[str] | None = None, trials: int | None = None, url: str | None = None):
+    """Validate the search and read the tasks' rows: every mistake is named here, before anything trains."""
+    tune = build(TuneParams, params.tune, "tune.")
+    spaces = {system: parse_space(params, system, raw) for system, raw in tune.space.items()}
+    chosen = systems or tune.systems
+    if [s for s in chosen if s not in spaces]:
+        raise ParamsError(f"params.yaml: tune.space has no entry for {[s for s in chosen if s not in spaces]}")
+    classifying = [n for n in params.tasks if params.task(n).is_classification]
+    if not (tune.tasks or classifying) or set(tune.tasks or []) - set(classifying):
+        raise ParamsError(f"params.yaml: tune.tasks = {tune.tasks}: give binary or multiclass tasks of {classifying}")
+    tasks = [params.task(n) for n in tune.tasks or classifying]
+    rows = {
+        t.name: tuple(read_jsonl(DATA_DIR / t.name / f"{s}.jsonl") for s in ("train", "dev", "test")) for t in tasks
+    }
+    for base in sorted({"llm" if s in ("llm_head", "qlora") else "encoder" for s in chosen if s != "tfidf_logreg"}):
+        if not BASES[base].is_dir():
+            raise MissingInputError(f"{BASES[base]} not found; run `dvc repro base_model@{base}` first")
+    tune = dataclasses.replace(tune, systems=chosen, trials=trials or tune.trials, storage=url or tune.storage)
+    return Setup(params, tune, spaces, tasks, rows)
+
+
+def study_name(setup: Setup, system: str) -> str:
+    """<dataset>-<system>-<hash>: a changed space, section, base model, task, metric or data starts a new study."""
+    identity = {
+        "space": {key: dataclasses.asdict(dimension) for key, dimension in setup.spaces[system].items()},
+        "section": dataclasses.asdict(getattr(setup.params, SECTIONS[system])),
+        **{key: dataclasses.asdict(getattr(setup.params, key)) for key in ("models", "predict")},
+        "seed": setup.params.seed,
+        "metric": setup.tune.metric,
+        "data": {name: data_fingerprints(train=t, dev=d, test=s) for name, (t, d, s) in setup.rows.items()},
+    }
+    digest = hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()
+    return f"{setup.params.dataset}-{system}-{digest[:8]}"
+
+
+def storage(url: str):
+    import optuna
+
+    engine = {}
+    if url.startswith("sqlite:///"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        engine = {"connect_args": {"timeout": 60}}  # workers wait for each other's writes rather than fail
+    return optuna.storages.RDBStorage(url, engine_kwargs=engine)
+
+
+def open_study(setup: Setup, system: str, worker_index: int = 0):
+    """The system's study (created if new; params.yaml's values enqueued as its trial 0, again if that failed); the
+    TPE sampler is seeded per worker, so two workers never propose the same first trials."""
+    import optuna
+
+    startup = setup.tune.startup_trials
+    study = optuna.create_study(
+        storage=storage(setup.tune.storage),
+        study_name=study_name(setup, system),
+        direction="maximize",
+        sampler=optuna.samplers.TPESampler(seed=setup.params.seed + worker_index, n_startup_trials=startup),
+        pruner=optuna.pruners.MedianPruner(n_startup_trials=startup),
+        load_if_exists=True,
+    )
+    if not any(t.user_attrs.get("default") and t.state.name != "FAIL" for t in study.get_trials(deepcopy=False)):
+        section = getattr(setup.params, SECTIONS[system])
+        defaults = {key: getattr(section, key.partition(".")[2]) for key in setup.spaces[system]}
+        study.enqueue_trial(defaults, user_attrs={"default": True})
+    return study
+
+
+def work(setup: Setup, system: str, worker_index: int = 0) -> None:
+    """Run trials until the study holds ``trials`` (workers checking at the same instant can each add one more)."""
+    import optuna
+
+    study = open_study(setup, system, worker_index)
+    counted = [optuna.trial.TrialState[state] for state in COUNTED]
+    while len(study.get_trials(deepcopy=False, states=counted)) < setup.tune.trials:
+        study.optimize(partial(objective, setup, system), n_trials=1)
+
+
+def objective(setup: Setup, system: str, trial) -> float:
+    """The mean dev score over the tasks; the mean test score is kept beside it, never selected on."""
+    from annotune.metrics.comparison import evaluate
+
+    section = section_with(setup.params, {key: d.suggest(trial, key) for key, d in setup.spaces[system].items()})
+    dev_scores, test_scores, reporting = {}, {}, contextlib.nullcontext()
+    if system != "tfidf_logreg":  # the trainers evaluate on dev after each epoch; TF-IDF has no epochs
+        prune = setup.tune.prune and not trial.user_attrs.get("default")  # the default always completes
+        reporting = reporting_dev_loss(trial, prune)
+    with reporting as reporter, tempfile.TemporaryDirectory(prefix="annotune-trial-") as folder:
+        for index, task in enumerate(setup.tasks):
+            if reporter is not None:
+                reporter.task_index = index
+            dev = setup.rows[task.name][1]
+            predictions = train_and_predict(setup, system, task, section, Path(folder) / task.name)
+            dev_scores[task.name] = evaluate(task, predictions[: len(dev)])[setup.tune.metric]
+            test_scores[task.name] = evaluate(task, predictions[len(dev) :])[setup.tune.metric]
+    trial.set_user_attr("by_task", {"dev": dev_scores, "test": test_scores})
+    trial.set_user_attr("test", sum(test_scores.values()) / len(test_scores))
+    return sum(dev_scores.values()) / len(dev_scores)
+
+
+@contextlib.contextmanager
+def reporting_dev_loss(trial, prune: bool):
+    """Each trainer built inside reports its dev loss per epoch to ``trial``; with ``prune``, the pruner may stop it.
+    classifiers.py and training.py build their trainers and take no callback from here (a tuning hook there would
+    rerun their stages); every ``Trainer.__init__`` reads this module-level list, so the callback joins the trial's
+    trainers and leaves with the trial."""
+    import optuna
+    import transformers.trainer
+    from transformers import TrainerCallback
+
+    class ReportDevLoss(TrainerCallback):
+        task_index = 0
+
+        def on_evaluate(self, args, state, control, metrics=None, **kwargs):
+            step = self.task_index * STEPS_PER_TASK + round(state.epoch)
+            trial.report(-metrics["eval_loss"], step)  # the study maximizes: the pruner compares in its direction
+            if prune and trial.should_prune():
+                raise optuna.TrialPruned(f"dev loss {metrics['eval_loss']:.4g} at step {step}: below the median")
+
+    reporter, saved = ReportDevLoss(), transformers.trainer.DEFAULT_CALLBACKS
+    transformers.trainer.DEFAULT_CALLBACKS = [*saved, reporter]
+    try:
+        yield reporter
+    finally:
+        transformers.trainer.DEFAULT_CALLBACKS = saved
+
+
+def train_and_predict(setup: Setup, system: str, task, section, folder: Path) -> list[dict]:
+    """Train on the task's train split with the trial's section; predictions for dev, then test."""
+    train, dev, test = setup.rows[task.name]
+    seed, predict = setup.params.seed, setup.params.predict
+    if system == "tfidf_logreg":
+        from annotune import baselines
+
+        return baselines.predict(task, baselines.train(system, task, train, section, seed, dev), dev + test)
+    if system != "qlora":
+        from annotune import classifiers
+
+        base = BASES["llm" if system == "llm_head" else "encoder"]
+        classifiers.train_classifier(system, base, task, train, dev, section, seed, folder)
+        return classifiers.classifier_predictions(task, folder, dev + test, predict.batch_size)
+    from annotune.config import save_resolved
+    from annotune.models import point_adapter_at_base, resolve_runtime
+    from annotune.predictors import MODEL_META, load_system
+    from annotune.training import train_qlora
+
+    qlora = dataclasses.replace(section, checkpoint_steps=0)  # a trial is replaced, never resumed
+    runtime, adapter = resolve_runtime(qlora.device, qlora.compute_dtype, qlora.quantization), folder / "adapter"
+    train_qlora(BASES["llm"], train, dev, qlora, runtime, seed, adapter, folder / "live")
+    # what load_system reads of qlora_train's folder: the adapter naming its base, the task and the runtime
+    point_adapter_at_base(adapter, BASES["llm"])
+    save_resolved(adapter / MODEL_META, task=task.name, labels=task.labels, qlora=qlora, runtime=runtime)
+    sizes = {"batch_size": predict.batch_size, "max_new_tokens": predict.max_new_tokens}
+    return load_system(task, system, adapter, base_dir=BASES["llm"], **sizes).predict(dev + test)
+
+
+def summary(setup: Setup, system: str) -> dict:
+    """The study's first ``trials`` trials by number, failed ones left out (every system is judged on the same
+    budget, whatever a worker's overshoot added): their counts, the default and the best trial, the curve."""
+    import optuna
+
+    name = study_name(setup, system)
+    try:
+        study = optuna.load_study(study_name=name, storage=storage(setup.tune.storage))
+    except KeyError:
+        raise MissingInputError(f"no study {name} in {setup.tune.storage}: run `annotune tune run`") from None
+    trials = sorted((t for t in study.get_trials(deepcopy=False) if t.state.name in COUNTED), key=lambda t: t.number)
+    trials = trials[: setup.tune.trials]
+    done = [t for t in trials if t.state.name == "COMPLETE"]
+    if not done:
+        raise MissingInputError(f"{name}: no complete trial yet; run `annotune tune run`")
+    best, default = max(done, key=lambda t: t.value), next((t for t in done if t.user_attrs.get("default")), None)
+    seconds = sum((t.datetime_complete - t.datetime_start).total_seconds() for t in done)
+    return {
+        "study": name,
+        **{state.lower(): sum(t.state.name == state for t in trials) for state in COUNTED},
+        "seconds_per_trial": seconds / len(done),
+        "default": default and {"trial": default.number, "dev": default.value, "test": default.user_attrs["test"]},
+        "best": {"trial": best.number, "params": best.params},
+        "tuned": [best.value, best.user_attrs["test"]],  # dev, test
+        "curve": expected_max.curve([t.value for t in done], [t.user_attrs["test"] for t in done]),
+    }
+
+
+def report(setup: Setup, out: Path) -> str:
+    """tune.json, tune.md and expected_max.png under ``out``; returns tune.md's text."""
+    metric, results = setup.tune.metric, {system: summary(setup, system) for system in setup.tune.systems}
+    write_json(out / "tune.json", plain_numbers({"metric": metric, "budget": setup.tune.trials, "systems": results}))
+    lines = [
+        f"# Tuning: each system's first {setup.tune.trials} trials, selected on dev {metric}\n",
+        f"Mean over {', '.join(t.name for t in setup.tasks)}. Default: trial 0, params.yaml's values, on the same dev "
+        "and test rows as the other trials. Tuned: the best trial by dev.\n",
+        "| system | complete / pruned | default dev | default test | tuned dev | tuned test | seconds / trial |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for system, r in results.items():
+        default = r["default"] or dict.fromkeys(("dev", "test"), float("nan"))  # nan: trial 0 failed
+        scores = " | ".join(f"{score:.3f}" for score in (default["dev"], default["test"], *r["tuned"]))
+        lines.append(f"| {system} | {r['complete']} / {r['pruned']} | {scores} | {r['seconds_per_trial']:.1f} |")
+    lines.append("\n## Expected best dev score of n trials (Dodge et al. 2019), and the selected trial's test")
+    for system, r in results.items():
+        lines += [f"\n### {system}\n", *expected_max.markdown(r["curve"])]
+    (out / "tune.md").write_text("\n".join(lines) + "\n")
+    curves = {system: r["curve"] for system, r in results.items()}
+    expected_max.plot(curves, f"expected best dev {metric} (± sd)", out / "expected_max.png")
+    return "\n".join(lines)
+
+
+def write_profile(setup: Setup, name: str, folder: Path = PROFILES_DIR) -> Path:
+    """profiles/<name>.yaml: each system's best values among its first ``trials`` trials, and ``tune.applied``."""
+    values, budget, metric = {}, setup.tune.trials, setup.tune.metric
+    for system in setup.tune.systems:
+        result = summary(setup, system)
+        finished = result["complete"] + result["pruned"]
+        if finished < budget:
+            raise MissingInputError(f"{result['study']}: {finished} of {budget} trials finished; `annotune tune run`")
+        values |= result["best"]["params"]
+    studies = [study_name(setup, system) for system in setup.tune.systems]
+    values |= {"tune.applied.trials": budget, "tune.applied.metric": metric, "tune.applied.studies": studies}
+    path = folder / f"{name}.yaml"
+    applied(YAML(typ="safe").load(PARAMS_FILE.read_text()), values, str(path))  # validated before it is written
+    header = (
+        f"# Written by `annotune tune profile`: each system's values from the best (on dev {metric}) of its first\n"
+        f"# {budget} trials (docs/tuning.md). Run it: annotune profiles run {name}\n"
+    )
+    path.write_text(header + "".join(f"{key}: {json.dumps(value)}\n" for key, value in values.items()))
+    return path
+
+
+def launch(setup: Setup, workers: int, worker_index: int) -> int:
+    """Search each system: in this process, or in ``workers`` processes side by side with a share of the cores."""
+    for system in setup.tune.systems:
+        study = open_study(setup, system, worker_index)  # created and trial 0 enqueued once, before workers start
+        # trial 0 runs here first: SQLite cannot lock a row, so two workers could both pop the one waiting trial
+        if workers > 1 and any(t.state.name == "WAITING" for t in study.get_trials(deepcopy=False)):
+            study.optimize(partial(objective, setup, system), n_trials=1)
+    if workers == 1:
+        for system in setup.tune.systems:
+            work(setup, system, worker_index)
+        return 0
+    command = [sys.executable, "-m", "annotune.tune", "run", "--systems", *setup.tune.systems]
+    command += ["--trials", str(setup.tune.trials), "--storage", setup.tune.storage]
+    environment = {**os.environ, "ANNOTUNE_THREADS": str(max(1, cli.cpu_threads()[0] // workers))}
+    processes = [subprocess.Popen([*command, "--index", str(i)], env=environment) for i in range(workers)]
+    return max([process.wait() for process in processes])  # a failed worker has printed why; a rerun resumes
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("command", choices=["run", "report", "profile"])
+    parser.add_argument("--systems", nargs="+", choices=list(SECTIONS), help="default: tune.systems")
+    parser.add_argument("--trials", type=int, help="per system (default: tune.trials)")
+    parser.add_argument("--storage", help="an Optuna RDB URL (default: tune.storage)")
+    parser.add_argument("--workers", type=int, default=1, help="run: local worker processes, sharing the cores")
+    parser.add_argument("--index", type=int, default=0, help="run: this worker's number, which seeds its sampler")
+    parser.add_argument("--out", type=Path, default=Path("metrics/tune"), help="report: its folder")
+    parser.add_argument("--name", help="profile: default tuned-<dataset>")
+    args = parser.parse_args(argv)
+    if min(args.trials or 1, args.workers) < 1:
+        raise ParamsError("--trials and --workers: at least 1")
+    search = setup(params := load_params(), args.systems, args.trials, args.storage)
+    if args.command == "run":
+        return launch(search, args.workers, args.index)
+    if args.command == "report":
+        args.out.mkdir(parents=True, exist_ok=True)
+        print(report(search, args.out))
+    else:
+        print(write_profile(search, args.name or f"tuned-{params.dataset}"))
+    return 0
+
+
+if __name__ == "__main__":
+    cli.run(main)
