@@ -15,7 +15,7 @@ import optuna
 import pytest
 from ruamel.yaml import YAML
 
-from annotune import tune
+from annotune import tune, tune_space
 from annotune.config import PARAMS_FILE, Params, build, load_params
 from annotune.errors import MissingInputError, ParamsError
 from annotune.metrics import expected_max
@@ -100,12 +100,12 @@ def test_tasks_must_be_classification_tasks_of_params():
 
 def test_code_defaults_are_the_params_file_values_and_the_shipped_space_is_valid():
     params = load_params(Path(__file__).parents[1] / PARAMS_FILE)
-    defaults, written = build(tune.TuneParams, {}, "tune."), params.tune
+    defaults, written = build(tune_space.TuneParams, {}, "tune."), params.tune
     assert {key: getattr(defaults, key) for key in written if key != "space"} == {
         key: value for key, value in written.items() if key != "space"
     }
     for system, raw in written["space"].items():
-        assert tune.parse_space(params, system, raw)
+        assert tune_space.parse_space(params, system, raw)
 
 
 def test_trial_0_runs_the_defaults_and_one_seed_gives_the_same_trials(project):
