@@ -124,6 +124,7 @@ def test_trial_0_runs_the_defaults_and_one_seed_gives_the_same_trials(project):
     print(f"one tfidf_logreg trial: {seconds_per_trial:.3f} s")
 
 
+@pytest.mark.slow  # two worker processes, each importing torch
 def test_two_worker_processes_share_one_study(project):
     params = json.loads((project / "params.yaml").read_text())
     params["tune"]["trials"] = 6
