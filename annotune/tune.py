@@ -166,7 +166,7 @@ def reporting_dev_loss(trial, prune: bool):
             step = self.task_index * STEPS_PER_TASK + round(state.epoch)
             trial.report(-metrics["eval_loss"], step)  # the study maximizes: the pruner compares in its direction
             if prune and trial.should_prune():
-                raise optuna.TrialPruned(f"dev loss {metrics['eval_loss']:.4g} at step {step}: below the median")
+                raise optuna.TrialPruned(f"dev loss {metrics['eval_loss']:.4g} at step {step}: worse than the median")
 
     reporter, saved = ReportDevLoss(), transformers.trainer.DEFAULT_CALLBACKS
     transformers.trainer.DEFAULT_CALLBACKS = [*saved, reporter]
