@@ -221,15 +221,20 @@ def summary(setup: Setup, system: str) -> dict:
     if not done:
         raise MissingInputError(f"{name}: no complete trial yet; run `annotune tune run`")
     best, default = max(done, key=lambda t: t.value), next((t for t in done if t.user_attrs.get("default")), None)
-    seconds = sum((t.datetime_complete - t.datetime_start).total_seconds() for t in done)
+    finished = [t for t in trials if t.datetime_complete is not None]  # complete and pruned: the time spent
+    seconds = sum((t.datetime_complete - t.datetime_start).total_seconds() for t in finished)
+    # a pruned trial is one draw of the budget too: it counts as the worst complete trial (the pruner stopped it
+    # for a dev loss worse than the median; what it would have reached is unknown, so it is never credited more)
+    worst = min(done, key=lambda t: t.value)
+    drawn = [t if t.state.name == "COMPLETE" else worst for t in trials if t.state.name != "RUNNING"]
     return {
         "study": name,
         **{state.lower(): sum(t.state.name == state for t in trials) for state in COUNTED},
-        "seconds_per_trial": seconds / len(done),
+        "seconds_per_trial": seconds / len(finished),
         "default": default and {"trial": default.number, "dev": default.value, "test": default.user_attrs["test"]},
         "best": {"trial": best.number, "params": best.params},
         "tuned": [best.value, best.user_attrs["test"]],  # dev, test
-        "curve": expected_max.curve([t.value for t in done], [t.user_attrs["test"] for t in done]),
+        "curve": expected_max.curve([t.value for t in drawn], [t.user_attrs["test"] for t in drawn]),
     }
 
 
