@@ -514,6 +514,22 @@ def _planner(estimates: dict[str, dict] | None, task: Task, currency: str) -> li
     return ["", sentence] if sentence else []
 
 
+def tuning_sentence(tuned: dict | None) -> str:
+    """Whether the systems ran at values ``annotune tune`` chose, with how many trials each (its profile sets
+    ``tune.applied``), or at params.yaml's own values."""
+    if not tuned or not tuned.get("trials"):
+        return (
+            "No system was tuned: each ran at params.yaml's values (`annotune tune` searches every system with the "
+            "same number of trials: docs/tuning.md)."
+        )
+    # a study is named <dataset>-<system>-<hash> (annotune.tune.study_name); system names hold no "-"
+    systems = ", ".join(display_name(study.split("-")[1]) for study in tuned.get("studies", []))
+    return (
+        f"Tuned with {tuned['trials']} trials each on dev {tuned['metric']} (`annotune tune`): {systems}; any other "
+        "system ran at params.yaml's values."
+    )
+
+
 def summary(
     dataset: str,
     tasks: list[Task],
@@ -523,9 +539,11 @@ def summary(
     train_rows: int | None = None,
     currency: str = "USD",
     estimates: dict[str, dict] | None = None,
+    tuned: dict | None = None,
 ) -> str:
     """The whole report; figure links are relative to ``base`` (the folder of summary.md). ``estimates``: per task,
-    the estimate stage's result (metrics/estimate/<task>.json), shown as a section and one planner sentence."""
+    the estimate stage's result (metrics/estimate/<task>.json), shown as a section and one planner sentence.
+    ``tuned``: params' ``tune.applied`` (written by a tuned profile), which each verdict states."""
     parts = [
         f"# annotune report: {dataset}",
         "",
@@ -550,7 +568,7 @@ def summary(
             f"## {task.name} ({task.kind}; main metric: {main_metric(task)}; "
             f"{next(r['n'] for s, r in result.items() if s != 'human')} test rows)",
             "",
-            verdict(task, result, train_rows, currency),
+            verdict(task, result, train_rows, currency) + " " + tuning_sentence(tuned),
             *_planner(estimates, task, currency),
             "",
             system_table(task, result, PUBLISHED_SYSTEMS.get(dataset, {}).get(task.name, [])),

@@ -30,7 +30,15 @@ def main(argv: list[str]) -> None:
     train_rows = read_json(args.prepare_stats)["splits"]["train"]["kept"] if args.prepare_stats else None
     estimates = {t.name: read_json(args.estimates / f"{t.name}.json") for t in tasks} if args.estimates else None
     text = summary(
-        params.dataset, tasks, metrics, figures, args.out.parent, train_rows, params.cost.currency, estimates
+        params.dataset,
+        tasks,
+        metrics,
+        figures,
+        args.out.parent,
+        train_rows,
+        params.cost.currency,
+        estimates,
+        params.tune.get("applied"),
     )
     args.out.write_text(text)
 

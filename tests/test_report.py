@@ -156,3 +156,15 @@ def test_human_section_opens_with_the_diagnostics_and_withholds_an_unusable_refe
     assert first == "**Verdict:** the annotators' labels for this task cannot serve as a reference: " + "; ".join(
         metrics["human"]["diagnostics"]["reasons"]
     )
+
+
+def test_the_verdict_says_whether_and_how_the_systems_were_tuned():
+    from annotune.report import tuning_sentence
+
+    assert tuning_sentence(None).startswith("No system was tuned")
+    assert tuning_sentence({"trials": None, "metric": None, "studies": []}).startswith("No system was tuned")
+    tuned = {"trials": 8, "metric": "macro_f1", "studies": ["sbic-encoder-1a2b", "sbic-tfidf_logreg-3c4d"]}
+    assert tuning_sentence(tuned) == (
+        "Tuned with 8 trials each on dev macro_f1 (`annotune tune`): encoder fine-tuned, TF-IDF + logistic "
+        "regression; any other system ran at params.yaml's values."
+    )

@@ -78,7 +78,8 @@ def stage_code(script: Path) -> list[ast.AST]:
 
 
 def params_read(script: Path) -> set[str]:
-    """The params sections the script reads: ``params.<section>[.<key>]`` chains and Params methods."""
+    """The params sections the script reads: ``params.<section>[.<key>]`` chains, ``params.<section>.get("key")`` on
+    a section kept as a mapping (``tune``), and Params methods."""
     read: set[str] = set()
     nodes = [n for code in stage_code(script) for n in ast.walk(code)]
     inner = {id(n.value) for n in nodes if isinstance(n, ast.Attribute)}  # read the longest chains only
@@ -90,6 +91,10 @@ def params_read(script: Path) -> set[str]:
         while isinstance(current, ast.Attribute):
             chain.insert(0, current.attr)
             current = current.value
+        if chain[-1] == "get":  # the key is the call's argument
+            calls = [n for n in nodes if isinstance(n, ast.Call) and n.func is node and n.args]
+            if calls and isinstance(calls[0].args[0], ast.Constant):
+                chain[-1] = str(calls[0].args[0].value)
         loaded = isinstance(current, ast.Call) and getattr(current.func, "id", None) == "load_params"
         if (loaded or isinstance(current, ast.Name) and current.id == "params") and chain:
             # a section, or a section's key where the script reads one key only (annotate.chunk_size)
