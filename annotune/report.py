@@ -391,6 +391,30 @@ def distillation_section(task: Task, metrics: dict) -> str | None:
     )
 
 
+def thresholds_line(metrics: dict) -> str | None:
+    """Which decision thresholds each multi-label head predicted with (evaluate reads them from its model folder);
+    None when no system has any."""
+    heads = {s: r["thresholds"] for s, r in metrics.items() if s != "human" and r.get("thresholds")}
+    if not heads:
+        return None
+    parts = []
+    for system, thresholds in heads.items():
+        values = thresholds["values"].values()
+        moved = sorted(v for v in values if v != 0.5)  # a label without a positive in dev keeps 0.5
+        if thresholds["source"] == "0.5":
+            parts.append(f"{display_name(system)} 0.5 for every label")
+        else:
+            parts.append(
+                f"{display_name(system)} chosen on dev, {len(moved)} of {len(values)} labels off 0.5 "
+                f"(median {moved[len(moved) // 2]:.2f})"
+            )
+    return (
+        "Decision thresholds of the multi-label heads: "
+        + "; ".join(parts)
+        + ". Dev thresholds are kept only where they beat 0.5 on the dev posts' set-F1 (docs/systems.md)."
+    )
+
+
 def augmentation_section(task: Task, metrics: dict) -> str | None:
     """LLM as data augmenter: what the generator wrote, what the filters dropped and why, the augmented encoder
     against the encoder trained on gold alone (paired test), and a few kept and dropped posts per label; None
@@ -575,6 +599,9 @@ def summary(
             "",
             human_section(task, result, PUBLISHED_HUMAN.get(dataset)),
         ]
+        thresholds = thresholds_line(result)
+        if thresholds:
+            parts += ["", thresholds]
         replacement = replacement_table(result, currency)
         if replacement:
             parts += ["", replacement]

@@ -14,7 +14,7 @@ its old predictions file is still on disk.
 import argparse
 from pathlib import Path
 
-from annotune import cli
+from annotune import baselines, cli
 from annotune.config import load_params
 from annotune.io import read_json, read_jsonl, write_json
 from annotune.metrics.agreement import annotator_agreement
@@ -22,7 +22,8 @@ from annotune.metrics.alt_test import alt_test
 from annotune.metrics.comparison import compare_systems
 from annotune.metrics.cost import human_cost, system_cost
 from annotune.metrics.reference import diagnose
-from annotune.systems import enabled, paired_with
+from annotune.predictors import CLASSIFIER_META
+from annotune.systems import enabled, paired_with, spec
 
 PLOTS = ("confusion", "reliability", "roc", "pr", "coverage")
 
@@ -94,12 +95,33 @@ def main(argv: list[str]) -> None:
                 metrics[system] |= system_cost(runtime["timing"], params.cost.machine_hour_price)
             if "augmentation" in runtime:  # what the augment stage generated, kept and dropped (the report shows it)
                 metrics[system]["augmentation"] = runtime["augmentation"]
+    if task.kind in ("multilabel", "generation"):  # which decision thresholds each multi-label head predicted with
+        for system in systems:
+            thresholds = decision_thresholds(system, spec(system).model_dir(args.task))
+            if thresholds:
+                metrics[system]["thresholds"] = thresholds
     write_json(args.metrics, metrics)
     for name in PLOTS:  # every declared plot folder exists; the classification ones stay empty for generation
         (args.plots / name).mkdir(parents=True, exist_ok=True)
     for name, rows in plots.items():
         if rows:  # no curve for a system without scores, or with one class in gold
             write_json(args.plots / f"{name}.json", rows)
+
+
+def decision_thresholds(system: str, model_dir: Path) -> dict | None:
+    """A multi-label head's per-label thresholds as its model folder stores them (classifiers and TF-IDF):
+    ``{"source": "dev" | "0.5", "values": {label: threshold}}``; ``dev``: chosen on the dev split and kept by the
+    set-F1 guard, ``0.5``: fixed, or the dev choice lost to 0.5 on dev. None for a system without thresholds."""
+    kind = spec(system).kind
+    if kind == "classifier" and (model_dir / CLASSIFIER_META).is_file():
+        values = read_json(model_dir / CLASSIFIER_META).get("thresholds")
+    elif kind == "sklearn" and (model_dir / baselines.MODEL_FILE).is_file():
+        values = baselines.load(model_dir).get("thresholds")
+    else:
+        return None
+    if not values:
+        return None
+    return {"source": "0.5" if all(v == 0.5 for v in values.values()) else "dev", "values": values}
 
 
 if __name__ == "__main__":

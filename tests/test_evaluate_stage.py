@@ -76,3 +76,16 @@ def test_an_unusable_reference_gets_no_alt_test_and_the_verdict_says_why(tmp_pat
         assert "Alt-Test and no comparison" in text
     else:
         assert "Alt-Test" in text and "5 annotators tested, each on 10+ shared items (the paper asks 30" in text
+
+
+def test_evaluate_reads_each_multi_label_heads_thresholds_from_its_folder(tmp_path):
+    import json
+
+    from stages.evaluate import decision_thresholds
+
+    (tmp_path / "annotune_classifier.json").write_text(json.dumps({"thresholds": {"a": 0.5, "b": 0.5}}))
+    assert decision_thresholds("encoder", tmp_path) == {"source": "0.5", "values": {"a": 0.5, "b": 0.5}}
+    (tmp_path / "annotune_classifier.json").write_text(json.dumps({"thresholds": {"a": 0.2, "b": 0.5}}))
+    assert decision_thresholds("soft_prompt", tmp_path)["source"] == "dev"
+    assert decision_thresholds("qlora", tmp_path) is None  # a generative system has no thresholds
+    assert decision_thresholds("tfidf_logreg", tmp_path / "absent") is None

@@ -168,3 +168,17 @@ def test_the_verdict_says_whether_and_how_the_systems_were_tuned():
         "Tuned with 8 trials each on dev macro_f1 (`annotune tune`): encoder fine-tuned, TF-IDF + logistic "
         "regression; any other system ran at params.yaml's values."
     )
+
+
+def test_the_report_says_which_thresholds_the_multi_label_heads_used():
+    from annotune.report import thresholds_line
+
+    metrics = {
+        "encoder": {"thresholds": {"source": "0.5", "values": {"women": 0.5, "jews": 0.5}}},
+        "tfidf_logreg": {"thresholds": {"source": "dev", "values": {"women": 0.1, "jews": 0.3, "gay": 0.2}}},
+        "qlora": {"set_f1": 0.6},
+    }
+    line = thresholds_line(metrics)
+    assert "encoder fine-tuned 0.5 for every label" in line
+    assert "TF-IDF + logistic regression chosen on dev, 3 of 3 labels off 0.5 (median 0.20)" in line
+    assert thresholds_line({"qlora": {"set_f1": 0.6}}) is None
