@@ -12,10 +12,10 @@ from pathlib import Path
 
 from annotune import cli
 from annotune.augment import build_requests, diversity, filter_candidates, generate
-from annotune.classifiers import classifier_predictions, train_classifier
-from annotune.config import load_params, save_resolved
+from annotune.config import load_params
+from annotune.encoder_variant import train_and_predict
 from annotune.errors import DataError
-from annotune.io import data_fingerprints, read_jsonl, write_json, write_jsonl
+from annotune.io import read_jsonl, write_json, write_jsonl
 from annotune.models import load_tokenizer
 from annotune.predictors import load_system
 from annotune.prompts import post_text
@@ -66,25 +66,11 @@ def main(argv: list[str]) -> None:
     write_jsonl(args.synthetic / "dropped.jsonl", dropped)
 
     augmented = train + kept
-    started = time.perf_counter()
-    _, train_stats = train_classifier(
-        "encoder", args.encoder, task, augmented, dev, params.encoder, params.seed, args.out
-    )
-    train_seconds = time.perf_counter() - started
-    save_resolved(
-        args.out / "annotune.json",
-        task=args.task,
-        labels=task.labels,
-        method="encoder",
-        augment=settings,
-        params=params.encoder,
-        training_data=data_fingerprints(train=augmented, dev=dev),
-        stats={"train_seconds": train_seconds, "generation_seconds": generation_seconds},
-    )
-    started = time.perf_counter()
-    predictions = classifier_predictions(task, args.out, test, params.predict.batch_size)
-    predict_seconds = time.perf_counter() - started
-    write_jsonl(args.predictions, predictions)
+    trained = train_and_predict(
+        task, args.encoder, (augmented, dev, test), params.encoder, params.seed, params.predict.batch_size,
+        args.out, args.predictions, augment=settings, stats={"generation_seconds": generation_seconds},
+    )  # fmt: skip
+    train_seconds, predict_seconds = trained["train_seconds"], trained["predict_seconds"]
     timing = {
         "predict_rows": len(test),
         "predict_seconds": round(predict_seconds, 3),
@@ -106,7 +92,7 @@ def main(argv: list[str]) -> None:
         "generated_tokens": new_tokens,
         "generated_tokens_per_second": round(new_tokens / generation_seconds, 3) if generation_seconds else None,
         "encoder_train_seconds": round(train_seconds, 3),
-        "encoder_epochs_run": train_stats["epochs_run"],
+        "encoder_epochs_run": trained["epochs_run"],
     }
     write_json(args.stats, stats)
     # beside the predictions, which evaluate reads: the report shows the counts and a few posts without a

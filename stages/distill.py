@@ -11,15 +11,14 @@ and each step's rows/second.
 
 import argparse
 import json
-import time
 from pathlib import Path
 
 from annotune import cli
 from annotune.annotate import annotate, continue_alone, processes
-from annotune.classifiers import classifier_predictions, train_classifier
-from annotune.config import load_params, save_resolved
+from annotune.config import load_params
+from annotune.encoder_variant import train_and_predict
 from annotune.errors import DataError
-from annotune.io import data_fingerprints, read_jsonl, write_json, write_jsonl
+from annotune.io import read_jsonl, write_json, write_jsonl
 from annotune.predictors import load_system
 from annotune.prompts import post_text
 
@@ -83,25 +82,12 @@ def main(argv: list[str]) -> None:
     train = [{k: v for k, v in by_id[r["id"]].items() if k in inputs} | {"label": r["label"]} for r in labelled]
     agreement = sum(r["label"] == by_id[r["id"]]["label"] for r in train) / len(train)
 
-    dev = read_jsonl(args.data / "dev.jsonl")
-    started = time.perf_counter()
-    _, train_stats = train_classifier("encoder", args.encoder, task, train, dev, params.encoder, params.seed, args.out)
-    train_seconds = time.perf_counter() - started
-    save_resolved(
-        args.out / "annotune.json",
-        task=args.task,
-        labels=task.labels,
-        method="encoder",
-        labeller=labeller,
-        params=params.encoder,
-        training_data=data_fingerprints(train=train, dev=dev),  # train: the pool under the labeller's labels
-    )
-
-    test = read_jsonl(args.data / "test.jsonl")
-    started = time.perf_counter()
-    predictions = classifier_predictions(task, args.out, test, params.predict.batch_size)
-    predict_seconds = time.perf_counter() - started
-    write_jsonl(args.predictions, predictions)
+    dev, test = read_jsonl(args.data / "dev.jsonl"), read_jsonl(args.data / "test.jsonl")
+    # train: the pool under the labeller's labels
+    trained = train_and_predict(
+        task, args.encoder, (train, dev, test), params.encoder, params.seed, params.predict.batch_size, args.out,
+        args.predictions, labeller=labeller,
+    )  # fmt: skip
     write_json(
         args.stats,
         {
@@ -111,9 +97,9 @@ def main(argv: list[str]) -> None:
             "pool_label_agreement_with_hidden_gold": round(agreement, 6),
             "labeller_rows_per_second": labelling["rows_per_second"],
             "labeller_processes": labelling["processes"],
-            "encoder_train_seconds": round(train_seconds, 3),
-            "encoder_epochs_run": train_stats["epochs_run"],
-            "encoder_test_rows_per_second": round(len(test) / predict_seconds, 3),
+            "encoder_train_seconds": round(trained["train_seconds"], 3),
+            "encoder_epochs_run": trained["epochs_run"],
+            "encoder_test_rows_per_second": round(len(test) / trained["predict_seconds"], 3),
         },
     )
 
