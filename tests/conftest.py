@@ -121,18 +121,22 @@ def on_gpu(bf16: bool, name: str = "NVIDIA A100-SXM4-80GB", free_gb: float = 80.
 
 
 def make_tiny_bert(folder: Path, texts: list[str], **sizes) -> Path:
-    """A random BERT with a WordPiece tokenizer trained on ``texts`` (seconds, no download); ``sizes`` override
+    """A random BERT with a WordPiece tokenizer over the words of ``texts`` (seconds, no download); ``sizes`` override
     the config's hidden_size, num_hidden_layers, num_attention_heads, intermediate_size, max_position_embeddings."""
     import torch
-    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, trainers
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers
     from tokenizers.processors import TemplateProcessing
     from transformers import BertConfig, BertForMaskedLM, PreTrainedTokenizerFast
 
     specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-    tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
-    tok.normalizer = normalizers.BertNormalizer()
-    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    tok.train_from_iterator(texts, trainers.WordPieceTrainer(vocab_size=200, special_tokens=specials))
+    normalizer, pre_tokenizer = normalizers.BertNormalizer(), pre_tokenizers.BertPreTokenizer()
+    # the vocabulary is built here, sorted, rather than by the WordPiece trainer, whose order of equally frequent
+    # tokens changes from one call to the next (a flaky test came of it): every word of the texts, every character
+    words = {word for text in texts for word, _ in pre_tokenizer.pre_tokenize_str(normalizer.normalize_str(text))}
+    characters = sorted({character for word in words for character in word})
+    vocabulary = [*specials, *characters, *(f"##{c}" for c in characters), *sorted(words - set(characters))]
+    tok = Tokenizer(models.WordPiece({token: i for i, token in enumerate(vocabulary)}, unk_token="[UNK]"))
+    tok.normalizer, tok.pre_tokenizer = normalizer, pre_tokenizer
     tok.post_processor = TemplateProcessing(
         single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B [SEP]", special_tokens=[("[CLS]", 2), ("[SEP]", 3)]
     )
