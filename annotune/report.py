@@ -3,16 +3,15 @@ published figures and the plots (PNG, rendered with matplotlib from the same row
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-
-import numpy as np
-from matplotlib.figure import Figure  # the object API: no pyplot state, no display backend
 
 from annotune.estimate import markdown, planner_sentence
 from annotune.metrics.alt_test import PAPER_MIN_ITEMS
 from annotune.metrics.classification import main_metric
+from annotune.metrics.formatting import number
 from annotune.published import PUBLISHED_HUMAN, PUBLISHED_SYSTEMS
+from annotune.report_human import human_section
+from annotune.report_sections import augmentation_section, distillation_section, thresholds_line, tuning_sentence
 from annotune.systems import display_name
 from annotune.tasks import Task
 
@@ -57,12 +56,6 @@ def columns(task: Task) -> list[tuple[str, str, bool, bool, bool]]:
     ]
 
 
-def number(value, percent: bool) -> str:
-    if value is None:
-        return "–"
-    return f"{100 * value:.1f}" if percent else f"{value:.3f}"
-
-
 def cell(row: dict, key: str, interval: bool, percent: bool) -> str:
     text = number(row.get(key), percent)
     if interval and row.get(f"{key}_ci_low") is not None:
@@ -97,151 +90,6 @@ def system_table(task: Task, metrics: dict, published: list[dict]) -> str:
         cells = [number(reference.get(key), percent) for key, _, _, _, percent in cols]
         lines.append(f"| *published: {reference['system']}* | " + " | ".join(cells) + " | – |")
     return "\n".join(lines)
-
-
-def _interval(row: dict, key: str) -> str:
-    """`` [low, high]`` where ``row`` holds the interval of ``key``, else nothing."""
-    if row.get(f"{key}_ci_low") is None:
-        return ""
-    return f" [{number(row[f'{key}_ci_low'], False)}, {number(row[f'{key}_ci_high'], False)}]"
-
-
-def _p(value: float) -> str:
-    return "< 0.001" if value < 0.001 else f"{value:.3f}"
-
-
-def _selection_lines(selection: dict) -> list[str]:
-    if not selection.get("tested"):
-        return []
-    per_label = selection["per_label"]
-    counts = ", ".join(
-        f"{label} {row['mean_annotations']:.2f} ({row['items']} items"
-        + (f", unanimous on {number(row['unanimous_share'], True)}%" if row.get("unanimous_share") is not None else "")
-        + ")"
-        for label, row in per_label.items()
-    )
-    lines = [
-        f"- *Selection* ({'flagged' if selection['flagged'] else 'not flagged'}): annotators per item by gold label: "
-        f"{counts}; Kruskal–Wallis p {_p(selection['kruskal_wallis_p'])}."
-    ]
-    if selection["flagged"]:
-        fewest, most = per_label[selection["fewest"]], per_label[selection["most"]]
-        agreement = (
-            f" (unanimous on {number(fewest['unanimous_share'], True)}% of them, against "
-            f"{number(most['unanimous_share'], True)}% of those whose gold is {selection['most']!r})"
-            if fewest.get("unanimous_share") is not None and most.get("unanimous_share") is not None
-            else ""
-        )
-        lines.append(
-            f"  What it does: the items whose gold is {selection['fewest']!r} lack "
-            f"{number(selection['shortfall'], True)}% of the annotations the items whose gold is "
-            f"{selection['most']!r} get. If the missing annotators would have answered otherwise, the agreement "
-            f"measured on those items{agreement} is overstated, their gold leans towards {selection['fewest']!r}, and "
-            "the reference below (α, AC1, κ) is too high: a system measured against it looks worse than it is."
-        )
-    return lines
-
-
-def diagnostics_section(human: dict) -> str | None:
-    """The findings on the annotators' labels (evaluate's ``human.diagnostics``) in a few lines: whether they can
-    serve as a reference, and why not."""
-    found = human.get("diagnostics")
-    if not found:
-        return None
-    usable = "yes: no finding below rules it out." if found["usable"] else "**no**: the flagged findings rule it out."
-    lines = [f"**Is the human reference usable?** {usable}", ""]
-    lines += _selection_lines(found["selection"])
-    agreement = found["implausible_agreement"]
-    if agreement["items"]:
-        never = agreement["never_disagreed"]
-        lines.append(
-            f"- *Agreement* on {found['compared_on']} ({'flagged' if agreement['flagged'] else 'not flagged'}): "
-            f"unanimous on {number(agreement['unanimous_share'], True)}% of the {agreement['items']} items with 2+ "
-            f"annotators, α {number(agreement['krippendorff_alpha'], False)}"
-            + (f"; never disagreed on {', '.join(map(repr, never))}" if never else "")
-            + "."
-        )
-    coverage = found.get("coverage") or {}
-    if coverage.get("items_per_annotator"):
-        spread = coverage["items_per_annotator"]
-        needed = coverage.get("test_items_for_paper_min")
-        lines.append(
-            f"- *Coverage*: {coverage['annotators']} annotators on the items with 2+ labels, median "
-            f"{spread['median']:g} items each (interquartile {spread['q1']:g}–{spread['q3']:g}, most {spread['max']}); "
-            f"{coverage['below_min_items']} below the Alt-Test's minimum in use ({coverage['min_items']} items), "
-            f"{coverage['at_paper_min_items']} at the paper's {coverage['paper_min_items']}"
-            + (
-                f"; {needed['annotators']} annotators would get {coverage['paper_min_items']} items each from about "
-                f"{needed['test_items']:,} test items drawn as these were"
-                if needed
-                else ""
-            )
-            + "."
-        )
-    repeats = found.get("repeats")
-    if repeats is not None:
-        lines.append(
-            f"- *Repeats*: {repeats['annotator_items']} item × annotator pairs labelled more than once "
-            f"({repeats['annotators']} annotators): the same label each time in {number(repeats['agreement'], True)}%, "
-            f"test–retest α {number(repeats['krippendorff_alpha'], False)}."
-            if repeats["annotator_items"]
-            else "- *Repeats*: no annotator labelled an item twice (no test–retest agreement to report)."
-        )
-    return "\n".join(lines)
-
-
-def human_section(task: Task, metrics: dict, published: dict | None) -> str:
-    """The findings on the annotators' labels first, then their agreement with intervals, and which systems
-    reach it (a paired bootstrap of the kappa difference)."""
-    human = metrics.get("human")
-    if not human:
-        return "No per-annotator labels for this split: no human reference."
-    systems = [s for s in metrics if s != "human"]
-    reference = (
-        f"Human reference on {human['posts']} test posts with 2+ annotators "
-        f"({human['annotations_per_post']:.2f} per post): "
-        f"Krippendorff's α {number(human['krippendorff_alpha'], False)}{_interval(human, 'krippendorff_alpha')} "
-        "(nominal"
-        + (
-            f"; {number(human['krippendorff_alpha_ordinal'], False)} at the ordinal level, the labels being ordered"
-            if human.get("krippendorff_alpha_ordinal") is not None
-            else ""
-        )
-        + f"), Gwet's AC1 {number(human.get('ac1'), False)}{_interval(human, 'ac1')}, "
-        f"pairwise agreement {number(human['pairwise_agreement'], True)}%, one annotator vs the majority of the others "
-        f"(leave-one-out) κ {number(human['loo_kappa'], False)}{_interval(human, 'loo_kappa')}"
-        + (
-            f" (per annotator, {human['annotators_scored']} annotators with {human['annotator_min_posts']}+ posts: "
-            f"median {number(human['annotator_kappa_median'], False)}, interquartile "
-            f"{number(human['annotator_kappa_q1'], False)}–{number(human['annotator_kappa_q3'], False)})"
-            if human.get("annotator_kappa_median") is not None
-            else ""
-        )
-        + ". "
-    )
-    if any(metrics[s].get("reference_withheld") for s in systems):
-        reference += "No system is measured against it: it cannot serve as a reference (above)."
-    else:
-        reach = [display_name(s) for s in systems if metrics[s].get("reaches_human_reference")]
-        reference += (
-            "Systems whose κ against the human majority is not significantly below the leave-one-out κ (paired "
-            f"bootstrap of the difference): {', '.join(reach) or 'none'}."
-        )
-        compared = [s for s in systems if metrics[s].get("kappa_delta_vs_human") is not None]
-        if compared:
-            closest = max(compared, key=lambda s: metrics[s]["kappa_delta_vs_human"])
-            row = metrics[closest]
-            reference += (
-                f" Closest: {display_name(closest)}, κ difference {number(row['kappa_delta_vs_human'], False)}"
-                f"{_interval(row, 'kappa_delta_vs_human')}, p {number(row['p_vs_human'], False)}."
-            )
-    parts = [part for part in (diagnostics_section(human), reference) if part]
-    if published:
-        parts.append(
-            f"*Published, {published['source']}:* pairwise agreement "
-            f"{number(published['pairwise_agreement'], True)}%, α {published['krippendorff_alpha']:.2f}."
-        )
-    return "\n\n".join(parts)
 
 
 def money(value: float, currency: str) -> str:
@@ -370,162 +218,6 @@ def replacement_table(metrics: dict, currency: str) -> str | None:
     return "\n".join(lines)
 
 
-def distillation_section(task: Task, metrics: dict) -> str | None:
-    """LLM as data labeller: the encoder trained on the LLM's labels against the encoder trained on gold
-    and the LLM itself, on the main metric; None when the task has no distilled system."""
-    key = main_metric(task)
-    if "encoder_distilled" not in metrics or "encoder" not in metrics or "qlora" not in metrics:
-        return None
-    distilled, gold, llm = (metrics[s][key] for s in ("encoder_distilled", "encoder", "qlora"))
-    text = (
-        f"LLM as data labeller ({key}): encoder on QLoRA's labels {number(distilled, True)}, encoder on gold "
-        f"{number(gold, True)}, QLoRA itself {number(llm, True)}. "
-    )
-    if llm > gold:
-        closed = (distilled - gold) / (llm - gold)
-        return text + f"Training the encoder on the LLM's labels closes {100 * closed:.0f}% of the gap to the LLM."
-    return text + (
-        "The encoder trained on gold already beats the LLM, so there is no gap to close; the distilled encoder "
-        f"keeps {100 * distilled / llm:.0f}% of the LLM's score at encoder inference cost "
-        "(rows/s: README, Annotating new data)."
-    )
-
-
-def thresholds_line(metrics: dict) -> str | None:
-    """Which decision thresholds each multi-label head predicted with (evaluate reads them from its model folder);
-    None when no system has any."""
-    heads = {s: r["thresholds"] for s, r in metrics.items() if s != "human" and r.get("thresholds")}
-    if not heads:
-        return None
-    parts = []
-    for system, thresholds in heads.items():
-        values = thresholds["values"].values()
-        moved = sorted(v for v in values if v != 0.5)  # a label without a positive in dev keeps 0.5
-        if thresholds["source"] == "0.5":
-            parts.append(f"{display_name(system)} 0.5 for every label")
-        else:
-            parts.append(
-                f"{display_name(system)} chosen on dev, {len(moved)} of {len(values)} labels off 0.5 "
-                f"(median {moved[len(moved) // 2]:.2f})"
-            )
-    return (
-        "Decision thresholds of the multi-label heads: "
-        + "; ".join(parts)
-        + ". Dev thresholds are kept only where they beat 0.5 on the dev posts' set-F1 (docs/systems.md)."
-    )
-
-
-def augmentation_section(task: Task, metrics: dict) -> str | None:
-    """LLM as data augmenter: what the generator wrote, what the filters dropped and why, the augmented encoder
-    against the encoder trained on gold alone (paired test), and a few kept and dropped posts per label; None
-    when the task has no augmented system."""
-    augmented = metrics.get("encoder_augmented")
-    if not augmented or "augmentation" not in augmented:
-        return None
-    stats, key = augmented["augmentation"], main_metric(task)
-    dropped = ", ".join(f"{reason} {n}" for reason, n in stats["dropped"].items() if n) or "none"
-    lines = [
-        "### LLM as data augmenter",
-        "",
-        f"{stats['generator']} ({stats['method']}) wrote {stats['candidates']} posts in "
-        f"{stats['generation_seconds']:.0f} s; kept {stats['kept']} (per label: "
-        + ", ".join(f"{label} {n}" for label, n in stats["kept_per_label"].items())
-        + f"); dropped: {dropped}. Distinct bigrams: {number(stats['diversity_kept']['distinct_2'], True)}% of the "
-        f"kept posts' bigrams, {number(stats['diversity_gold']['distinct_2'], True)}% of the gold posts'.",
-    ]
-    if "p_vs_paired" in augmented:
-        delta = augmented[f"{key}_delta_vs_paired"]
-        lines.append(
-            f"Encoder on gold + kept posts {number(augmented[key], True)} {key}, "
-            f"{'+' if delta >= 0 else '−'}{100 * abs(delta):.1f} points against the encoder on gold alone "
-            f"(paired bootstrap p = {augmented['p_vs_paired']:.3f})."
-        )
-    for label, shown in stats["examples"].items():
-        kept = "; ".join(f"“{_quoted(text)}”" for text in shown["kept"]) or "none"
-        dropped = "; ".join(f"“{_quoted(r['text'])}” ({r['reason']})" for r in shown["dropped"]) or "none"
-        lines += ["", f"- {label}: kept {kept}", f"- {label}: dropped {dropped}"]
-    return "\n".join(lines)
-
-
-def _quoted(text: str, limit: int = 120) -> str:
-    flat = " ".join(text.split()).replace("|", "/")
-    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
-
-
-def load_plot_rows(folder: Path) -> dict[str, list[dict]]:
-    """{system: rows} from a DVC plot folder of <system>.json files; empty if the folder is absent."""
-    return {f.stem: json.loads(f.read_text()) for f in sorted(folder.glob("*.json"))} if folder.is_dir() else {}
-
-
-def _save(figure, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=110, bbox_inches="tight", metadata={"Software": None})
-    return path
-
-
-def line_figure(curves: dict[str, list[dict]], x: str, y: str, title: str, diagonal: bool, path: Path) -> Path | None:
-    curves = {s: rows for s, rows in curves.items() if rows}
-    if not curves:
-        return None
-    figure = Figure(figsize=(5.5, 4.5))
-    axes = figure.subplots()
-    for system, rows in curves.items():
-        axes.plot([r[x] for r in rows], [r[y] for r in rows], marker="." if len(rows) < 15 else None, label=system)
-    if diagonal:
-        axes.plot([0, 1], [0, 1], color="grey", linestyle=":", linewidth=1)
-    axes.set(xlabel=x, ylabel=y, title=title, xlim=(0, 1), ylim=(0, 1.02))
-    axes.legend(fontsize=7, loc="best")
-    return _save(figure, path)
-
-
-def confusion_figure(matrices: dict[str, list[dict]], labels: list[str], title: str, path: Path) -> Path | None:
-    if not matrices:
-        return None
-    columns_n = min(3, len(matrices))
-    rows_n = -(-len(matrices) // columns_n)
-    figure = Figure(figsize=(3.4 * columns_n, 3.1 * rows_n))
-    grid = figure.subplots(rows_n, columns_n, squeeze=False)
-    for axes, (system, rows) in zip(grid.flat, matrices.items(), strict=False):
-        counts = np.zeros((len(labels), len(labels)), dtype=int)
-        for r in rows:
-            counts[labels.index(r["gold"]), labels.index(r["pred"])] += 1
-        axes.imshow(counts, cmap="Blues")
-        for (i, j), value in np.ndenumerate(counts):
-            axes.text(j, i, str(value), ha="center", va="center", fontsize=8)
-        axes.set_xticks(range(len(labels)), labels, rotation=30, ha="right", fontsize=7)
-        axes.set_yticks(range(len(labels)), labels, fontsize=7)
-        axes.set_title(system, fontsize=9)
-        axes.set_xlabel("predicted", fontsize=7)
-        axes.set_ylabel("gold", fontsize=7)
-    for axes in list(grid.flat)[len(matrices) :]:
-        axes.axis("off")
-    figure.suptitle(title)
-    figure.tight_layout()
-    return _save(figure, path)
-
-
-# plot folder -> (x, y, title, with the diagonal); a line per system
-CURVES = {
-    "roc": ("fpr", "tpr", "ROC", True),
-    "pr": ("recall", "precision", "precision-recall", False),
-    "reliability": ("confidence", "accuracy", "reliability", True),
-    "coverage": ("coverage", "accuracy", "coverage vs accuracy (hand-off)", False),
-}
-
-
-def task_figures(task: Task, plots: Path, figures: Path) -> list[Path]:
-    """PNGs for one task from its DVC plot folders; the kinds without data (generation) are left out."""
-    confusion = load_plot_rows(plots / "confusion")
-    seen = sorted({r[k] for rows in confusion.values() for r in rows for k in ("gold", "pred")})
-    labels = task.labels + ["absent"] if task.kind == "multilabel" else task.labels or seen
-    made = [confusion_figure(confusion, labels, f"{task.name}: confusion", figures / f"{task.name}_confusion.png")]
-    for name, (x, y, title, diagonal) in CURVES.items():
-        path = figures / f"{task.name}_{name}.png"
-        made.append(line_figure(load_plot_rows(plots / name), x, y, f"{task.name}: {title}", diagonal, path))
-    return [path for path in made if path is not None]
-
-
-# the pipeline's gold sample is the test split, stratified on the classification labels
 STRATIFIED_GOLD = (
     "The test split is a stratified sample: each test item is weighted by its inclusion probability, and on the "
     "labels it was stratified on the weighted humans-only share equals the true share by construction. How the "
@@ -536,22 +228,6 @@ STRATIFIED_GOLD = (
 def _planner(estimates: dict[str, dict] | None, task: Task, currency: str) -> list[str]:
     sentence = planner_sentence(estimates[task.name], currency) if estimates and task.name in estimates else None
     return ["", sentence] if sentence else []
-
-
-def tuning_sentence(tuned: dict | None) -> str:
-    """Whether the systems ran at values ``annotune tune`` chose, with how many trials each (its profile sets
-    ``tune.applied``), or at params.yaml's own values."""
-    if not tuned or not tuned.get("trials"):
-        return (
-            "No system was tuned: each ran at params.yaml's values (`annotune tune` searches every system with the "
-            "same number of trials: docs/tuning.md)."
-        )
-    # a study is named <dataset>-<system>-<hash> (annotune.tune.study_name); system names hold no "-"
-    systems = ", ".join(display_name(study.split("-")[1]) for study in tuned.get("studies", []))
-    return (
-        f"Tuned with {tuned['trials']} trials each on dev {tuned['metric']} (`annotune tune`): {systems}; any other "
-        "system ran at params.yaml's values."
-    )
 
 
 def summary(

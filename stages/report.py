@@ -10,7 +10,8 @@ from pathlib import Path
 from annotune import cli
 from annotune.config import load_params
 from annotune.io import read_json
-from annotune.report import summary, task_figures
+from annotune.report import summary
+from annotune.report_figures import task_figures
 
 
 def main(argv: list[str]) -> None:

@@ -72,7 +72,7 @@ def test_augment_accounts_for_every_post_and_trains_the_encoder_on_gold_plus_kep
 
 
 def test_report_shows_the_augmented_encoder_against_the_encoder_and_a_few_posts():
-    from annotune.report import augmentation_section
+    from annotune.report_sections import augmentation_section
 
     task = get_task("sbic", TASK)
     augmentation = {

@@ -3,7 +3,8 @@
 import json
 
 from annotune.metrics.comparison import compare_systems
-from annotune.report import summary, system_table, task_figures
+from annotune.report import summary, system_table
+from annotune.report_figures import task_figures
 from annotune.tasks import get_task
 
 OFFENSIVE = get_task("sbic", "offensiveYN")
@@ -67,7 +68,7 @@ def test_table_sorts_by_main_metric_and_marks_the_best():
 
 
 def test_distillation_section_says_how_much_of_the_gap_closes():
-    from annotune.report import distillation_section
+    from annotune.report_sections import distillation_section
 
     bias = get_task("sbic", "hasBiasedImplication")
     metrics = {"qlora": {"macro_f1": 0.8}, "encoder": {"macro_f1": 0.6}, "encoder_distilled": {"macro_f1": 0.75}}
@@ -124,7 +125,8 @@ def test_verdict_without_annotators_names_the_best_system():
 
 def test_human_section_opens_with_the_diagnostics_and_withholds_an_unusable_reference():
     from annotune.metrics.reference import diagnose
-    from annotune.report import human_section, verdict
+    from annotune.report import verdict
+    from annotune.report_human import human_section
 
     predictions = {"qlora": offensive_system(2), "majority": offensive_system(1)}
     rows = predictions["qlora"] * 2  # 60 items: enough for the implausible-agreement check
@@ -159,7 +161,7 @@ def test_human_section_opens_with_the_diagnostics_and_withholds_an_unusable_refe
 
 
 def test_the_verdict_says_whether_and_how_the_systems_were_tuned():
-    from annotune.report import tuning_sentence
+    from annotune.report_sections import tuning_sentence
 
     assert tuning_sentence(None).startswith("No system was tuned")
     assert tuning_sentence({"trials": None, "metric": None, "studies": []}).startswith("No system was tuned")
@@ -171,7 +173,7 @@ def test_the_verdict_says_whether_and_how_the_systems_were_tuned():
 
 
 def test_the_report_says_which_thresholds_the_multi_label_heads_used():
-    from annotune.report import thresholds_line
+    from annotune.report_sections import thresholds_line
 
     metrics = {
         "encoder": {"thresholds": {"source": "0.5", "values": {"women": 0.5, "jews": 0.5}}},

@@ -1,4 +1,4 @@
-"""Plain JSON numbers for the metrics files."""
+"""Plain JSON numbers for the metrics files, and a number as the report writes it."""
 
 from __future__ import annotations
 
@@ -14,3 +14,10 @@ def plain_numbers(value):
     if isinstance(value, np.integer):
         return int(value)
     return value
+
+
+def number(value, percent: bool) -> str:
+    """A metric as the report writes it: a percentage with one decimal, or a fraction with three; – for none."""
+    if value is None:
+        return "–"
+    return f"{100 * value:.1f}" if percent else f"{value:.3f}"
