@@ -24,7 +24,7 @@ from annotune.cli import run
 COMMANDS = {
     "systems": ("annotune.systems", "list every system: kind, params group, training stage, model folder"),
     "annotate": ("annotune.annotate", "label a CSV / TSV / JSONL with a trained system"),
-    "estimate": ("annotune.estimate", "prevalences with valid intervals from model labels + a few human labels"),
+    "estimate": ("annotune.estimate_cli", "prevalences with valid intervals from model labels + a few human labels"),
     "export": ("annotune.export", "merge a task's LoRA adapter into a plain model folder"),
     "profiles": ("annotune.profiles", "run, apply or show a named parameter set (profiles/<name>.yaml)"),
     "scaling": ("annotune.scaling", "score vs model size: run one experiment per model, then report"),

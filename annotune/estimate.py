@@ -8,21 +8,18 @@ is, and is as narrow as many more human labels alone when the model agrees with 
 humans-only interval beside it, the effective number of human labels, the cost, the planner and the guards, and
 ``coverage_simulation`` checks the nominal coverage on data with known truth.
 
-    annotune estimate <task> --predictions annotated.jsonl --gold gold.csv --gold-column label [--id-column id]
+This module holds the estimators only; the ``annotune estimate`` command (reading an annotate output and a gold
+file) is annotune/estimate_cli.py, the estimates' report section annotune/estimate_markdown.py.
 """
 
 from __future__ import annotations
 
-import argparse
-import csv
-import json
 import math
-from pathlib import Path
 
 import numpy as np
 from scipy import stats
 
-from annotune.errors import DataError, MissingInputError
+from annotune.errors import DataError
 
 SHIFT_P_VALUE = 0.01  # below it, the model's labels on the pool and on the gold differ beyond chance: warned
 
@@ -236,195 +233,3 @@ def coverage_simulation(y: np.ndarray, yhat: np.ndarray, n: int, draws: int, lev
         "width_ratio": ratio,
         "effective_human_labels": n * ratio**2,
     }
-
-
-def read_predictions(path: Path) -> dict[str, dict]:
-    """annotune annotate's output (or a predictions file): id -> {"label", "scores"}; error rows left out."""
-    if not path.exists():
-        raise MissingInputError(f"{path}: predictions file not found")
-    out = {}
-    with path.open(encoding="utf-8") as fh:
-        for number, line in enumerate(fh, 1):
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DataError(f"{path}, line {number}: not JSON ({exc.msg})") from None
-            if record.get("status") == "error":
-                continue
-            if "scores" not in record:
-                raise DataError(f"{path}, line {number}: no 'scores' (a probability per label) to estimate from")
-            out[str(record["id"])] = record["scores"]
-    return out
-
-
-def read_gold(path: Path, id_column: str, label_column: str, inclusion_column: str | None) -> list[dict]:
-    """The human-labelled sample (CSV / TSV / JSONL): id, label and optionally its inclusion probability."""
-    if not path.exists():
-        raise MissingInputError(f"{path}: gold file not found")
-    if path.suffix == ".jsonl":
-        with path.open(encoding="utf-8") as fh:
-            rows = [json.loads(line) for line in fh if line.strip()]
-    else:
-        with path.open(encoding="utf-8-sig", newline="") as fh:
-            rows = list(csv.DictReader(fh, delimiter="\t" if path.suffix == ".tsv" else ","))
-    needed = [c for c in (id_column, label_column, inclusion_column) if c]
-    for number, row in enumerate(rows, 2 if path.suffix != ".jsonl" else 1):
-        missing = [c for c in needed if row.get(c) in (None, "")]
-        if missing:
-            raise DataError(f"{path}, row {number}: no value in column(s) {missing}; columns: {sorted(row)}")
-    return rows
-
-
-def estimate_files(task, predictions: dict[str, dict], gold_rows: list[dict], args) -> dict:
-    """The command's estimate: gold items are the predictions' rows with a human label, the pool is the rest."""
-    labels = list(task.labels)
-    gold_ids = [str(r[args.id_column]) for r in gold_rows]
-    missing = [i for i in gold_ids if i not in predictions]
-    if missing:
-        raise DataError(f"{args.gold}: {len(missing)} gold id(s) have no prediction, e.g. {missing[:3]}")
-    unknown = sorted({str(r[args.gold_column]) for r in gold_rows} - set(labels))
-    if unknown:
-        raise DataError(f"{args.gold}, column {args.gold_column!r}: labels {unknown} are not the task's {labels}")
-    if len(set(gold_ids)) != len(gold_ids):
-        raise DataError(f"{args.gold}: an id occurs twice in column {args.id_column!r}")
-    if args.training_ids:
-        trained = _ids_of(args.training_ids)
-        overlap = trained & (set(gold_ids) | set(predictions))
-        if overlap:
-            raise DataError(
-                f"{len(overlap)} item(s) of the gold or the pool trained the model ({args.training_ids}), e.g. "
-                f"{sorted(overlap)[:3]}: the estimate needs items the model never saw"
-            )
-    gold_set = set(gold_ids)
-    pool = [scores for item, scores in predictions.items() if item not in gold_set]
-    inclusion = np.array([float(r[args.inclusion_column]) for r in gold_rows]) if args.inclusion_column else None
-    return estimate_task(
-        labels,
-        [str(r[args.gold_column]) for r in gold_rows],
-        [predictions[i] for i in gold_ids],
-        pool,
-        level=args.confidence,
-        half_width=args.target_half_width,
-        label_price=args.label_price,
-        inclusion=inclusion,
-    )
-
-
-def _ids_of(path: Path) -> set[str]:
-    with path.open(encoding="utf-8") as fh:
-        if path.suffix == ".jsonl":
-            return {str(json.loads(line)["id"]) for line in fh if line.strip()}
-        return {line.strip() for line in fh if line.strip()}
-
-
-def percent(value: float) -> str:
-    return f"{100 * value:.1f}%"
-
-
-def markdown(result: dict, currency: str) -> str:
-    """The estimates as a report section: one table row per system and label."""
-    if not result.get("systems"):
-        return f"_No estimate: {result.get('why', 'no system to estimate with')}._"
-    lines = [
-        f"Gold sample: {result['gold_items']} items labelled by people; pool: {result['pool_items']} items only "
-        f"the model labelled; {round(100 * result['level'])}% intervals. PPI++ corrects the model's labels on the "
-        "pool with its errors on the gold sample; *as precise as* is the number of human labels alone that would "
-        "give an interval as narrow.",
-        "",
-        "| system | label | humans only | model + humans (PPI++) | as precise as | saved | true share |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    for system, estimate in result["systems"].items():
-        for label, row in estimate["labels"].items():
-            alone, ppi = row["humans_only"], row["ppi"]
-            truth = percent(row["true_share"]) if "true_share" in row else "–"
-            lines.append(
-                f"| {system} | {label} | {percent(alone['estimate'])} [{percent(alone['low'])}, "
-                f"{percent(alone['high'])}] | {percent(ppi['estimate'])} [{percent(ppi['low'])}, "
-                f"{percent(ppi['high'])}] | {row['effective_human_labels']:,.0f} labels | "
-                f"{row['cost_saved']:,.2f} {currency} | {truth} |"
-            )
-        if estimate["shift"]["shifted"]:
-            lines.append(
-                f"\n**Warning ({system})**: its labels are distributed differently on the pool than on the gold "
-                f"sample (p = {estimate['shift']['p_value']:.2g}): the pool may not be the population the gold "
-                "sample was drawn from."
-            )
-    sentence = planner_sentence(result, currency)
-    return "\n".join(lines) + ("\n\n" + sentence if sentence else "")
-
-
-def planner_sentence(result: dict, currency: str) -> str | None:
-    """One sentence: for the label whose share is hardest to measure (the most human labels alone), the human
-    labels an interval of the target width needs, alone and with the system that saves the most."""
-    plans = [
-        (label, system, row["plan"])
-        for system, estimate in result.get("systems", {}).items()
-        for label, row in estimate["labels"].items()
-        if row["plan"]["with_model"]
-    ]
-    if not plans:
-        return None
-    hardest = max(plans, key=lambda p: p[2]["humans_only"]["labels"])[0]
-    label, system, planned = min((p for p in plans if p[0] == hardest), key=lambda p: p[2]["with_model"]["labels"])
-    alone, with_model = planned["humans_only"], planned["with_model"]
-    return (
-        f"To measure the share of {label} to ±{100 * planned['half_width']:.0f} points takes {alone['labels']:,} "
-        f"random human-labelled items alone ({alone['cost']:,.2f} {currency}), or {with_model['labels']:,} with "
-        f"{system}'s labels on the rest ({with_model['cost']:,.2f} {currency})."
-    )
-
-
-def _between_0_and_1(text: str) -> float:
-    """A level or a half-width given on the command line: a number strictly between 0 and 1 (argparse then names
-    the option in a one-line usage error)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not 0 < value < 1:
-        raise argparse.ArgumentTypeError(f"{text} is not strictly between 0 and 1")
-    return value
-
-
-def main(argv: list[str]) -> None:
-    from annotune.config import load_params
-
-    parser = argparse.ArgumentParser(
-        prog="annotune estimate",
-        description="Each label's prevalence from a system's labels (annotune annotate's output over every item) "
-        "plus human labels on a random sample of the same items, with the humans-only and PPI++ intervals.",
-    )
-    parser.add_argument("task")
-    parser.add_argument("--predictions", type=Path, required=True, help="annotune annotate's output: every item")
-    parser.add_argument("--gold", type=Path, required=True, help="CSV / TSV / JSONL: the human-labelled random sample")
-    parser.add_argument("--gold-column", required=True, help="the gold file's label column")
-    parser.add_argument("--id-column", default="id", help="the gold file's id column (the ids annotate wrote)")
-    parser.add_argument("--inclusion-column", help="each gold item's probability of being sampled (not uniform)")
-    parser.add_argument("--training-ids", type=Path, help="ids the model trained on (JSONL with id, or one per line)")
-    parser.add_argument("--confidence", type=_between_0_and_1, help="default: params estimate.confidence_level")
-    parser.add_argument("--target-half-width", type=_between_0_and_1, help="default: estimate.target_half_width")
-    parser.add_argument("--out", type=Path, help="write the estimate as JSON here too")
-    args = parser.parse_args(argv)
-    params = load_params()
-    task = params.task(args.task)
-    if task.kind not in ("binary", "multiclass"):
-        raise DataError(f"task {task.name!r} is {task.kind}: estimates are for binary and multiclass tasks")
-    args.confidence = args.confidence or params.estimate.confidence_level
-    args.target_half_width = args.target_half_width or params.estimate.target_half_width
-    args.label_price = params.cost.human_label_price * params.cost.annotators_per_item
-    predictions = read_predictions(args.predictions)
-    result = estimate_files(
-        task, predictions, read_gold(args.gold, args.id_column, args.gold_column, args.inclusion_column), args
-    )
-    first = next(iter(result["labels"].values()))
-    report = {
-        "task": task.name,
-        "level": args.confidence,
-        "gold_items": first["gold_items"],
-        "pool_items": first["pool_items"],
-        "systems": {args.predictions.name: result},
-    }
-    if args.out:
-        args.out.write_text(json.dumps(report, indent=2) + "\n")
-    print(markdown(report, params.cost.currency))

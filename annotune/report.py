@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from annotune.estimate import markdown, planner_sentence
+from annotune.estimate_markdown import markdown, planner_sentence
 from annotune.metrics.alt_test import PAPER_MIN_ITEMS
 from annotune.metrics.classification import main_metric
 from annotune.metrics.formatting import number

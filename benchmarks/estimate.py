@@ -20,7 +20,8 @@ from pathlib import Path
 import numpy as np
 
 from annotune.config import load_params
-from annotune.estimate import coverage_simulation, estimate_task, read_predictions
+from annotune.estimate import coverage_simulation, estimate_task
+from annotune.estimate_cli import read_predictions
 from annotune.io import read_jsonl
 
 

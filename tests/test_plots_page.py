@@ -1,5 +1,6 @@
-"""The review page (annotune/offline_plots.py): dvc.yaml's top-level charts, the page generator, and the page
-rendered by a real headless Chromium with the network off (skipped where chromium is not installed)."""
+"""The review page (annotune/offline_plots.py and its plots_definitions, plots_tables, plots_page modules): dvc.yaml's
+top-level charts, the page generator, and the page rendered by a real headless Chromium with the network off
+(skipped where chromium is not installed)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from pathlib import Path
 import pytest
 from ruamel.yaml import YAML
 
-from annotune import offline_plots as op
+from annotune import plots_definitions, plots_page, plots_tables
 from annotune.config import load_params
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -33,7 +34,7 @@ def dvc_yaml() -> dict:
 def test_dvc_yaml_declares_the_charts_params_yaml_asks_for():
     """DVC cannot loop over params lists in top-level plots: the written-out section must follow params.yaml."""
     declared = dvc_yaml()["plots"]
-    expected = op.declared_charts(load_params(ROOT / "params.yaml"))
+    expected = plots_definitions.declared_charts(load_params(ROOT / "params.yaml"))
     assert declared == json.loads(json.dumps(expected)), "dvc.yaml's plots: differ; `annotune plots definitions`"
     for chart in declared:
         ((chart_id, props),) = chart.items()
@@ -52,11 +53,11 @@ def test_only_the_top_level_charts_are_plots():
 
 
 def test_task_charts_follow_the_task_kind():
-    ids = [next(iter(c)) for c in op.task_charts("t", "generation", ["a", "b"], qlora=True)]
+    ids = [next(iter(c)) for c in plots_definitions.task_charts("t", "generation", ["a", "b"], qlora=True)]
     assert ids == ["t/confusion", "t/loss"]
-    roc = op.task_charts("t", "binary", ["a", "b"], qlora=False)[0]["t/roc"]
+    roc = plots_definitions.task_charts("t", "binary", ["a", "b"], qlora=False)[0]["t/roc"]
     assert roc["y"] == {"metrics/plots/t/roc/a.json": "tpr", "metrics/plots/t/roc/b.json": "tpr"}
-    multilabel = op.task_charts("t", "multilabel", ["a"], qlora=False)
+    multilabel = plots_definitions.task_charts("t", "multilabel", ["a"], qlora=False)
     assert [next(iter(c)) for c in multilabel] == ["t/roc", "t/pr", "t/confusion"]
 
 
@@ -127,9 +128,9 @@ def test_page_puts_each_tasks_verdict_and_table_above_its_charts_in_order(tmp_pa
         "t2/loss": [],
     }
     errors = [{"name": "t1/roc", "rev": "workspace", "source": "metrics/plots/t1/roc/b.json", "type": "FileNotFound"}]
-    files = op.Revisions(tmp_path)
-    tables = {task: op.task_table(task, ["workspace"], files) for task in ("t1", "t2")}
-    page = op.build_page(data, errors, tables, "/* bundle */", "annotune plots show")
+    files = plots_tables.Revisions(tmp_path)
+    tables = {task: plots_tables.task_table(task, ["workspace"], files) for task in ("t1", "t2")}
+    page = plots_page.build_page(data, errors, tables, "/* bundle */", "annotune plots show")
 
     order = [
         'id="task-t1"',
@@ -174,30 +175,32 @@ def test_page_puts_each_tasks_verdict_and_table_above_its_charts_in_order(tmp_pa
 
 def test_diff_page_keeps_dvcs_overlay_and_tables_compare_revisions(tmp_path):
     write_metrics(tmp_path)
-    files = op.Revisions(tmp_path)
+    files = plots_tables.Revisions(tmp_path)
     files.sha = lambda rev: None  # "main" has no files here: its column reads "–"
-    revs = op._revisions({"t1/roc": renderers(line_spec("roc", ("workspace", "main")), ("workspace", "main"))})
+    revs = plots_page.chart_revisions(
+        {"t1/roc": renderers(line_spec("roc", ("workspace", "main")), ("workspace", "main"))}
+    )
     assert revs == ["main", "workspace"]  # old to new
-    table = op.task_table("t1", revs, files)
+    table = plots_tables.task_table("t1", revs, files)
     assert [row["system"] for row in table["rows"]] == ["encoder", "qlora", "majority"]
     assert table["rows"][0]["cells"] == ["–", "79.0 [74.0, 84.0]"]
     spec = line_spec("roc", ("main", "workspace"))
-    page = op.build_page({"t1/roc": renderers(spec, revs)}, [], {"t1": table}, "", "annotune plots diff main")
+    page = plots_page.build_page({"t1/roc": renderers(spec, revs)}, [], {"t1": table}, "", "annotune plots diff main")
     shown = json.loads(re.search(r"const specs = (\{.*?\});\n", page, re.S)[1])["chart-t1_roc"]
     assert shown == spec  # several revisions: DVC's spec as it is (a color per revision)
     assert "macro-F1 main" in page and "macro-F1 workspace" in page
-    markdown = op.table_markdown(table)
+    markdown = plots_tables.table_markdown(table)
     assert "| system | main | workspace | change | vs best baseline |" in markdown
     assert "| encoder fine-tuned | – | 79.0 [74.0, 84.0] |  |  |" in markdown
 
 
 def test_summary_sections_and_main_metric():
-    sections = op.summary_sections(SUMMARY)
+    sections = plots_tables.summary_sections(SUMMARY)
     assert sections["t1"]["about"].startswith("binary") and sections["t1"]["verdict"].startswith("**Verdict:**")
     assert sections["t2"] == {"about": "", "verdict": ""}
-    assert op.summary_sections(None) == {}
-    assert op.main_metric("", {"qlora": {"set_f1": 0.5}}) == "set_f1"
-    assert op.main_metric("multilabel; main metric: micro_f1", {}) == "micro_f1"
+    assert plots_tables.summary_sections(None) == {}
+    assert plots_tables.main_metric("", {"qlora": {"set_f1": 0.5}}) == "set_f1"
+    assert plots_tables.main_metric("multilabel; main metric: micro_f1", {}) == "micro_f1"
 
 
 # ---- the real thing: DVC on the committed metrics, the page in Chromium ---------------------------------
