@@ -124,6 +124,15 @@ def test_trial_0_runs_the_defaults_and_one_seed_gives_the_same_trials(project):
     print(f"one tfidf_logreg trial: {seconds_per_trial:.3f} s")
 
 
+def test_workers_get_their_share_of_the_cores_for_openmp_too():
+    """The launching process has set OMP_NUM_THREADS to every core (trial 0 ran there): no worker inherits it."""
+    inherited = {"ANNOTUNE_THREADS": "2", "OMP_NUM_THREADS": "2", "MKL_NUM_THREADS": "2", "PATH": "/bin"}
+    environment = tune.worker_environment(2, inherited)
+    assert environment["PATH"] == "/bin"
+    for name in ("ANNOTUNE_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        assert environment[name] == "1", name
+
+
 @pytest.mark.slow  # two worker processes, each importing torch
 def test_two_worker_processes_share_one_study(project):
     params = json.loads((project / "params.yaml").read_text())
