@@ -27,17 +27,16 @@ from annotune.io import read_json
 from annotune.metrics.classification import main_metric
 from annotune.profiles import override
 from annotune.scaling import readable_experiments, run_experiments
-from annotune.systems import REGISTRY, display_name
+from annotune.systems import GROUPS, REGISTRY, display_name
 
 PREFIX = "budget-"
 
 
 def exp_run_commands(sizes: list[int], tasks: list[str], systems: list[str], prefix: str = PREFIX) -> list[list[str]]:
     """One ``dvc exp run --temp`` per size, with only the chosen systems switched on."""
-    groups = {group: [s for s in systems if REGISTRY[s].group == group] for group in ("finetuned", "prompted")}
-    groups["baselines"] = [s for s in systems if REGISTRY[s].group == "baselines"]
+    groups = {group: [s for s in systems if REGISTRY[s].group == group] for group in GROUPS}
     sets = [override("tasks", tasks), *(override(f"systems.{g}", names) for g, names in groups.items())]
-    sets += ["distill.tasks=[]", "annotate.tasks=[]"]
+    sets += ["distill.tasks=[]", "augment.tasks=[]", "annotate.tasks=[]"]  # their variants train on other rows
     commands = []
     for size in sizes:
         command = ["dvc", "exp", "run", "--temp", "-n", f"{prefix}{size}", "-S", f"prepare.train_budget={size}"]
@@ -190,7 +189,9 @@ def main(argv: list[str]) -> None:
     run = commands.add_parser("run", help="one DVC experiment per training-set size")
     run.add_argument("--sizes", nargs="+", type=int, required=True, help="training labels per experiment")
     run.add_argument("--tasks", nargs="+", required=True)
-    run.add_argument("--systems", nargs="+", required=True, choices=[s for s in REGISTRY if s != "encoder_distilled"])
+    run.add_argument(
+        "--systems", nargs="+", required=True, choices=[s for s in REGISTRY if REGISTRY[s].group in GROUPS]
+    )
     run.add_argument("--prefix", default=PREFIX)
     show = commands.add_parser("report", help="table, JSON and plot of the finished experiments + the workspace")
     show.add_argument("--out", type=Path, default=Path("metrics/budget"))

@@ -35,6 +35,7 @@ def test_run_commands_switch_on_only_the_chosen_systems():
     assert command[:6] == ["dvc", "exp", "run", "--temp", "-n", "budget-50"]
     assert "prepare.train_budget=50" in sets and 'systems.finetuned=["qlora"]' in sets
     assert "systems.prompted=[]" in sets and 'systems.baselines=["tfidf_logreg"]' in sets
+    assert {"distill.tasks=[]", "augment.tasks=[]", "annotate.tasks=[]"} <= set(sets)  # variants on other rows: off
 
 
 def eval_metrics(score: float, kappa: float) -> dict:
