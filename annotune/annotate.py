@@ -1,32 +1,22 @@
-"""Annotate new data with a trained system: streaming, resumable, one output row per input row.
+"""Annotate new data with a trained system: streaming, resumable, one output row per input row. The command
+``annotune annotate`` (:func:`main`) and its loop (:func:`annotate`); the rest lives beside it:
 
-- **Input**: CSV, TSV or JSONL of any size, read lazily record by record (memory stays flat). Each
-  record becomes an :class:`InputRow`: its 1-based row number (the data record's index; for JSONL the
-  line number), its id (the ``id_column`` value, else the row number), its columns, and the text to
-  label, or an error (empty text, missing column, a line that is not JSON, bytes that are not UTF-8, a
-  CSV record with the wrong number of fields). Error rows are never skipped: they get
-  ``"status": "error"`` and the reason in the output, at their place. Declared attributes
-  (prepare.attributes) are read from their columns as prepare reads them (a CSV / TSV without one of
-  them is refused; a row with a bad value is an error row) and reach the system as in training.
-- **Output** (JSONL, input order): ``row``, ``id``, ``status`` (``ok`` | ``error``), ``error``,
-  ``label``, ``confidence`` (probability of the label; null for generation), ``scores`` (a probability
-  per label) or ``text`` (the raw generation), ``system``, ``adapter_version`` (a hash of the files
-  of the system's model folder: the adapter for ``qlora``) and ``columns`` (the input record as read).
-- **Resume**: rows are appended to ``<out>.part`` one chunk at a time, flushed and fsynced; a rerun
-  checks the part row by row against the input (row, id, columns, system, adapter version), drops a
-  partial last line left by a kill, and continues after the last complete row. When every row is done
-  the part is renamed to ``<out>`` (atomic), so ``<out>`` only ever exists complete.
-- **Hand-off**: with a confidence threshold (chosen on dev, :mod:`annotune.handoff`), the rows under it
-  and the error rows are also written to a ``needs_human`` file (same row format).
-- **Several processes** (``torchrun`` / ``accelerate launch``: ``RANK`` and ``WORLD_SIZE`` in the
-  environment): the input is cut in chunks of ``chunk_size`` records, chunk ``k`` goes to process
-  ``k % n``, which appends it to its own part, ``<out>.part.<r>-of-<n>``, with the resume rules above
-  (and the rows of a chunk cut by a kill are labelled again).
-  Once every process is done (a gloo all-gather, which is the barrier), process 0 interleaves the parts
-  back into input order and removes them. Each chunk is predicted as one process would predict it (same
-  rows, same batches: an LLM's scores depend on the batch they are padded in), so ``<out>`` and the
-  ``needs_human`` file (written by process 0 from ``<out>``) are byte for byte what one process writes.
-  Part files of a run with another process count are refused.
+- **Input** (annotune/annotate_input.py): CSV, TSV or JSONL of any size, read lazily record by record (memory
+  stays flat) by prepare's reader (annotune/readers.py). Each record becomes a row to label, or an error row
+  (empty text, missing column, a line that is not a JSON object, bytes that are not UTF-8, a CSV record with the
+  wrong number of cells): error rows are never skipped, they get ``"status": "error"`` and the reason in the
+  output, at their place. Declared attributes (prepare.attributes) reach the system as in training.
+- **Output** (annotune/annotate_output.py, its doc has the row format): JSONL in input order, appended to
+  ``<out>.part`` one chunk at a time; a rerun resumes after the last complete row. When every row is done the
+  part is renamed to ``<out>`` (atomic), so ``<out>`` only ever exists complete.
+- **Hand-off**: with a confidence threshold (chosen on dev, :mod:`annotune.handoff`), the rows under it and the
+  error rows are also written to a ``needs_human`` file (same row format).
+- **Several processes** (annotune/processes.py; ``torchrun`` / ``accelerate launch``): the input is cut in chunks
+  of ``chunk_size`` records, chunk ``k`` goes to process ``k % n``, which appends it to its own part. Once every
+  process is done (a gloo all-gather, which is the barrier), process 0 interleaves the parts back into input
+  order and removes them. Each chunk is predicted as one process would predict it (same rows, same batches: an
+  LLM's scores depend on the batch they are padded in), so ``<out>`` and the ``needs_human`` file (written by
+  process 0 from ``<out>``) are byte for byte what one process writes.
 - **Refusals** (one line each, before any model loads and before any file is written; docs/annotate.md):
   an output (or one of its side files: part, needs_human, hand-off, stats, lock) that is the input or a
   folder, or cannot be created; an input that is missing, has no text / id column (CSV / TSV header, first
@@ -40,555 +30,43 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
-import csv
 import itertools
 import json
 import logging
 import os
-import re
 import sys
 import time
 import zipfile
 import zlib
-from collections.abc import Iterator
-from dataclasses import dataclass
-from datetime import timedelta
 from pathlib import Path
 
 from tqdm import tqdm
 
 from annotune import predictors
-from annotune.config import attribute_values, load_params
+from annotune.annotate_input import check_input, count_rows, read_rows
+from annotune.annotate_output import (
+    check_outputs,
+    dev_handoff,
+    lock_path,
+    merge,
+    output_files,
+    output_lock,
+    output_record,
+    part_path,
+    refuse_finished_output,
+    resume,
+    write_needs_human,
+)
+from annotune.config import load_params
 from annotune.errors import DataError, MissingInputError, ParamsError
-from annotune.files import check_can_create, created_folders, exclusive_lock, same_file
-from annotune.handoff import coverage_at, coverage_curve, threshold_for_accuracy
+from annotune.files import created_folders
 from annotune.io import read_jsonl, write_json, write_jsonl
 from annotune.predictors import System
-from annotune.prompts import input_fields
+from annotune.processes import processes, share_size
 from annotune.systems import spec
 from annotune.tasks import Task
 
 log = logging.getLogger(__name__)
-
-DELIMITERS = {".csv": ",", ".tsv": "\t"}
-FORMATS = (".csv", ".tsv", ".jsonl")
-
-
-@dataclass(frozen=True)
-class InputRow:
-    row: int
-    id: str
-    columns: dict
-    text: str | None
-    error: str | None = None
-    attributes: dict | None = None  # the declared attributes' values; None: none declared (or an error row)
-
-    def model_row(self) -> dict:
-        """The row as systems read it (as instruct_format writes a record, without a label)."""
-        return {"id": self.id, **input_fields(self.text, self.attributes), "label": None}
-
-
-def _clean(value):
-    """Strings read with ``surrogateescape`` back to valid Unicode (bad bytes become U+FFFD)."""
-    if isinstance(value, str):
-        return value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
-    return value
-
-
-def _has_bad_bytes(value) -> bool:
-    return isinstance(value, str) and any("\udc80" <= ch <= "\udcff" for ch in value)
-
-
-def input_format(path: Path) -> str:
-    suffix = path.suffix.lower()
-    if suffix not in FORMATS:
-        raise DataError(f"{path}: unsupported input format {suffix!r}; use one of {', '.join(FORMATS)}")
-    return suffix
-
-
-def _row(
-    path: Path,
-    number: int,
-    columns: dict,
-    text_column: str,
-    id_column: str | None,
-    error: str | None,
-    attributes: dict[str, str],
-):
-    where = f"{path.name} row {number}"
-    row_id = str(number)
-    if id_column is not None:
-        value = columns.get(id_column)
-        if value is None or str(value).strip() == "":
-            error = error or f"{where}: empty or missing id in column {id_column!r}"
-        else:
-            row_id = str(_clean(value))
-    text = columns.get(text_column)
-    if error is None:
-        if text_column not in columns:
-            error = f"{where}: no column {text_column!r}"
-        elif not isinstance(text, str):
-            error = f"{where}: column {text_column!r} is not text ({type(text).__name__})"
-        elif not text.strip():
-            error = f"{where}: empty text in column {text_column!r}"
-        elif any(_has_bad_bytes(v) for v in columns.values()):
-            error = f"{where}: not valid UTF-8"
-    values = None
-    if error is None and attributes:
-        try:
-            values = attribute_values(columns, attributes)
-        except ValueError as exc:
-            error = f"{where}: {exc}"
-    cleaned = {_clean(k): _clean(v) for k, v in columns.items()}
-    return InputRow(number, row_id, cleaned, None if error else text, error, values)
-
-
-def _decoded_lines(path: Path) -> Iterator[tuple[int, str]]:
-    """The lines of a JSONL file with their numbers; bytes that are not UTF-8 kept as surrogates (see _clean),
-    and a byte order mark before the first line dropped (editors on Windows write one)."""
-    with path.open("rb") as fh:
-        for number, raw in enumerate(fh, start=1):
-            yield number, raw.decode("utf-8-sig" if number == 1 else "utf-8", "surrogateescape").rstrip("\r\n")
-
-
-def _read_jsonl(path: Path, text_column: str, id_column: str | None, attributes: dict) -> Iterator[InputRow]:
-    for number, line in _decoded_lines(path):
-        if not line.strip():
-            yield InputRow(number, str(number), {}, None, f"{path.name} row {number}: empty line")
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            yield InputRow(
-                number, str(number), {"raw": _clean(line)}, None, f"{path.name} row {number}: not JSON ({exc.msg})"
-            )
-            continue
-        if not isinstance(record, dict):
-            yield InputRow(
-                number, str(number), {"raw": _clean(line)}, None, f"{path.name} row {number}: not a JSON object"
-            )
-            continue
-        yield _row(path, number, record, text_column, id_column, None, attributes)
-
-
-def _open_delimited(path: Path):
-    # utf-8-sig: Excel's "CSV UTF-8" starts the file with a byte order mark, which would stick to the first
-    # column's name
-    return path.open(newline="", encoding="utf-8-sig", errors="surrogateescape")
-
-
-def _delimited_reader(path: Path, fh):
-    csv.field_size_limit(sys.maxsize)
-    return csv.reader(fh, delimiter=DELIMITERS[path.suffix.lower()])
-
-
-def _checked_header(path: Path, reader, text_column: str, id_column: str | None, attributes: dict) -> list[str]:
-    try:
-        header = next(reader)
-    except StopIteration:
-        raise DataError(f"{path}: empty file (no header row)") from None
-    for column in (text_column, id_column, *attributes):
-        if column is not None and column not in header:
-            declared = " (a declared attribute, prepare.attributes)" if column in attributes else ""
-            raise DataError(
-                f"{path}: no column {column!r}{declared} in the header; columns: {', '.join(map(repr, header))}"
-            )
-    return header
-
-
-def _read_delimited(path: Path, text_column: str, id_column: str | None, attributes: dict) -> Iterator[InputRow]:
-    with _open_delimited(path) as fh:
-        reader = _delimited_reader(path, fh)
-        header = _checked_header(path, reader, text_column, id_column, attributes)
-        number = 0
-        while True:
-            try:
-                fields = next(reader)
-            except StopIteration:
-                return
-            except csv.Error as exc:
-                raise DataError(f"{path}: unreadable CSV at line {reader.line_num}: {exc}") from None
-            number += 1
-            error = None
-            if not fields:
-                error = f"{path.name} row {number}: empty line"
-            elif len(fields) != len(header):
-                error = f"{path.name} row {number}: {len(fields)} fields, the header has {len(header)}"
-            columns = dict(zip(header, fields, strict=False))
-            yield _row(path, number, columns, text_column, id_column, error, attributes)
-
-
-def _refuse_missing(path: Path) -> None:
-    if not path.is_file():
-        raise MissingInputError(f"{path}: input file not found" if not path.exists() else f"{path}: not a file")
-
-
-def read_rows(
-    path: Path, text_column: str, id_column: str | None = None, attributes: dict[str, str] | None = None
-) -> Iterator[InputRow]:
-    """Every record of ``path`` in order, lazily; bad records come back as rows with an error.
-    ``attributes``: the declared attribute columns (prepare.attributes) -> kind."""
-    path = Path(path)
-    _refuse_missing(path)
-    if input_format(path) == ".jsonl":
-        return _read_jsonl(path, text_column, id_column, attributes or {})
-    return _read_delimited(path, text_column, id_column, attributes or {})
-
-
-def _first_record(path: Path) -> tuple[int, dict] | None:
-    """The first line of a JSONL file that holds a JSON object, with its line number; None if no line does."""
-    for number, line in _decoded_lines(path):
-        with contextlib.suppress(json.JSONDecodeError):
-            record = json.loads(line)
-            if isinstance(record, dict):
-                return number, record
-    return None
-
-
-def check_input(
-    path: Path, text_column: str, id_column: str | None = None, attributes: dict[str, str] | None = None
-) -> None:
-    """Refuse at once an input that cannot be labelled: missing, of another format, or without the text or id
-    column in its header (CSV / TSV, declared attributes too) or its first record (JSONL: a wrong key would
-    otherwise give an error row per record)."""
-    path = Path(path)
-    _refuse_missing(path)
-    if input_format(path) != ".jsonl":
-        with _open_delimited(path) as fh:
-            _checked_header(path, _delimited_reader(path, fh), text_column, id_column, attributes or {})
-        return
-    first = _first_record(path)
-    if first is None:
-        return  # no record to label: every line becomes an error row
-    number, record = first
-    for column in (text_column, id_column):
-        if column is not None and column not in record:
-            keys = ", ".join(map(repr, record)) or "none"
-            raise DataError(f"{path}: no key {column!r} in the first record (line {number}); its keys: {keys}")
-
-
-def count_rows(path: Path, text_column: str, id_column: str | None = None) -> int:
-    """Number of records (a streaming pass; used for the progress bar's total). With an ``id_column``, ids
-    must be unique: a JSON ``1`` and ``"1"`` are the same id, as both are written ``"1"``. The pass keeps
-    every id in memory (about 100 bytes per row) to name the first row holding a repeated one."""
-    path = Path(path)
-    if id_column is None and input_format(path) == ".jsonl":
-        with path.open("rb") as fh:
-            return sum(1 for _ in fh)
-    first_row_of: dict[str, int] = {}
-    total = 0
-    for row in read_rows(path, text_column, id_column):
-        total += 1
-        value = row.columns.get(id_column) if id_column is not None else None
-        if value is None or str(value).strip() == "":
-            continue  # no id of its own: the row number, unique (an empty id is an error row)
-        first = first_row_of.setdefault(row.id, row.row)
-        if first != row.row:
-            raise DataError(
-                f"{path}: rows {first} and {row.row} have the same id {row.id!r} (column {id_column!r}); "
-                "ids must be unique"
-            )
-    return total
-
-
-# --------------------------------------------------------------------------------------------- hand-off
-
-
-def confidence_of(prediction: dict) -> float | None:
-    scores = prediction.get("scores")
-    return max(scores.values()) if scores else None
-
-
-def dev_handoff(predictions: list[dict], target: float) -> dict:
-    """Threshold reaching ``target`` accuracy on labelled ``predictions`` (records with ``gold``,
-    ``pred`` and ``scores``), with the dev coverage at it and the whole curve."""
-    confidence = [confidence_of(p) for p in predictions]
-    if not predictions or any(c is None for c in confidence):
-        raise DataError("hand-off needs classification predictions with scores (generation has no confidence)")
-    correct = [p["pred"] == p["gold"] for p in predictions]
-    threshold = threshold_for_accuracy(confidence, correct, target)
-    at = coverage_at(confidence, correct, threshold)
-    return {
-        "target_accuracy": target,
-        "threshold": threshold,
-        "dev_coverage": at["coverage"],
-        "dev_accuracy": at["accuracy"],
-        "dev_rows": at["rows"],
-        "dev_accuracy_all": sum(correct) / len(correct),
-        "curve": coverage_curve(confidence, correct),
-    }
-
-
-def needs_human(record: dict, threshold: float | None) -> bool:
-    """Error rows, and rows whose confidence is under the threshold (None: no threshold reaches the
-    target, every row goes to a human)."""
-    if record["status"] != "ok":
-        return True
-    if record["confidence"] is None:
-        return False  # generation: no confidence, no hand-off
-    return threshold is None or record["confidence"] < threshold
-
-
-# ------------------------------------------------------------------------------------------- annotation
-
-
-def output_record(row: InputRow, system: System, prediction: dict | None) -> dict:
-    record = {"row": row.row, "id": row.id, "status": "error" if row.error else "ok", "error": row.error}
-    if prediction is None:
-        record.update(label=None, confidence=None)
-    else:
-        record["label"] = prediction["pred"]
-        record["confidence"] = confidence_of(prediction)
-        if "scores" in prediction:
-            record["scores"] = prediction["scores"]
-        if "text" in prediction:
-            record["text"] = prediction["text"]
-    record.update(system=system.name, adapter_version=system.version, columns=row.columns)
-    return record
-
-
-def part_path(out: Path, rank: int = 0, world: int = 1) -> Path:
-    """Where process ``rank`` of ``world`` appends its rows: ``<out>.part`` for one process."""
-    if world == 1:
-        return out.with_name(out.name + ".part")
-    return out.with_name(f"{out.name}.part.{rank}-of-{world}")
-
-
-def part_files(out: Path) -> dict[Path, int]:
-    """The part files of ``out`` on disk, each with the process count of the run that wrote it."""
-    if not out.parent.is_dir():
-        return {}
-    pattern = re.compile(re.escape(out.name) + r"\.part(?:\.(\d+)-of-(\d+))?")
-    found = {}
-    for path in out.parent.iterdir():
-        match = pattern.fullmatch(path.name)
-        if match:
-            found[path] = int(match.group(2) or 1)
-    return found
-
-
-def _refuse_other_process_counts(parts: dict[Path, int], world: int) -> None:
-    other = sorted(path for path, count in parts.items() if count != world)
-    if other:
-        counts = sorted({parts[path] for path in other})
-        was = " or ".join(map(str, counts))
-        raise DataError(
-            f"{', '.join(map(str, other))}: part files of an interrupted run with {was} process(es), but this run "
-            f"has {world}: relaunch with the same number of processes ({was}) to resume, or delete the part files "
-            "to start over"
-        )
-
-
-def lock_path(out: Path) -> Path:
-    return out.with_name(out.name + ".lock")
-
-
-def output_files(out: Path, world: int = 1, needs_human_path: Path | None = None) -> list[tuple[str, Path]]:
-    """What a run writes (what each file is, its path), ``--out`` first."""
-    files = [("--out", out), *[("part file", part_path(out, rank, world)) for rank in range(world)]]
-    if world > 1:
-        files.append(("merge file", out.with_name(out.name + ".merging")))
-    if needs_human_path is not None:
-        files += [("needs_human file", needs_human_path), ("needs_human file", _temporary(needs_human_path))]
-    return files
-
-
-def check_outputs(input_path: Path, outputs: list[tuple[str, Path]]) -> None:
-    """Refuse outputs that cannot be written, or that would write over the input (through a symlink or a
-    hard link too): ``outputs`` as :func:`output_files` gives them, ``--out`` first."""
-    out = outputs[0][1]
-    folders = set()
-    for what, path in outputs:
-        where = "--out" if path == out else f"--out {out}: its {what}"
-        if path.is_dir():
-            raise DataError(f"{where} {path} is a folder; give the path of a file")
-        if same_file(path, input_path):
-            raise DataError(f"{where} {path} is the input file {input_path}; write somewhere else")
-        if path.parent not in folders:
-            folders.add(path.parent)
-            check_can_create(path, where)
-
-
-def refuse_finished_output(out: Path, world: int, overwrite: bool) -> None:
-    """A finished ``out`` is replaced only with ``overwrite``; part files of a run with another process count
-    are refused (see :func:`_refuse_other_process_counts`)."""
-    parts = part_files(out)
-    _refuse_other_process_counts(parts, world)
-    if out.exists() and not parts and not overwrite:
-        raise DataError(f"{out} already exists (a finished run); delete it or pass --overwrite")
-
-
-@contextlib.contextmanager
-def output_lock(out: Path, rank: int = 0, world: int = 1) -> Iterator[None]:
-    """One run per output: process 0 holds ``<out>.lock`` for the whole run, and a second run on the same
-    ``out`` stops at once. With several processes, process 0 tells the others whether it got the lock before
-    any of them writes (a lock per part file would not stop a run with another process count)."""
-    path = lock_path(out)
-    with contextlib.ExitStack() as stack:
-        refusal = None
-        if rank == 0:
-            try:
-                stack.enter_context(
-                    exclusive_lock(path, f"{path} is held: another annotate is writing {out}; wait for it to end")
-                )
-            except DataError as exc:
-                refusal = str(exc)
-        if world > 1:
-            import torch.distributed as dist
-
-            decision = [refusal]
-            dist.broadcast_object_list(decision, src=0)
-            refusal = decision[0]
-        if refusal is not None:
-            raise DataError(refusal)
-        yield
-
-
-@contextlib.contextmanager
-def processes(environ=os.environ) -> Iterator[tuple[int, int]]:
-    """This process's rank and the process count, from ``RANK`` / ``WORLD_SIZE`` (set by ``torchrun`` and
-    ``accelerate launch``); with several, a gloo process group for the end-of-shards barrier (only small
-    Python objects are exchanged, so gloo serves CPU and GPU runs alike). Without them: ``(0, 1)``."""
-    world = int(environ.get("WORLD_SIZE") or 1)
-    if world <= 1:
-        yield 0, 1
-        return
-    if not environ.get("RANK"):
-        raise DataError(f"WORLD_SIZE={world} but no RANK in the environment: launch with torchrun or accelerate")
-    rank = int(environ["RANK"])
-    import torch.distributed as dist
-
-    created = not dist.is_initialized()
-    if created:
-        # the processes meet only once every shard is done: allow a long wait for the slowest one
-        dist.init_process_group("gloo", timeout=timedelta(days=7))
-    try:
-        yield rank, world
-    finally:
-        if created:
-            dist.destroy_process_group()
-
-
-LAUNCHER_VARIABLES = (
-    "RANK",
-    "WORLD_SIZE",
-    "LOCAL_RANK",
-    "LOCAL_WORLD_SIZE",
-    "GROUP_RANK",
-    "MASTER_ADDR",
-    "MASTER_PORT",
-)
-
-
-def continue_alone() -> None:
-    """For process 0 once the others have ended (after :func:`processes`): forget the launcher's
-    environment, so that what follows (a Trainer, accelerate) runs as one process instead of waiting for
-    the others, and takes every core again."""
-    from annotune.cli import use_cpu_threads
-
-    for variable in LAUNCHER_VARIABLES:
-        os.environ.pop(variable, None)
-    use_cpu_threads()
-
-
-def share_size(total: int, chunk_size: int, rank: int, world: int) -> int:
-    """Rows of process ``rank``: chunk ``k`` (``chunk_size`` records, the last one shorter) goes to ``k % world``."""
-    chunks, last = divmod(total, chunk_size)
-    return chunk_size * len(range(rank, chunks, world)) + (last if chunks % world == rank else 0)
-
-
-def _merge(out: Path, world: int, total: int, chunk_size: int) -> None:
-    """Interleave the parts of the ``world`` processes, chunk ``k`` from part ``k % world``, into ``out``
-    (atomic), then remove the parts."""
-    parts = [part_path(out, rank, world) for rank in range(world)]
-    tmp = out.with_name(out.name + ".merging")
-    with contextlib.ExitStack() as stack:
-        sources = [stack.enter_context(path.open("rb")) for path in parts]
-        with tmp.open("wb") as dst:
-            for index in range(total):
-                line = sources[index // chunk_size % world].readline()
-                if not line.endswith(b"\n"):
-                    raise DataError(f"{parts[index // chunk_size % world]}: no line for input record {index + 1}")
-                dst.write(line)
-            for path, source in zip(parts, sources, strict=True):
-                if source.read(1):
-                    raise DataError(f"{path}: more rows than its share of the input; delete the part files")
-            dst.flush()
-            os.fsync(dst.fileno())
-    os.replace(tmp, out)
-    for path in parts:
-        path.unlink(missing_ok=True)
-
-
-def _complete_length(part: Path) -> int:
-    """Bytes up to and including the last newline (a kill can leave a partial last line), read from the end."""
-    size = part.stat().st_size
-    with part.open("rb") as fh:
-        position = size
-        while position > 0:
-            step = min(1 << 16, position)
-            fh.seek(position - step)
-            block = fh.read(step)
-            newline = block.rfind(b"\n")
-            if newline >= 0:
-                return position - step + newline + 1
-            position -= step
-    return 0
-
-
-def _resume(
-    part: Path, rows: Iterator[InputRow], system: System, chunk_size: int | None = None
-) -> tuple[int, list[InputRow]]:
-    """Validate the rows already in ``part`` against the input (consuming them from ``rows``), streaming,
-    and drop a partial last line; returns how many rows are done, and the rows to label again. The part is
-    cut only once every row in it matched: a refused resume leaves it as it was.
-
-    With ``chunk_size`` (a process of several), the rows of an unfinished chunk (a kill in the middle of
-    its write) are dropped too, and come back to be labelled again: every chunk is predicted whole, in the
-    batches of an uninterrupted run."""
-    sharded = chunk_size is not None
-    changed = (
-        "the input, the system, its weights or the --chunk-size" if sharded else "the input, the system or its weights"
-    )
-    size, complete = part.stat().st_size, _complete_length(part)
-    done, read, boundary, tail = 0, 0, 0, []
-    with part.open("rb") as fh:
-        while read < complete:  # what follows is a partial line: never read it whole (it can be long)
-            line = fh.readline()
-            done += 1
-            read += len(line)
-            where = f"{part} line {done}"
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DataError(f"{where}: not JSON ({exc.msg}); delete the part file to start over") from None
-            row = next(rows, None)
-            if row is None:
-                raise DataError(f"{where}: the part file has more rows than the input; delete it to start over")
-            mine = (row.row, row.id, row.columns, system.name, system.version)
-            theirs = tuple(record.get(k) for k in ("row", "id", "columns", "system", "adapter_version"))
-            if mine != theirs:
-                raise DataError(
-                    f"{where} does not match input row {row.row} (id {row.id!r}) with system {system.name} "
-                    f"version {system.version}: {changed} changed since the interrupted run; "
-                    + ("relaunch as it was or delete the part files" if sharded else "delete the part file")
-                    + " to start over"
-                )
-            tail.append((row, len(line)))
-            if not sharded or done % chunk_size == 0:
-                boundary += sum(length for _, length in tail)
-                tail = []
-    if complete < size:
-        log.warning("%s: dropping a partial last line left by an interrupted run", part)
-    if tail:
-        log.warning("%s: labelling again the %d rows of a chunk an interruption cut", part, len(tail))
-    if boundary < size:
-        with part.open("r+b") as fh:
-            fh.truncate(boundary)
-            fh.flush()
-            os.fsync(fh.fileno())
-    return done - len(tail), [row for row, _ in tail]
 
 
 def annotate(
@@ -633,7 +111,7 @@ def annotate(
         ranges = ", ".join(f"{a + 1}-{min(a + chunk_size, total)}" for a in firsts if a < total)
         log.info("process %d of %d labels input records %s, ... (%d of %d)", rank, world, ranges, share, total)
     out.parent.mkdir(parents=True, exist_ok=True)
-    resumed, again = _resume(part, rows, system, chunk_size if world > 1 else None) if part.exists() else (0, [])
+    resumed, again = resume(part, rows, system, chunk_size if world > 1 else None) if part.exists() else (0, [])
     if resumed:
         log.info("resuming %s after %d of %d rows", part, resumed, share)
     rows = itertools.chain(again, rows)
@@ -681,7 +159,7 @@ def annotate(
             raise DataError(f"{out}: the processes labelled {[s['rows'] for s in shares]} rows, not {expected}")
         if rank != 0:
             return _stats(input_path, out, system, shares[rank : rank + 1], world) | {"process": rank}
-        _merge(out, world, total, chunk_size)
+        merge(out, world, total, chunk_size)
     stats = _stats(input_path, out, system, shares, world)
     if needs_human_path is not None:
         stats.update(write_needs_human(out, Path(needs_human_path), threshold))
@@ -704,32 +182,6 @@ def _stats(input_path: Path, out: Path, system: System, shares: list[dict], worl
         "processes": world,
         "seconds_this_run": round(seconds, 3),
         "rows_per_second": round(predicted / seconds, 3) if seconds > 0 and predicted else None,
-    }
-
-
-def _temporary(path: Path) -> Path:
-    return path.with_name(path.name + ".tmp")
-
-
-def write_needs_human(out: Path, path: Path, threshold: float | None) -> dict:
-    """Copy the rows of the finished ``out`` that need a human to ``path`` (streaming); counts."""
-    rows = handed = errors = 0
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _temporary(path)
-    with out.open(encoding="utf-8") as src, tmp.open("w", encoding="utf-8") as dst:
-        for line in src:
-            record = json.loads(line)
-            rows += 1
-            errors += record["status"] != "ok"
-            if needs_human(record, threshold):
-                handed += 1
-                dst.write(line)
-    os.replace(tmp, path)
-    return {
-        "threshold": threshold,
-        "error_rows": errors,
-        "needs_human_rows": handed,
-        "auto_coverage": round((rows - handed) / rows, 6) if rows else 0.0,
     }
 
 

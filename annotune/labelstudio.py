@@ -112,7 +112,7 @@ def prediction(task: Task, record: dict, where: str) -> dict:
 
 
 def export_tasks(args, task: Task, attributes: dict, text_column: str, id_column: str | None) -> dict:
-    from annotune.annotate import check_input, read_rows  # the same reader as annotate: same ids, same checks
+    from annotune.annotate_input import check_input, read_rows  # the same reader as annotate: same ids, same checks
 
     check_input(args.input, text_column, id_column, attributes)
     predicted, error_rows = read_predictions(args.predictions) if args.predictions else (None, 0)

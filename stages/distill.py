@@ -14,12 +14,13 @@ import json
 from pathlib import Path
 
 from annotune import cli
-from annotune.annotate import annotate, continue_alone, processes
+from annotune.annotate import annotate
 from annotune.config import load_params
 from annotune.encoder_variant import train_and_predict
 from annotune.errors import DataError
 from annotune.io import read_jsonl, write_json, write_jsonl
 from annotune.predictors import load_system
+from annotune.processes import continue_alone, processes
 from annotune.prompts import post_text
 
 

@@ -14,8 +14,11 @@ from pathlib import Path
 import pytest
 
 from annotune import baselines
-from annotune.annotate import annotate, count_rows, dev_handoff, part_path, read_rows
+from annotune.annotate import annotate
+from annotune.annotate_input import check_input, count_rows, read_rows
+from annotune.annotate_output import dev_handoff, part_path
 from annotune.config import BaselinesParams
+from annotune.errors import DataError
 from annotune.handoff import coverage_at, coverage_curve, threshold_for_accuracy
 from tests.helpers import BIAS as TASK
 from tests.helpers import fake_predict, fake_system, posts, read_out, write_jsonl
@@ -79,10 +82,11 @@ def test_jsonl_bad_rows_become_error_rows(tmp_path):
     errors = [r.error for r in rows[1:]]
     assert "row 2: empty line" in errors[0]
     assert "row 3: not JSON" in errors[1]
-    assert "row 4: not a JSON object" in errors[2]
+    assert "row 4: a JSON list, not an object" in errors[2]
     assert "row 5: empty text in column 'post'" in errors[3]
     assert "row 6: no column 'post'" in errors[4] and rows[5].id == "f"
-    assert "row 7: not valid UTF-8" in errors[5] and rows[6].columns["post"] == "caf\ufffd"
+    assert "row 7: not valid UTF-8 (line 7, byte 26 of the line: 0xe9)" in errors[5]
+    assert rows[6].columns["post"] == "caf\ufffd"
     assert all(e.startswith("in.jsonl row") for e in errors)
     assert count_rows(path, "post") == 7
 
@@ -96,7 +100,7 @@ def test_csv_and_tsv(tmp_path):
     assert [r.row for r in rows] == [1, 2, 3, 4, 5]
     assert rows[0].text == "a post, with a comma\nand a new line" and rows[0].columns["extra"] == "x"
     assert "row 2: empty text in column 'post'" in rows[1].error
-    assert "row 3: 4 fields, the header has 3" in rows[2].error
+    assert "row 3: 4 cells, the header has 3" in rows[2].error
     assert "row 4: empty line" in rows[3].error
     assert rows[4].error is None and rows[4].id == "5"
     tsv_path = tmp_path / "in.tsv"
@@ -107,6 +111,23 @@ def test_csv_and_tsv(tmp_path):
         list(read_rows(csv_path, "text"))
     with pytest.raises(ValueError, match="unsupported input format"):
         read_rows(write_jsonl(tmp_path / "in.txt", []), "post")
+
+
+def test_csv_header_and_jsonl_keys_follow_prepares_rules(tmp_path):
+    """annotate reads as prepare does (annotune/readers.py): the header is the first line that is not blank, a
+    header naming a column twice is refused, a JSONL object naming a key twice is an error row."""
+    path = tmp_path / "in.csv"
+    path.write_text("\n\nid,post\n1,hello\n")
+    (row,) = read_rows(path, "post", "id")
+    assert (row.row, row.id, row.text) == (1, "1", "hello")
+    path.write_text("id,post,post\n1,a,b\n")
+    with pytest.raises(DataError, match=r"in.csv, row 1: the header names column 'post' 2 times \(columns 2, 3\)"):
+        check_input(path, "post", "id")
+    path = tmp_path / "in.jsonl"
+    path.write_text('{"id": "a", "post": "one", "post": "two"}\n{"id": "b", "post": "ok"}\n')
+    rows = list(read_rows(path, "post", "id"))
+    assert rows[0].error == "in.jsonl row 1: key 'post' appears twice in one object; keep one"
+    assert rows[1].error is None and rows[1].text == "ok"
 
 
 # ----------------------------------------------------------------------------------------- annotate

@@ -15,9 +15,11 @@ from pathlib import Path
 import pytest
 
 from annotune import baselines
-from annotune.annotate import annotate, part_files, part_path, share_size
+from annotune.annotate import annotate
+from annotune.annotate_output import part_files, part_path
 from annotune.config import BaselinesParams
 from annotune.errors import DataError
+from annotune.processes import share_size
 from tests.helpers import BIAS as TASK
 from tests.helpers import (
     BIN,

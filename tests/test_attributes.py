@@ -10,7 +10,8 @@ import pandas as pd
 import pytest
 
 from annotune import baselines, classifiers
-from annotune.annotate import annotate, read_rows
+from annotune.annotate import annotate
+from annotune.annotate_input import read_rows
 from annotune.config import BaselinesParams, PrepareParams, TableParams, build
 from annotune.datasets import adapter, mrpc, prepare, sbic
 from annotune.datasets.common import DatasetError

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from ruamel.yaml import YAML
 
+from annotune.annotate_input import read_rows
 from annotune.config import Params, PrepareParams, TableParams, build
 from annotune.datasets import adapter, prepare, sbic
 from annotune.datasets.common import DatasetError
@@ -500,6 +501,44 @@ def test_a_latin1_file_names_the_line_and_byte_and_asks_for_utf8(tmp_path):
     message = refused(tmp_path, content)
     assert "train.csv, line 3: byte 4 of the line (0xe9, byte 24 of the file) is not UTF-8" in message
     assert "re-save it as UTF-8" in message
+
+
+EXCEL_CSV = (
+    "\ufeffpost_id,post,label\r\n"  # Excel's "CSV UTF-8": a byte order mark, CRLF line ends
+    "p1,those people are all lazy,pos\r\n"
+    'p2,"a day, at the beach\r\nwith friends",neg\r\n'  # a quoted line break: one row on lines 3-4
+    'p3,"say ""hi"" to caf\u00e9",pos\r\n'
+)
+
+
+def test_prepare_and_annotate_read_one_csv_alike(tmp_path):
+    """One reader (annotune/readers.py) for prepare and annotate: the same rows from a CSV as Excel writes it, and
+    a byte that is not UTF-8 named by file and line by both."""
+    (tmp_path / "train.csv").write_text(EXCEL_CSV, encoding="utf-8", newline="")
+    write_others(tmp_path, "post_id,post,label", "other,text,pos")
+    table_adapter, raw, _, _ = declare(tmp_path, three_files(), id_column="post_id", text_column="post")
+    records, _ = table_adapter.read_split(raw, "train")
+    by_prepare = [(r["id"], r["text"]) for r in records]
+    by_annotate = [(r.id, r.text) for r in read_rows(tmp_path / "train.csv", "post", "post_id")]
+    expected = [("p1", "those people are all lazy"), ("p2", "a day, at the beach\r\nwith friends")]
+    expected.append(("p3", 'say "hi" to caf\u00e9'))
+    assert by_prepare == expected and by_annotate == expected
+    latin1 = tmp_path / "latin1"
+    latin1.mkdir()
+    path = latin1 / "train.csv"
+    path.write_bytes(EXCEL_CSV.encode().replace("caf\u00e9".encode(), b"caf\xe9"))
+    assert "train.csv, line 5: byte 22 of the line (0xe9, byte 123 of the file) is not UTF-8" in refused(
+        latin1, path.read_bytes(), id_column="post_id", text_column="post"
+    )
+    errors = [r.error for r in read_rows(path, "post", "post_id")]
+    assert errors == [None, None, "train.csv row 3: not valid UTF-8 (line 5, byte 22 of the line: 0xe9)"]
+
+
+def test_a_bad_byte_on_a_first_line_after_a_byte_order_mark_is_named_where_it_is(tmp_path):
+    message = refused(tmp_path, b"\xef\xbb\xbftext,label\ncaf\xe9,pos\n")
+    assert "train.csv, line 2: byte 4 of the line (0xe9, byte 18 of the file) is not UTF-8" in message
+    message = refused(tmp_path, b"\xef\xbb\xbftext,lab\xe9l\ncafe,pos\n")  # the line's bytes: after the mark
+    assert "train.csv, line 1: byte 9 of the line (0xe9, byte 12 of the file) is not UTF-8" in message
 
 
 def test_a_cell_longer_than_the_csv_module_default_is_read(tmp_path):

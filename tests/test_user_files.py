@@ -17,7 +17,9 @@ import pytest
 
 from annotune import annotate as command
 from annotune import baselines
-from annotune.annotate import main, output_lock, read_rows
+from annotune.annotate import main
+from annotune.annotate_input import count_rows, read_rows
+from annotune.annotate_output import output_lock
 from annotune.config import BaselinesParams
 from annotune.errors import AnnotuneError, DataError, MissingInputError, ParamsError
 from annotune.files import exclusive_lock
@@ -265,7 +267,7 @@ def test_duplicate_ids_are_refused(project, no_model_loads):
     assert message == "in.jsonl: rows 1 and 3 have the same id '1' (column 'key'); ids must be unique"
     # rows without an id of their own (an empty one: error rows) are not duplicates
     write_jsonl(project / "in.jsonl", [{"key": "", "post": "a"}, {"key": " ", "post": "b"}, {"key": "1", "post": "c"}])
-    assert command.count_rows(project / "in.jsonl", "post", "key") == 3
+    assert count_rows(project / "in.jsonl", "post", "key") == 3
 
 
 # ---------------------------------------------------------------------------------------- what Excel writes
