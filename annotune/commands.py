@@ -9,6 +9,7 @@
     annotune budget run|report ...           # how many labels each system needs, one experiment per size
     annotune tune run|report|profile ...     # every system searched with the same trials on dev (Optuna)
     annotune plots ...                       # dvc plots rendered offline
+    annotune artifacts                       # dvc.yaml's artifacts: (the model registry) for params.yaml
 
 Each subcommand imports its module only when it runs, so ``annotune --help`` is instant.
 """
@@ -33,6 +34,7 @@ COMMANDS = {
     "plots": ("annotune.offline_plots", "render dvc plots as an HTML page that works offline"),
     "select": ("annotune.select", "choose the items humans label next: random, uncertainty, mixture, ActiveLab"),
     "labelstudio": ("annotune.labelstudio", "export tasks to Label Studio and import its annotations back"),
+    "artifacts": ("annotune.artifacts", "print dvc.yaml's artifacts: section (DVC's model registry) for params.yaml"),
 }
 
 

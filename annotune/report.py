@@ -240,10 +240,12 @@ def summary(
     currency: str = "USD",
     estimates: dict[str, dict] | None = None,
     tuned: dict | None = None,
+    labeller: str = "qlora",
 ) -> str:
     """The whole report; figure links are relative to ``base`` (the folder of summary.md). ``estimates``: per task,
     the estimate stage's result (metrics/estimate/<task>.json), shown as a section and one planner sentence.
-    ``tuned``: params' ``tune.applied`` (written by a tuned profile), which each verdict states."""
+    ``tuned``: params' ``tune.applied`` (written by a tuned profile), which each verdict states. ``labeller``:
+    params' ``distill.labeller``, the system whose labels the distilled encoder learned."""
     parts = [
         f"# annotune report: {dataset}",
         "",
@@ -281,7 +283,7 @@ def summary(
         replacement = replacement_table(result, currency)
         if replacement:
             parts += ["", replacement]
-        distillation = distillation_section(task, result)
+        distillation = distillation_section(task, result, labeller)
         if distillation:
             parts += ["", distillation]
         augmentation = augmentation_section(task, result)

@@ -9,23 +9,25 @@ from annotune.systems import display_name
 from annotune.tasks import Task
 
 
-def distillation_section(task: Task, metrics: dict) -> str | None:
-    """LLM as data labeller: the encoder trained on the LLM's labels against the encoder trained on gold
-    and the LLM itself, on the main metric; None when the task has no distilled system."""
+def distillation_section(task: Task, metrics: dict, labeller: str) -> str | None:
+    """LLM as data labeller: the encoder trained on the labeller's labels (params' ``distill.labeller``) against
+    the encoder trained on gold and the labeller itself, on the main metric; None when the task has no distilled
+    system."""
     key = main_metric(task)
-    if "encoder_distilled" not in metrics or "encoder" not in metrics or "qlora" not in metrics:
+    if "encoder_distilled" not in metrics or "encoder" not in metrics or labeller not in metrics:
         return None
-    distilled, gold, llm = (metrics[s][key] for s in ("encoder_distilled", "encoder", "qlora"))
+    distilled, gold, llm = (metrics[s][key] for s in ("encoder_distilled", "encoder", labeller))
+    name = display_name(labeller)
     text = (
-        f"LLM as data labeller ({key}): encoder on QLoRA's labels {number(distilled, True)}, encoder on gold "
-        f"{number(gold, True)}, QLoRA itself {number(llm, True)}. "
+        f"LLM as data labeller ({key}): encoder on the labels of {name} {number(distilled, True)}, encoder on gold "
+        f"{number(gold, True)}, {name} itself {number(llm, True)}. "
     )
     if llm > gold:
         closed = (distilled - gold) / (llm - gold)
-        return text + f"Training the encoder on the LLM's labels closes {100 * closed:.0f}% of the gap to the LLM."
+        return text + f"Training the encoder on the labeller's labels closes {100 * closed:.0f}% of the gap to it."
     return text + (
-        "The encoder trained on gold already beats the LLM, so there is no gap to close; the distilled encoder "
-        f"keeps {100 * distilled / llm:.0f}% of the LLM's score at encoder inference cost "
+        "The encoder trained on gold already beats the labeller, so there is no gap to close; the distilled encoder "
+        f"keeps {100 * distilled / llm:.0f}% of the labeller's score at encoder inference cost "
         "(rows/s: README, Annotating new data)."
     )
 

@@ -40,6 +40,7 @@ def main(argv: list[str]) -> None:
         params.cost.currency,
         estimates,
         params.tune.get("applied"),
+        params.distill.labeller,
     )
     args.out.write_text(text)
 

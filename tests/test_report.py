@@ -72,10 +72,23 @@ def test_distillation_section_says_how_much_of_the_gap_closes():
 
     bias = get_task("sbic", "hasBiasedImplication")
     metrics = {"qlora": {"macro_f1": 0.8}, "encoder": {"macro_f1": 0.6}, "encoder_distilled": {"macro_f1": 0.75}}
-    assert "closes 75% of the gap" in distillation_section(bias, metrics)
+    assert "closes 75% of the gap" in distillation_section(bias, metrics, "qlora")
     metrics["encoder"]["macro_f1"] = 0.9
-    assert "no gap to close" in distillation_section(bias, metrics)
-    assert distillation_section(bias, {"qlora": {"macro_f1": 0.8}}) is None
+    assert "no gap to close" in distillation_section(bias, metrics, "qlora")
+    assert distillation_section(bias, {"qlora": {"macro_f1": 0.8}}, "qlora") is None
+
+
+def test_distillation_section_compares_with_the_labeller_params_name():
+    """distill.labeller is configurable: the section reads that system's score, not QLoRA's."""
+    from annotune.report_sections import distillation_section
+
+    bias = get_task("sbic", "hasBiasedImplication")
+    metrics = {"qlora": {"macro_f1": 0.9}, "llm_head": {"macro_f1": 0.7}, "encoder": {"macro_f1": 0.6}}
+    metrics["encoder_distilled"] = {"macro_f1": 0.65}
+    text = distillation_section(bias, metrics, "llm_head")
+    assert "closes 50% of the gap" in text and "LLM + classification head (LoRA) itself 70.0" in text
+    del metrics["llm_head"]
+    assert distillation_section(bias, metrics, "llm_head") is None  # the labeller did not run: no section
 
 
 def leaves(value) -> list:
