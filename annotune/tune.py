@@ -231,11 +231,26 @@ def summary(setup: Setup, system: str) -> dict:
         "study": name,
         **{state.lower(): sum(t.state.name == state for t in trials) for state in COUNTED},
         "seconds_per_trial": seconds / len(finished),
+        "trials_per_hour": 3600
+        * len(finished)
+        / busy_seconds([(t.datetime_start, t.datetime_complete) for t in finished]),
         "default": default and {"trial": default.number, "dev": default.value, "test": default.user_attrs["test"]},
         "best": {"trial": best.number, "params": best.params},
         "tuned": [best.value, best.user_attrs["test"]],  # dev, test
         "curve": expected_max.curve([t.value for t in drawn], [t.user_attrs["test"] for t in drawn]),
     }
+
+
+def busy_seconds(spans: list[tuple]) -> float:
+    """Seconds during which at least one of the (start, end) spans ran: workers side by side count once, and a gap
+    between runs of the study (a stopped worker, a later `tune run`) not at all."""
+    busy, reached = 0.0, None
+    for start, end in sorted(spans):
+        if reached is None or start > reached:
+            busy, reached = busy + (end - start).total_seconds(), end
+        elif end > reached:
+            busy, reached = busy + (end - reached).total_seconds(), end
+    return busy
 
 
 def report(setup: Setup, out: Path) -> str:
@@ -245,14 +260,18 @@ def report(setup: Setup, out: Path) -> str:
     lines = [
         f"# Tuning: each system's first {setup.tune.trials} trials, selected on dev {metric}\n",
         f"Mean over {', '.join(t.name for t in setup.tasks)}. Default: trial 0, params.yaml's values, on the same dev "
-        "and test rows as the other trials. Tuned: the best trial by dev.\n",
-        "| system | complete / pruned | default dev | default test | tuned dev | tuned test | seconds / trial |",
-        "|---|---|---|---|---|---|---|",
+        "and test rows as the other trials. Tuned: the best trial by dev. Seconds / trial: the mean wall time of "
+        "one trial (trial 0 runs alone, the others side by side when there are several workers); trials / hour: "
+        "finished trials over the hours when at least one of them ran, workers together.\n",
+        "| system | complete / pruned | default dev | default test | tuned dev | tuned test | seconds / trial | "
+        "trials / hour |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for system, r in results.items():
         default = r["default"] or dict.fromkeys(("dev", "test"), float("nan"))  # nan: trial 0 failed
         scores = " | ".join(f"{score:.3f}" for score in (default["dev"], default["test"], *r["tuned"]))
-        lines.append(f"| {system} | {r['complete']} / {r['pruned']} | {scores} | {r['seconds_per_trial']:.1f} |")
+        timing = f"{r['seconds_per_trial']:.1f} | {r['trials_per_hour']:.1f}"
+        lines.append(f"| {system} | {r['complete']} / {r['pruned']} | {scores} | {timing} |")
     lines.append("\n## Expected best dev score of n trials (Dodge et al. 2019), and the selected trial's test")
     for system, r in results.items():
         lines += [f"\n### {system}\n", *expected_max.markdown(r["curve"])]

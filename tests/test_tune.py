@@ -124,6 +124,15 @@ def test_trial_0_runs_the_defaults_and_one_seed_gives_the_same_trials(project):
     print(f"one tfidf_logreg trial: {seconds_per_trial:.3f} s")
 
 
+def test_busy_time_counts_side_by_side_trials_once_and_gaps_not_at_all():
+    from datetime import datetime, timedelta
+
+    at = lambda minute: datetime(2026, 1, 1) + timedelta(minutes=minute)  # noqa: E731
+    spans = [(at(0), at(6)), (at(10), at(20)), (at(12), at(18)), (at(15), at(25)), (at(40), at(41))]
+    assert tune.busy_seconds(spans) == 60 * (6 + 15 + 1)
+    assert tune.busy_seconds([]) == 0
+
+
 def test_workers_get_their_share_of_the_cores_for_openmp_too():
     """The launching process has set OMP_NUM_THREADS to every core (trial 0 ran there): no worker inherits it."""
     inherited = {"ANNOTUNE_THREADS": "2", "OMP_NUM_THREADS": "2", "MKL_NUM_THREADS": "2", "PATH": "/bin"}
