@@ -165,6 +165,20 @@ def records(path: Path) -> Iterator[Record]:
             yield Record(number, values, cells=len(fields), problem=problem, bad_byte=bad)
 
 
+def all_rows(path: Path) -> list[tuple[int, dict]]:
+    """(number, values) of every record of ``path``, blank lines left out; refused (:class:`ReadError`) at the
+    first record not read as written: a byte that is not UTF-8, extra cells, a JSONL line that is no object."""
+    rows, unit = [], "line" if file_format(path) == ".jsonl" else "row"
+    for record in records(path):
+        if record.bad_byte is not None:
+            raise ReadError(record.bad_byte.refusal(path))
+        if record.problem is not None:
+            raise ReadError(f"{path}, {unit} {record.number}: {record.problem}")
+        if not record.blank:
+            rows.append((record.number, record.values))
+    return rows
+
+
 def header(path: Path) -> tuple[int, list[str]] | None:
     """A CSV / TSV file's header: its row and the column names; None where no line is other than blank."""
     path = Path(path)

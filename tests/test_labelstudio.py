@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 from ruamel.yaml import YAML
 
-from annotune import labelstudio
+from annotune import labelstudio, labelstudio_import
 from annotune.config import read_params_file
 from annotune.errors import DataError, ParamsError
 from annotune.tasks import TASKS
@@ -292,7 +292,7 @@ EXPECTED = [
 
 
 def imported(path: Path, task=BIAS) -> tuple[list[dict], dict]:
-    rows, counts = labelstudio.import_rows(path, task)
+    rows, counts = labelstudio_import.import_rows(path, task)
     return sorted(rows, key=lambda r: (r["item_id"], r["annotator"])), counts
 
 
@@ -310,6 +310,19 @@ def test_every_export_format_imports_to_the_same_long_rows(tmp_path, export_form
     assert rows[0]["text"] == POSTS["p1"] and rows[0]["labelstudio_task"] in (11, "11")
     assert counts["format"] == export_format and counts["unlabelled_tasks"] == 1
     assert counts["cancelled"] == (1 if export_format == "JSON" else 0)
+
+
+def test_a_csv_export_resaved_by_excel_reads_alike_and_a_bad_byte_is_named(tmp_path):
+    """The CSV export goes through annotune's one reader: a byte order mark and CRLF line ends (a spreadsheet
+    re-saving it) change nothing; a byte that is not UTF-8 is refused with the file and the line."""
+    plain = as_csv(tmp_path / "export.csv", as_json_min(labelstudio_json_export()))
+    resaved = tmp_path / "resaved.csv"
+    resaved.write_bytes(b"\xef\xbb\xbf" + plain.read_bytes().replace(b"\r\n", b"\n").replace(b"\n", b"\r\n"))
+    assert imported(resaved) == imported(plain)
+    broken = tmp_path / "broken.csv"
+    broken.write_bytes(plain.read_bytes().replace(b"p2", b"p\xe92", 1))
+    with pytest.raises(DataError, match=r"broken.csv, line \d+: byte \d+ of the line \(0xe9.*is not UTF-8"):
+        imported(broken)
 
 
 def test_import_command_writes_a_long_csv_a_table_declaration_reads(project, capsys):
@@ -354,15 +367,15 @@ def read_as_table(labels: Path, **options) -> dict[str, dict]:
 
 
 def test_multilabel_and_generation_answers_become_annotune_labels():
-    assert labelstudio.label_of(EMOTIONS, ["joy", "anger"], "here") == "anger, joy"
-    assert labelstudio.label_of(EMOTIONS, None, "here") == "none"  # nothing ticked: no label applies
-    assert labelstudio.label_of(GROUPS, ["Women,  black folks"], "here") == "black folks, women"
-    assert labelstudio.label_of(GROUPS, None, "here") is None
-    assert labelstudio.label_of(BIAS, None, "here") is None
-    assert labelstudio.answers_of('{"choices": ["joy", "anger"]}', from_csv=True) == ["joy", "anger"]
-    assert labelstudio.answers_of("[not json", from_csv=True) == ["[not json"]
+    assert labelstudio_import.label_of(EMOTIONS, ["joy", "anger"], "here") == "anger, joy"
+    assert labelstudio_import.label_of(EMOTIONS, None, "here") == "none"  # nothing ticked: no label applies
+    assert labelstudio_import.label_of(GROUPS, ["Women,  black folks"], "here") == "black folks, women"
+    assert labelstudio_import.label_of(GROUPS, None, "here") is None
+    assert labelstudio_import.label_of(BIAS, None, "here") is None
+    assert labelstudio_import.answers_of('{"choices": ["joy", "anger"]}', from_csv=True) == ["joy", "anger"]
+    assert labelstudio_import.answers_of("[not json", from_csv=True) == ["[not json"]
     with pytest.raises(DataError, match=r"here: \['implied_bias', 'no_implied_bias'\] is not one of"):
-        labelstudio.label_of(BIAS, ["implied_bias", "no_implied_bias"], "here")
+        labelstudio_import.label_of(BIAS, ["implied_bias", "no_implied_bias"], "here")
 
 
 def test_import_refuses_tasks_annotune_did_not_export_and_unknown_labels(tmp_path):
@@ -370,12 +383,12 @@ def test_import_refuses_tasks_annotune_did_not_export_and_unknown_labels(tmp_pat
     del tasks[1]["data"]["annotune_id"]
     (tmp_path / "export.json").write_text(json.dumps(tasks))
     with pytest.raises(DataError, match=r"export.json: Label Studio task 12, annotation 4: no data.annotune_id"):
-        labelstudio.import_rows(tmp_path / "export.json", BIAS)
+        labelstudio_import.import_rows(tmp_path / "export.json", BIAS)
     tasks = labelstudio_json_export()
     tasks[0]["annotations"][0]["result"][0]["value"]["choices"] = ["biased"]
     (tmp_path / "export.json").write_text(json.dumps(tasks))
     with pytest.raises(DataError, match=r"task 11, annotation 1: \['biased'\] is not one of"):
-        labelstudio.import_rows(tmp_path / "export.json", BIAS)
+        labelstudio_import.import_rows(tmp_path / "export.json", BIAS)
 
 
 # ------------------------------------------------------------------------------- a real Label Studio server
@@ -590,7 +603,7 @@ def test_label_studio_takes_multilabel_and_generation_tasks(label_studio, tmp_pa
     annotate(label_studio, "second", by_item["p1"]["id"], result, 5.0)
     export = tmp_path / "export.json"
     export.write_bytes(label_studio.api("first", "GET", f"/api/projects/{project_id}/export?exportType=JSON"))
-    rows, _ = labelstudio.import_rows(export, task)
+    rows, _ = labelstudio_import.import_rows(export, task)
     assert [(r["item_id"], r["label"], r["lead_time"]) for r in rows] == [("p1", label, 5.0)]
 
 
@@ -604,5 +617,5 @@ def test_label_studio_takes_sentence_pairs_and_attributes(label_studio, tmp_path
     annotate(label_studio, "first", by_item["p1"]["id"], choice("implied_bias"), 2.5)
     export = tmp_path / "export.json"
     export.write_bytes(label_studio.api("first", "GET", f"/api/projects/{project_id}/export?exportType=JSON"))
-    rows, _ = labelstudio.import_rows(export, BIAS)
+    rows, _ = labelstudio_import.import_rows(export, BIAS)
     assert [(r["text_pair"], r["platform"], r["age"], r["gold"]) for r in rows] == [(POSTS["p2"], "x", "31", True)]

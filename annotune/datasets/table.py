@@ -43,7 +43,7 @@ from annotune.datasets.gold import cell
 from annotune.datasets.table_annotators import AnnotatorShapes
 from annotune.datasets.table_layout import TICK_REASONS, columns_named, is_jsonl
 from annotune.errors import ParamsError
-from annotune.readers import ReadError, file_format, records, show
+from annotune.readers import ReadError, all_rows, file_format, show
 from annotune.tasks import Task
 
 SPLITS = ("train", "dev", "test")
@@ -62,17 +62,9 @@ def read_rows(path: Path) -> list[tuple[int, dict]]:
         file_format(path)
         if not path.exists():
             raise DatasetError(f"{path} not found")
-        rows = []
-        for record in records(path):
-            if record.bad_byte is not None:
-                raise DatasetError(record.bad_byte.refusal(path))
-            if record.problem is not None:
-                raise DatasetError(f"{path}, {'line' if is_jsonl(path) else 'row'} {record.number}: {record.problem}")
-            if not record.blank:
-                rows.append((record.number, record.values))
+        return all_rows(path)
     except ReadError as exc:
         raise DatasetError(str(exc)) from None
-    return rows
 
 
 def plain(name: str) -> str:
