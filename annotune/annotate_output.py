@@ -1,9 +1,9 @@
 """What annotate writes (annotune/annotate.py), and what keeps it safe.
 
 - **The output row** (:func:`output_record`, JSONL, input order): ``row``, ``id``, ``status`` (``ok`` |
-  ``error``), ``error``, ``label``, ``confidence`` (probability of the label; null for generation), ``scores`` (a
-  probability per label) or ``text`` (the raw generation), ``system``, ``adapter_version`` (a hash of the files of
-  the system's model folder: the adapter for ``qlora``) and ``columns`` (the input record as read).
+  ``error``), ``error``, ``label``, ``confidence`` (:func:`annotune.handoff.confidence`; null for generation),
+  ``scores`` (a probability per label) or ``text`` (the raw generation), ``system``, ``adapter_version`` (a hash
+  of the files of the system's model folder: the adapter for ``qlora``) and ``columns`` (the input record as read).
 - **Part files and resume**: rows are appended to ``<out>.part`` (``<out>.part.<r>-of-<n>`` for process ``r`` of
   ``n``) one chunk at a time, flushed and fsynced; a rerun checks the part row by row against the input (row, id,
   columns, system, adapter version), drops a partial last line left by a kill (with several processes: the rows of
@@ -31,7 +31,7 @@ from pathlib import Path
 from annotune.annotate_input import InputRow
 from annotune.errors import DataError
 from annotune.files import check_can_create, exclusive_lock, same_file
-from annotune.handoff import coverage_at, coverage_curve, threshold_for_accuracy
+from annotune.handoff import confidence, coverage_at, coverage_curve, threshold_for_accuracy
 from annotune.predictors import System
 
 log = logging.getLogger(__name__)
@@ -39,20 +39,15 @@ log = logging.getLogger(__name__)
 # --------------------------------------------------------------------------------------------- hand-off
 
 
-def confidence_of(prediction: dict) -> float | None:
-    scores = prediction.get("scores")
-    return max(scores.values()) if scores else None
-
-
 def dev_handoff(predictions: list[dict], target: float) -> dict:
     """Threshold reaching ``target`` accuracy on labelled ``predictions`` (records with ``gold``,
     ``pred`` and ``scores``), with the dev coverage at it and the whole curve."""
-    confidence = [confidence_of(p) for p in predictions]
-    if not predictions or any(c is None for c in confidence):
+    confidences = [confidence(p) for p in predictions]
+    if not predictions or any(c is None for c in confidences):
         raise DataError("hand-off needs classification predictions with scores (generation has no confidence)")
     correct = [p["pred"] == p["gold"] for p in predictions]
-    threshold = threshold_for_accuracy(confidence, correct, target)
-    at = coverage_at(confidence, correct, threshold)
+    threshold = threshold_for_accuracy(confidences, correct, target)
+    at = coverage_at(confidences, correct, threshold)
     return {
         "target_accuracy": target,
         "threshold": threshold,
@@ -60,7 +55,7 @@ def dev_handoff(predictions: list[dict], target: float) -> dict:
         "dev_accuracy": at["accuracy"],
         "dev_rows": at["rows"],
         "dev_accuracy_all": sum(correct) / len(correct),
-        "curve": coverage_curve(confidence, correct),
+        "curve": coverage_curve(confidences, correct),
     }
 
 
@@ -83,7 +78,7 @@ def output_record(row: InputRow, system: System, prediction: dict | None) -> dic
         record.update(label=None, confidence=None)
     else:
         record["label"] = prediction["pred"]
-        record["confidence"] = confidence_of(prediction)
+        record["confidence"] = confidence(prediction, system.task.kind == "multilabel")
         if "scores" in prediction:
             record["scores"] = prediction["scores"]
         if "text" in prediction:

@@ -1,6 +1,7 @@
 """Human hand-off: which predictions to trust, chosen on a labelled (dev) set.
 
-A system gives each row a confidence (the probability of its predicted label). Keeping only the rows
+A system gives each row a confidence (:func:`confidence`: the probability of its predicted label; annotate's
+rows, its dev hand-off and evaluate's coverage all read it here). Keeping only the rows
 whose confidence is at least a threshold trades coverage (the share of rows labelled automatically)
 for accuracy on the kept rows. ``coverage_curve`` gives that trade-off for every possible threshold;
 ``threshold_for_accuracy`` picks the threshold that reaches a target accuracy while keeping the most
@@ -17,6 +18,20 @@ import math
 from collections.abc import Sequence
 
 from annotune.errors import ParamsError
+
+
+def confidence(prediction: dict, multilabel: bool = False) -> float | None:
+    """The system's confidence in the label it gave: the score of the predicted label, not the highest score (a
+    generative LLM can write one label while its scores favour another). Multi-label: the probability of the
+    predicted set, each label's independent probability (as the per-label heads give them) of being in or out.
+    None without scores (generation); 0 for a single label the scores do not cover."""
+    scores = prediction.get("scores")
+    if not scores:
+        return None
+    if not multilabel:
+        return float(scores.get(prediction["pred"], 0.0))
+    chosen = {label.strip() for label in prediction["pred"].split(",")}
+    return math.prod(p if label in chosen else 1.0 - p for label, p in scores.items())
 
 
 def _checked(confidence: Sequence[float], correct: Sequence[bool]) -> list[tuple[float, bool]]:

@@ -19,7 +19,7 @@ from annotune.annotate_input import check_input, count_rows, read_rows
 from annotune.annotate_output import dev_handoff, part_path
 from annotune.config import BaselinesParams
 from annotune.errors import DataError
-from annotune.handoff import coverage_at, coverage_curve, threshold_for_accuracy
+from annotune.handoff import confidence, coverage_at, coverage_curve, threshold_for_accuracy
 from tests.helpers import BIAS as TASK
 from tests.helpers import fake_predict, fake_system, posts, read_out, write_jsonl
 
@@ -64,6 +64,21 @@ def test_dev_handoff_from_prediction_records():
     handoff = dev_handoff(predictions, 0.8)
     assert handoff["threshold"] == 0.7 and handoff["dev_coverage"] == pytest.approx(5 / 7)
     assert handoff["dev_accuracy"] == pytest.approx(0.8) and len(handoff["curve"]) == 6
+
+
+def test_confidence_is_the_given_labels_score_and_evaluate_reads_the_same():
+    """One confidence for annotate's rows, its dev hand-off and evaluate's coverage: the predicted label's score,
+    not the highest (a generative LLM's answer can differ from its scores' favourite)."""
+    from annotune.metrics.calibration import coverage
+
+    written_b = {"pred": "b", "gold": "b", "scores": {"a": 0.7, "b": 0.3}}
+    assert confidence(written_b) == 0.3 and confidence({"pred": "a", "scores": {}}) is None
+    assert confidence({"pred": "c", "scores": {"a": 0.7, "b": 0.3}}) == 0.0
+    curve, _ = coverage([written_b, {"pred": "a", "gold": "b", "scores": {"a": 0.9, "b": 0.1}}], None)
+    assert [point["threshold"] for point in curve] == [0.9, 0.3]
+    groups = {"pred": "women, jews", "scores": {"women": 0.9, "jews": 0.8, "black folks": 0.25}}
+    assert confidence(groups, multilabel=True) == pytest.approx(0.9 * 0.8 * 0.75)
+    assert confidence(groups | {"pred": "none"}, multilabel=True) == pytest.approx(0.1 * 0.2 * 0.75)
 
 
 # ------------------------------------------------------------------------------------------- reading

@@ -116,15 +116,15 @@ def coverage(predictions: list[dict], target: float | None) -> tuple[list[dict],
     """The coverage-vs-accuracy curve of the predicted label's probability, and the largest coverage
     whose kept rows reach ``target`` accuracy on these rows (an upper bound: annotate picks its
     threshold on the dev split, where it is not tuned on the rows it is judged on)."""
-    from annotune.handoff import coverage_at, coverage_curve, threshold_for_accuracy
+    from annotune.handoff import confidence, coverage_at, coverage_curve, threshold_for_accuracy
 
-    confidence = [p["scores"][p["pred"]] for p in predictions]
+    confidences = [confidence(p) for p in predictions]
     correct = [p["pred"] == p["gold"] for p in predictions]
     curve = [
         {"coverage": c["coverage"], "accuracy": c["accuracy"], "threshold": c["threshold"]}
-        for c in coverage_curve(confidence, correct)
+        for c in coverage_curve(confidences, correct)
     ]
     if target is None:
         return curve, {}
-    at_target = coverage_at(confidence, correct, threshold_for_accuracy(confidence, correct, target))
+    at_target = coverage_at(confidences, correct, threshold_for_accuracy(confidences, correct, target))
     return curve, {"coverage_at_target_accuracy": at_target["coverage"], "target_accuracy": target}
