@@ -152,12 +152,7 @@ class TableAdapter(AnnotatorShapes):
         table, out, seen = self.table, [], {}
         dropped = {"empty_text": 0} | ({reason: 0 for reason in TICK_REASONS} if self._uses_ticks() else {})
         unit = "line" if is_jsonl(path) else "row"
-        for number, row in rows:
-            where = self._where(path, number)
-            content = self._content(row)
-            if content is None:
-                dropped["empty_text"] += 1
-                continue
+        for number, row, where, content in self._with_text(rows, path, dropped):
             if table.id_column:
                 key = self._key(row, table.id_column, where, "id")
                 if key in seen:

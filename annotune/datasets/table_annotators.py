@@ -24,12 +24,7 @@ class AnnotatorShapes(TableLayout):
         if self.shape == "long":
             return self._long_items(rows, path, counts)
         items = []
-        for number, row in rows:
-            where = self._where(path, number)
-            content = self._content(row)
-            if content is None:
-                counts["empty_text"] += 1
-                continue
+        for number, row, where, content in self._with_text(rows, path, counts):
             item = {"where": where, "content": content, "row": row, "rows": [number]}
             if self.attributes:
                 item["attributes"] = read_attributes(row, self.attributes, where)
@@ -90,12 +85,7 @@ class AnnotatorShapes(TableLayout):
     def _long_items(self, rows, path: Path, counts: Counter) -> list[dict]:
         table = self.table
         items: dict[str, dict] = {}
-        for number, row in rows:
-            where = self._where(path, number)
-            content = self._content(row)
-            if content is None:
-                counts["empty_text"] += 1
-                continue
+        for number, row, where, content in self._with_text(rows, path, counts):
             if table.item_column:
                 key = self._key(row, table.item_column, where, "item id")
             else:

@@ -5,6 +5,7 @@ in a row. :class:`TableLayout` is the base of the table adapter."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 from annotune.config import TableParams, raw_key
@@ -215,6 +216,16 @@ class TableLayout:
         if not text or pair == "":
             return None
         return {"text": text} if pair is None else {"text_a": text, "text_b": pair}
+
+    def _with_text(self, rows, path: Path, dropped) -> Iterator[tuple[int, dict, str, Record]]:
+        """(number, row, where, content) of each row holding a text; a row without one is counted in
+        ``dropped["empty_text"]``, never skipped silently."""
+        for number, row in rows:
+            where, content = self._where(path, number), self._content(row)
+            if content is None:
+                dropped["empty_text"] += 1
+                continue
+            yield number, row, where, content
 
     def _keep_group(self, record: Record, row: dict, where: str) -> None:
         column = self.table.group_column
