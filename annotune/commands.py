@@ -34,7 +34,10 @@ COMMANDS = {
     "plots": ("annotune.offline_plots", "render dvc plots as an HTML page that works offline"),
     "select": ("annotune.select", "choose the items humans label next: random, uncertainty, mixture, ActiveLab"),
     "labelstudio": ("annotune.labelstudio", "export tasks to Label Studio and import its annotations back"),
-    "artifacts": ("annotune.artifacts", "print dvc.yaml's artifacts: section (DVC's model registry) for params.yaml"),
+    "artifacts": (
+        "annotune.dvc_sections",
+        "print dvc.yaml's artifacts: section (DVC's model registry) for params.yaml",
+    ),
 }
 
 

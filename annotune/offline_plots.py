@@ -23,8 +23,8 @@ import webbrowser
 from pathlib import Path
 
 # This module is the command; the page's parts live beside it: dvc.yaml's chart definitions in
-# plots_definitions.py, the per-revision metric tables in plots_tables.py, the HTML page in plots_page.py.
-from annotune.plots_definitions import definitions_yaml
+# dvc_sections.py, the per-revision metric tables in plots_tables.py, the HTML page in plots_page.py.
+from annotune.dvc_sections import definitions_yaml
 from annotune.plots_page import build_page, chart_revisions, group_charts, vega_bundle
 from annotune.plots_tables import Revisions, table_markdown, task_table
 

@@ -2,7 +2,7 @@
 renders without internet (``annotune plots show|diff``; the command is annotune/offline_plots.py).
 
 ``PAGE`` is the template; ``build_page`` fills it per task with the verdict and table (annotune/plots_tables.py)
-above the task's charts in ``CHARTS`` order (annotune/plots_definitions.py); ``single_revision_spec`` recolours
+above the task's charts in ``CHARTS`` order (annotune/dvc_sections.py); ``single_revision_spec`` recolours
 DVC's one-revision specs by system; ``vega_bundle`` inlines Vega, Vega-Lite and Vega-Embed from vl-convert.
 """
 
@@ -13,7 +13,7 @@ import json
 import re
 from pathlib import Path
 
-from annotune.plots_definitions import CHARTS
+from annotune.dvc_sections import CHARTS
 from annotune.plots_tables import table_html
 
 # The Vega-Lite major version of DVC's built-in templates ($schema .../vega-lite/v5.json).

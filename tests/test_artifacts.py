@@ -1,4 +1,4 @@
-"""dvc.yaml's `artifacts:` (annotune/artifacts.py): it follows params.yaml, and DVC's model registry reads it."""
+"""dvc.yaml's `artifacts:` (annotune/dvc_sections.py): it follows params.yaml, and DVC's model registry reads it."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from pathlib import Path
 
 from ruamel.yaml import YAML
 
-from annotune.artifacts import declared_artifacts
 from annotune.config import load_params
+from annotune.dvc_sections import declared_artifacts
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -1,4 +1,4 @@
-"""The review page (annotune/offline_plots.py and its plots_definitions, plots_tables, plots_page modules): dvc.yaml's
+"""The review page (annotune/offline_plots.py and its dvc_sections, plots_tables, plots_page modules): dvc.yaml's
 top-level charts, the page generator, and the page rendered by a real headless Chromium with the network off
 (skipped where chromium is not installed)."""
 
@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from ruamel.yaml import YAML
 
-from annotune import plots_definitions, plots_page, plots_tables
+from annotune import dvc_sections, plots_page, plots_tables
 from annotune.config import load_params
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -34,7 +34,7 @@ def dvc_yaml() -> dict:
 def test_dvc_yaml_declares_the_charts_params_yaml_asks_for():
     """DVC cannot loop over params lists in top-level plots: the written-out section must follow params.yaml."""
     declared = dvc_yaml()["plots"]
-    expected = plots_definitions.declared_charts(load_params(ROOT / "params.yaml"))
+    expected = dvc_sections.declared_charts(load_params(ROOT / "params.yaml"))
     assert declared == json.loads(json.dumps(expected)), "dvc.yaml's plots: differ; `annotune plots definitions`"
     for chart in declared:
         ((chart_id, props),) = chart.items()
@@ -53,11 +53,11 @@ def test_only_the_top_level_charts_are_plots():
 
 
 def test_task_charts_follow_the_task_kind():
-    ids = [next(iter(c)) for c in plots_definitions.task_charts("t", "generation", ["a", "b"], qlora=True)]
+    ids = [next(iter(c)) for c in dvc_sections.task_charts("t", "generation", ["a", "b"], qlora=True)]
     assert ids == ["t/confusion", "t/loss"]
-    roc = plots_definitions.task_charts("t", "binary", ["a", "b"], qlora=False)[0]["t/roc"]
+    roc = dvc_sections.task_charts("t", "binary", ["a", "b"], qlora=False)[0]["t/roc"]
     assert roc["y"] == {"metrics/plots/t/roc/a.json": "tpr", "metrics/plots/t/roc/b.json": "tpr"}
-    multilabel = plots_definitions.task_charts("t", "multilabel", ["a"], qlora=False)
+    multilabel = dvc_sections.task_charts("t", "multilabel", ["a"], qlora=False)
     assert [next(iter(c)) for c in multilabel] == ["t/roc", "t/pr", "t/confusion"]
 
 

@@ -1,12 +1,20 @@
-"""dvc.yaml's top-level `plots:`: the charts of the review page (``annotune plots``) and their definitions.
+"""dvc.yaml's top-level sections written out from params.yaml: DVC cannot loop over a params list there.
 
-``CHARTS`` describes each chart (DVC template, axes, titles, legend) in the page's order, ``KIND_CHARTS`` which
-of them a task kind fills. ``task_charts`` / ``declared_charts`` / ``definitions_yaml`` write the definitions
-for params.yaml's tasks and systems: DVC cannot loop over a params list there, so the section is written out
-(``annotune plots definitions`` prints it; tests/test_plots_page.py checks that dvc.yaml matches).
+- ``plots:``: the charts of the review page (``annotune plots``). ``CHARTS`` describes each chart (DVC template,
+  axes, titles, legend) in the page's order, ``KIND_CHARTS`` which of them a task kind fills; ``task_charts`` /
+  ``declared_charts`` / ``definitions_yaml`` write the definitions for params.yaml's tasks and systems
+  (``annotune plots definitions`` prints them; tests/test_plots_page.py checks that dvc.yaml matches).
+- ``artifacts:``: every trained model folder as a model-registry artifact named ``<system>-<task>``, so that
+  DVC Studio and ``dvc artifacts get`` see it (``annotune artifacts`` prints the section; tests/test_artifacts.py
+  checks dvc.yaml). The paths come from the systems registry, as the stages that write the folders have them.
+
+    annotune artifacts                                             # the section for params.yaml
+    dvc artifacts get <repo> qlora-hasBiasedImplication -o adapter/   # a registered version (docs/reproducing.md)
 """
 
 from __future__ import annotations
+
+import argparse
 
 # chart -> DVC template, x field, y field, title, x label, y label, legend title. The order is the page's.
 CHARTS = {
@@ -61,7 +69,26 @@ def declared_charts(params) -> list[dict]:
     return charts
 
 
-def definitions_yaml(params) -> str:
+def declared_artifacts(params) -> dict[str, dict]:
+    """``<system>-<task>`` -> {path, type, desc, labels} for every system that trains a folder per task."""
+    from annotune.systems import REGISTRY, enabled
+
+    artifacts = {}
+    for task in params.tasks:
+        for name in enabled(params.systems, task, params.distill.tasks, params.augment.tasks):
+            spec = REGISTRY[name]
+            if spec.trained_by is None:  # the prompted LLM: the base model, no folder of its own
+                continue
+            artifacts[f"{name}-{task}"] = {
+                "path": str(spec.model_dir(task)),
+                "type": "model",
+                "desc": f"{spec.display} for {task} (stage {spec.trained_by}; its annotune.json says how)",
+                "labels": [task, name, spec.kind],
+            }
+    return artifacts
+
+
+def section_yaml(name: str, value) -> str:
     import io
 
     from ruamel.yaml import YAML
@@ -69,5 +96,21 @@ def definitions_yaml(params) -> str:
     yaml, out = YAML(), io.StringIO()
     yaml.indent(mapping=2, sequence=4, offset=2)
     yaml.width = 200
-    yaml.dump({"plots": declared_charts(params)}, out)
+    yaml.dump({name: value}, out)
     return out.getvalue()
+
+
+def definitions_yaml(params) -> str:
+    return section_yaml("plots", declared_charts(params))
+
+
+def main(argv: list[str]) -> None:
+    """``annotune artifacts``: print dvc.yaml's ``artifacts:`` for params.yaml."""
+    from annotune.config import load_params
+
+    parser = argparse.ArgumentParser(
+        prog="annotune artifacts",
+        description="Print dvc.yaml's `artifacts:` section (DVC's model registry) for params.yaml's tasks and systems.",
+    )
+    parser.parse_args(argv)
+    print(section_yaml("artifacts", declared_artifacts(load_params())), end="")
