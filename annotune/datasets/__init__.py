@@ -1,4 +1,5 @@
-"""Dataset adapters -> canonical records (see DESIGN.md): one module per dataset."""
+"""Dataset adapters -> canonical records (their contract: docs/architecture.md, Data contracts): one module per
+dataset."""
 
 from __future__ import annotations
 
