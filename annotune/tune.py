@@ -259,10 +259,10 @@ def report(setup: Setup, out: Path) -> str:
     write_json(out / "tune.json", plain_numbers({"metric": metric, "budget": setup.tune.trials, "systems": results}))
     lines = [
         f"# Tuning: each system's first {setup.tune.trials} trials, selected on dev {metric}\n",
-        f"Mean over {', '.join(t.name for t in setup.tasks)}. Default: trial 0, params.yaml's values, on the same dev "
-        "and test rows as the other trials. Tuned: the best trial by dev. Seconds / trial: the mean wall time of "
-        "one trial (trial 0 runs alone, the others side by side when there are several workers); trials / hour: "
-        "finished trials over the hours when at least one of them ran, workers together.\n",
+        f"Mean over {', '.join(t.name for t in setup.tasks)}. Default: the study's first trial, params.yaml's "
+        "values, on the same dev and test rows as the other trials. Tuned: the best trial by dev. Seconds / trial: "
+        "the mean wall time of one trial (the first runs alone, the others side by side when there are several "
+        "workers); trials / hour: finished trials over the hours when at least one of them ran, workers together.\n",
         "| system | complete / pruned | default dev | default test | tuned dev | tuned test | seconds / trial | "
         "trials / hour |",
         "|---|---|---|---|---|---|---|---|",
