@@ -38,10 +38,10 @@ import shutil
 from pathlib import Path
 
 from annotune.config import TableParams
-from annotune.datasets.common import DatasetError, Record, dedupe, read_attributes, record_id
+from annotune.datasets.common import DatasetError, Record, dedupe, read_attributes
 from annotune.datasets.gold import cell
 from annotune.datasets.table_annotators import AnnotatorShapes
-from annotune.datasets.table_layout import TICK_REASONS, columns_named, is_jsonl
+from annotune.datasets.table_layout import TICK_REASONS, is_jsonl
 from annotune.errors import ParamsError
 from annotune.readers import ReadError, all_rows, file_format, show
 from annotune.tasks import Task
@@ -149,19 +149,11 @@ class TableAdapter(AnnotatorShapes):
         return self._read_annotated(rows, path, split)
 
     def _read_single(self, rows, path: Path, split: str) -> tuple[list[Record], dict]:
-        table, out, seen = self.table, [], {}
+        out, seen = [], {}
         dropped = {"empty_text": 0} | ({reason: 0 for reason in TICK_REASONS} if self._uses_ticks() else {})
         unit = "line" if is_jsonl(path) else "row"
         for number, row, where, content in self._with_text(rows, path, dropped):
-            if table.id_column:
-                key = self._key(row, table.id_column, where, "id")
-                if key in seen:
-                    raise DatasetError(
-                        f"{where}: id {show(key)} ({columns_named(table.id_column)}) repeats {unit} {seen[key]}"
-                    )
-            else:
-                key = record_id("\n".join(content.values()))
-            seen[key] = number
+            key = self._record_key(row, content, where, seen, f"{unit} {number}")
             record, why = {"id": key, **content, "labels": {}}, None
             for task in self.tasks:
                 if self.task_params[task.name].label_columns is not None:

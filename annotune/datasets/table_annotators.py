@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
-from annotune.datasets.common import DatasetError, Record, dedupe, read_attributes, record_id
+from annotune.datasets.common import DatasetError, Record, dedupe, read_attributes
 from annotune.datasets.gold import cell, dawid_skene, empty, majority, set_majority
 from annotune.datasets.table_layout import TICK_REASONS, TableLayout, columns_named
 from annotune.readers import show
@@ -230,15 +230,7 @@ class AnnotatorShapes(TableLayout):
                 dropped["tied_majority"] += 1
                 continue
             content, where = item["content"], item["where"]
-            if table.id_column:
-                key = self._key(item["row"], table.id_column, where, "id")
-                if key in seen:
-                    raise DatasetError(
-                        f"{where}: id {show(key)} ({columns_named(table.id_column)}) repeats {seen[key]}"
-                    )
-            else:
-                key = record_id("\n".join(content.values()))
-            seen[key] = where
+            key = self._record_key(item["row"], content, where, seen, where)
             record = {"id": key, **content, "labels": record_labels, "annotations": item["labels"]}
             if item["annotators"] is not None:
                 record["annotators"] = item["annotators"]

@@ -9,9 +9,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from annotune.config import TableParams, raw_key
-from annotune.datasets.common import DatasetError, Record
+from annotune.datasets.common import DatasetError, Record, record_id
 from annotune.datasets.gold import Labels, cell, empty
 from annotune.errors import ParamsError
+from annotune.readers import show
 from annotune.tasks import Task
 
 ANNOTATOR = "{annotator}"  # in a checkbox column's name (wide shape): replaced by each annotator's name
@@ -226,6 +227,18 @@ class TableLayout:
                 dropped["empty_text"] += 1
                 continue
             yield number, row, where, content
+
+    def _record_key(self, row: dict, content: Record, where: str, seen: dict[str, str], place: str) -> str:
+        """The record's id: the id column's value, refused when an earlier row (``seen``: id -> its place) had it;
+        without an id column, a hash of the text. ``place`` is this row's, as a later repeat names it."""
+        table = self.table
+        if not table.id_column:
+            return record_id("\n".join(content.values()))
+        key = self._key(row, table.id_column, where, "id")
+        if key in seen:
+            raise DatasetError(f"{where}: id {show(key)} ({columns_named(table.id_column)}) repeats {seen[key]}")
+        seen[key] = place
+        return key
 
     def _keep_group(self, record: Record, row: dict, where: str) -> None:
         column = self.table.group_column
