@@ -167,7 +167,7 @@ class PromptingParams:
 
 @dataclass(frozen=True, config=SECTION)
 class SystemsParams:
-    """Which systems run, by group (annotune/systems.py is the registry; ``annotune systems`` lists it)."""
+    """Which systems run, by group (annotune/systems/registry.py is the registry; ``annotune systems`` lists it)."""
 
     finetuned: list[str] = dataclasses.field(default_factory=lambda: systems.defaults("finetuned"))
     prompted: list[str] = dataclasses.field(default_factory=lambda: systems.defaults("prompted"))

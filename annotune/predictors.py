@@ -1,4 +1,4 @@
-"""How each kind of system loads and predicts (the registry, annotune/systems.py, says which kind a system is).
+"""How each kind of system loads and predicts (the registry, annotune/systems/registry.py, says which kind a system is).
 
 ``load_system`` is the one loader that predict (the pipeline's test predictions), annotate, distill, estimate and
 the benchmarks call, so a system predicts the same way everywhere and none of them predicts with a model folder of

@@ -1,4 +1,4 @@
-"""predict@<task>-<system>: a system's predictions on the test split (any system of annotune/systems.py).
+"""predict@<task>-<system>: a system's predictions on the test split (any system of annotune/systems/registry.py).
 
 Classification: a probability for every allowed label (LLMs score the label verbalizers, never parse them).
 Generation: greedy decoding, normalized like the gold. Beside the predictions, ``<system>.runtime.json``: the
