@@ -20,6 +20,7 @@ from annotune.systems.registry import (
     paired_with,
     spec,
     text_writers,
+    trained_by,
 )
 
 __all__ = [
@@ -36,4 +37,5 @@ __all__ = [
     "paired_with",
     "spec",
     "text_writers",
+    "trained_by",
 ]

@@ -157,6 +157,11 @@ def text_writers() -> list[str]:
     return [name for name, s in REGISTRY.items() if s.kind in ("adapter", "prompted")]
 
 
+def trained_by(stage: str) -> list[SystemSpec]:
+    """The systems the DVC stage ``stage`` trains, in registry order."""
+    return [s for s in REGISTRY.values() if s.trained_by == stage]
+
+
 def of_kind(kind: str) -> list[str]:
     """The systems of one kind, in registry order."""
     return [name for name, s in REGISTRY.items() if s.kind == kind]
