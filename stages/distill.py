@@ -86,9 +86,9 @@ def main(argv: list[str]) -> None:
 
     dev, test = read_jsonl(args.data / "dev.jsonl"), read_jsonl(args.data / "test.jsonl")
     # train: the pool under the labeller's labels
-    (system,) = trained_by("distill")  # the encoder variant this stage trains
+    (variant,) = trained_by("distill")  # the encoder variant this stage trains
     trained = train_and_predict(
-        system, task, args.encoder, (train, dev, test), params.encoder, params.seed, params.predict.batch_size,
+        variant, task, args.encoder, (train, dev, test), params.encoder, params.seed, params.predict.batch_size,
         args.out, args.predictions, labeller=labeller,
     )  # fmt: skip
     write_json(
