@@ -167,7 +167,7 @@ class PromptingParams:
 
 @dataclass(frozen=True, config=SECTION)
 class SystemsParams:
-    """Which systems run, by group (annotune/systems.py is the registry; ``annotune systems`` lists it)."""
+    """Which systems run, by group (annotune/systems/registry.py is the registry; ``annotune systems`` lists it)."""
 
     finetuned: list[str] = dataclasses.field(default_factory=lambda: systems.defaults("finetuned"))
     prompted: list[str] = dataclasses.field(default_factory=lambda: systems.defaults("prompted"))
@@ -656,12 +656,15 @@ def load_params(path: Path = PARAMS_FILE) -> Params:
             f"(add it to systems.{systems.spec(labeller).group}, or set distill.tasks: [])"
         )
     augment = params.augment
-    if augment.tasks and ("qlora" not in params.systems.finetuned or "encoder" not in params.systems.baselines):
-        # the stage depends on the adapter folder (a possible generator) and on the baselines folder (the
-        # labeller); the augmented encoder is tested against the encoder trained on gold alone
+    # the stage depends on the adapter folder (a possible generator) and on the baselines folder (the labeller); the
+    # augmented encoder is tested against the system it is paired with, the encoder trained on gold alone
+    needed = [*systems.of_kind("adapter"), *(systems.spec(name).paired_with for name in systems.in_group("augmented"))]
+    groups = {name: systems.spec(name).group for name in needed}
+    if augment.tasks and any(name not in getattr(params.systems, group) for name, group in groups.items()):
         raise ParamsError(
-            "params.yaml: augment.tasks needs qlora in systems.finetuned and encoder in systems.baselines "
-            "(augment@task depends on their folders, and the augmented encoder is compared with the encoder)"
+            "params.yaml: augment.tasks needs "
+            + " and ".join(f"{name} in systems.{group}" for name, group in groups.items())
+            + " (augment@task depends on their folders, and the augmented encoder is compared with the encoder)"
         )
     if augment.tasks:
         needed = {"augment.generator": augment.generator, "augment.labeller": augment.labeller}

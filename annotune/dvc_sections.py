@@ -60,12 +60,13 @@ def task_charts(task: str, kind: str, systems: list[str], qlora: bool) -> list[d
 def declared_charts(params) -> list[dict]:
     """dvc.yaml's top-level `plots:` for ``params`` (annotune.config.Params): DVC cannot loop over a params
     list there, so the section is written out; tests/test_plots_page.py checks that it matches."""
-    from annotune.systems import enabled
+    from annotune.systems import enabled, spec
 
     charts = []
+    adapters = any(spec(name).kind == "adapter" for name in params.systems.finetuned)  # their training curves
     for task in params.tasks:
         systems = enabled(params.systems, task, params.distill.tasks, params.augment.tasks)
-        charts += task_charts(task, params.task(task).kind, systems, "qlora" in params.systems.finetuned)
+        charts += task_charts(task, params.task(task).kind, systems, adapters)
     return charts
 
 

@@ -57,12 +57,19 @@ class QuantizedBaseWarning(UserWarning):
     pass
 
 
+def adapter_system():
+    """The registry's system of the adapter kind (the QLoRA adapter): what this module exports."""
+    from annotune.systems import of_kind, spec
+
+    return spec(of_kind("adapter")[0])
+
+
 def trained_quantization(adapter_dir: Path) -> str:
     """The quantization the adapter was trained with (annotune.json's runtime), 'unknown' without it."""
-    meta = Path(adapter_dir) / "annotune.json"
-    if not meta.exists():
-        return "unknown"
-    return json.loads(meta.read_text()).get("runtime", {}).get("quantization", "unknown")
+    from annotune.systems.meta import ModelMeta
+
+    runtime = ModelMeta.read(adapter_dir).runtime
+    return (runtime and runtime.quantization) or "unknown"
 
 
 def check_destination(out_dir: Path, adapter_dir: Path, base_dir: Path) -> None:
@@ -92,14 +99,17 @@ def dequantized_base(base_dir: Path, adapter_dir: Path, dtype: torch.dtype = tor
     transformers (every 4-bit linear layer becomes a ``dtype`` linear layer holding its dequantized
     weights): the same logits as the 4-bit model, in a plain model."""
     from annotune.models import Runtime, load_causal_lm
+    from annotune.systems.meta import ModelMeta
 
-    meta = json.loads((Path(adapter_dir) / "annotune.json").read_text())
-    runtime = Runtime(**meta["runtime"])
+    meta = ModelMeta.read(adapter_dir)
+    if meta.runtime is None:
+        raise DataError(f"{adapter_dir}: no annotune.json runtime: not an adapter qlora_train saved")
+    runtime = Runtime(**meta.runtime.model_dump(exclude_none=True))
     if runtime.quantization != "nf4":
         raise DataError(
             f"{adapter_dir}: dequantize applies to adapters trained on an nf4 base, not {runtime.quantization!r}"
         )
-    model = load_causal_lm(base_dir, runtime, meta.get("qlora", {}).get("double_quant", True))
+    model = load_causal_lm(base_dir, runtime, meta.qlora.double_quant if meta.qlora else True)
     # dequantize() casts only the layers it replaces: the embeddings and norms keep the compute dtype
     # (bfloat16 on a GPU) until the whole model, no longer quantized, can be cast.
     return model.dequantize(dtype=dtype).to(dtype)
@@ -151,8 +161,11 @@ def merge_adapter(
 def write_merged_card(out_dir: Path, base_dir: Path, adapter_dir: Path, export: dict) -> None:
     """The adapter's card facts (its annotune.json: task, data, params, training stats), for the merged model."""
     from annotune import model_card
+    from annotune.systems.meta import ModelMeta
 
-    meta_path = adapter_dir / "annotune.json"
+    adapter = adapter_system()
+    ModelMeta.read(adapter_dir)  # validated; the card copies its sections as the file holds them
+    meta_path = ModelMeta.path(adapter_dir)
     meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
     stats = meta.get("stats", {})
     merge = f"The `{adapter_dir.name}` LoRA adapter merged into the {export['merged_into']} ({export['dtype']})."
@@ -164,11 +177,11 @@ def write_merged_card(out_dir: Path, base_dir: Path, adapter_dir: Path, export: 
     model_card.write(
         out_dir,
         kind="causal_model",
-        system="qlora",
+        system=adapter.name,
         task=meta.get("task", adapter_dir.name),
         dataset=meta.get("dataset", "unknown"),
         base_dir=base_dir,
-        params={k: meta[k] for k in ("qlora", "runtime") if k in meta},
+        params={k: meta[k] for k in (adapter.section, "runtime") if k in meta},
         sizes={split: stats[f"{split}_examples"] for split in ("train", "dev") if f"{split}_examples" in stats},
         metrics={k: stats[k] for k in ("train_loss", "dev_loss_per_epoch", "optimizer_steps") if k in stats},
         notes=["", merge, "No peft, no bitsandbytes needed."],
@@ -205,10 +218,9 @@ def main(argv: list[str]) -> None:
     from annotune.config import load_params
     from annotune.models import adapter_base
     from annotune.predictors import refuse_model_of_another_task
-    from annotune.systems import spec
 
     task = load_params().task(args.task)  # an undeclared task is named as such, before any file is read
-    adapter = args.adapter or spec("qlora").model_dir(args.task)
+    adapter = args.adapter or adapter_system().model_dir(args.task)
     refuse_model_of_another_task(adapter, task)
     named = adapter_base(adapter)
     base = args.base or (named if isinstance(named, Path) else Path("models/base/llm"))
@@ -222,22 +234,22 @@ def check(task_name: str, base: Path, adapter: Path, merged, rows: int) -> None:
     """Merged float32 vs the model as trained (quantized base + adapter) on the first dev rows: the
     largest logit difference over the prompt and vocabulary, and the difference in label probabilities."""
     from annotune.config import load_params
-    from annotune.io import read_json, read_jsonl
+    from annotune.io import read_jsonl
     from annotune.models import load_tokenizer
     from annotune.predictors import load_system
     from annotune.prompts import prompt_ids
     from annotune.scoring import llm_predictions
 
     task = load_params().task(task_name)
-    trained = read_json(adapter / "annotune.json")
-    as_trained = load_system(task, "qlora", adapter, base_dir=base, batch_size=8, max_new_tokens=4)
+    from annotune.systems.meta import ModelMeta
+
+    trained = ModelMeta.read(adapter)
+    as_trained = load_system(task, adapter_system().name, adapter, base_dir=base, batch_size=8, max_new_tokens=4)
     tokenizer = load_tokenizer(adapter)
     dev = read_jsonl(Path("data/instruct") / task_name / "dev.jsonl")[:rows]
-    prompts = [
-        prompt_ids(tokenizer, r["instruction"], r["input"], trained["qlora"]["max_input_tokens"])[0] for r in dev
-    ]
+    prompts = [prompt_ids(tokenizer, r["instruction"], r["input"], trained.qlora.max_input_tokens)[0] for r in dev]
     worst = max(logit_difference(merged, as_trained.model, torch.tensor([ids])) for ids in prompts)
-    print(f"{len(dev)} dev prompts, merged float32 vs as trained ({trained['runtime']['quantization']} base):")
+    print(f"{len(dev)} dev prompts, merged float32 vs as trained ({trained.runtime.quantization} base):")
     print(f"  max |logit difference| over all positions and the vocabulary: {worst:.4f}")
     if task.is_classification:
         a = llm_predictions(task, merged, tokenizer, dev, prompts, 8, 4)

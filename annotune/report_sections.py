@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from annotune.metrics.classification import main_metric
 from annotune.metrics.formatting import number
-from annotune.systems import display_name
+from annotune.systems import REGISTRY, display_name, in_group
 from annotune.tasks import Task
 
 
@@ -14,9 +14,11 @@ def distillation_section(task: Task, metrics: dict, labeller: str) -> str | None
     the encoder trained on gold and the labeller itself, on the main metric; None when the task has no distilled
     system."""
     key = main_metric(task)
-    if "encoder_distilled" not in metrics or "encoder" not in metrics or labeller not in metrics:
+    # the distilled system, and the system it is a variant of: the same model trained on gold
+    variant = next((name for name in in_group("distilled") if name in metrics), None)
+    if variant is None or REGISTRY[variant].variant_of not in metrics or labeller not in metrics:
         return None
-    distilled, gold, llm = (metrics[s][key] for s in ("encoder_distilled", "encoder", labeller))
+    distilled, gold, llm = (metrics[s][key] for s in (variant, REGISTRY[variant].variant_of, labeller))
     name = display_name(labeller)
     text = (
         f"LLM as data labeller ({key}): encoder on the labels of {name} {number(distilled, True)}, encoder on gold "
@@ -60,7 +62,7 @@ def augmentation_section(task: Task, metrics: dict) -> str | None:
     """LLM as data augmenter: what the generator wrote, what the filters dropped and why, the augmented encoder
     against the encoder trained on gold alone (paired test), and a few kept and dropped posts per label; None
     when the task has no augmented system."""
-    augmented = metrics.get("encoder_augmented")
+    augmented = next((metrics[name] for name in in_group("augmented") if name in metrics), None)
     if not augmented or "augmentation" not in augmented:
         return None
     stats, key = augmented["augmentation"], main_metric(task)

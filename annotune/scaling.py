@@ -38,9 +38,11 @@ from annotune.config import Params, ParamsError, build
 from annotune.errors import AnnotuneError
 from annotune.metrics.classification import main_metric
 from annotune.profiles import load_profile, override
+from annotune.systems import of_kind, spec
 
-SETTINGS = ("zero_shot", "few_shot", "qlora")
-SETTING_NAMES = {"zero_shot": "zero-shot", "few_shot": "few-shot", "qlora": "QLoRA fine-tuned"}
+# the LLM systems each model of the grid runs: prompted (zero-shot, few-shot), then its fine-tuned adapter
+SETTINGS = (*of_kind("prompted"), *of_kind("adapter"))
+SETTING_NAMES = {name: spec(name).short_name for name in SETTINGS}
 PREFIX = "scaling-"
 
 
@@ -57,8 +59,8 @@ def exp_run_commands(
     (e.g. ``qlora.device=cuda`` or a GPU profile's values), applied to every experiment."""
     sets = [
         f"tasks=[{','.join(tasks)}]",
-        "systems.finetuned=[qlora]",
-        "systems.prompted=[zero_shot,few_shot]",
+        f"systems.finetuned=[{','.join(of_kind('adapter'))}]",
+        f"systems.prompted=[{','.join(of_kind('prompted'))}]",
         "systems.baselines=[majority]",
         "distill.tasks=[]",
         "annotate.tasks=[]",
@@ -126,12 +128,13 @@ def collect(exp_show: list, prefix: str = PREFIX) -> list[dict]:
             sizes = [
                 s["model_parameters"] for s in metrics.values() if isinstance(s, dict) and s.get("model_parameters")
             ]
-            quantizations = {"qlora": params.qlora.quantization}
+            # each setting runs on the quantization of its params section (prompting, qlora)
+            quantizations = {"prompting": params.prompting.quantization, "qlora": params.qlora.quantization}
             for setting in SETTINGS:
                 system = metrics.get(setting)
                 if not system or system.get(metric) is None:
                     continue
-                quantization = quantizations.get(setting, params.prompting.quantization)
+                quantization = quantizations[spec(setting).section]
                 rows.append(
                     {
                         "experiment": name,

@@ -30,6 +30,7 @@ from annotune.io import data_fingerprints, read_jsonl, write_json
 from annotune.metrics import expected_max
 from annotune.metrics.formatting import plain_numbers
 from annotune.profiles import PROFILES_DIR, applied
+from annotune.systems import spec
 from annotune.tune_space import SECTIONS, Choices, Range, TuneParams, parse_space, section_with
 
 DATA_DIR = Path("data/instruct")
@@ -65,7 +66,7 @@ def setup(params: Params, systems: list[str] | None = None, trials: int | None =
     rows = {
         t.name: tuple(read_jsonl(DATA_DIR / t.name / f"{s}.jsonl") for s in ("train", "dev", "test")) for t in tasks
     }
-    for base in sorted({"llm" if s in ("llm_head", "qlora") else "encoder" for s in chosen if s != "tfidf_logreg"}):
+    for base in sorted({spec(s).base for s in chosen} - {None}):
         if not BASES[base].is_dir():
             raise MissingInputError(f"{BASES[base]} not found; run `dvc repro base_model@{base}` first")
     tune = dataclasses.replace(tune, systems=chosen, trials=trials or tune.trials, storage=url or tune.storage)
@@ -133,7 +134,7 @@ def objective(setup: Setup, system: str, trial) -> float:
 
     section = section_with(setup.params, {key: d.suggest(trial, key) for key, d in setup.spaces[system].items()})
     dev_scores, test_scores, reporting = {}, {}, contextlib.nullcontext()
-    if system != "tfidf_logreg":  # the trainers evaluate on dev after each epoch; TF-IDF has no epochs
+    if spec(system).trains_in_epochs:  # the trainers evaluate on dev after each epoch; TF-IDF has no epochs
         prune = setup.tune.prune and not trial.user_attrs.get("default")  # the default always completes
         reporting = reporting_dev_loss(trial, prune)
     with reporting as reporter, tempfile.TemporaryDirectory(prefix="annotune-trial-") as folder:
@@ -177,32 +178,21 @@ def reporting_dev_loss(trial, prune: bool):
 
 
 def train_and_predict(setup: Setup, system: str, task, section, folder: Path) -> list[dict]:
-    """Train on the task's train split with the trial's section; predictions for dev, then test."""
+    """Train on the task's train split with the trial's section, as the system's stage does (its kind's ``train``,
+    into ``folder``); its predictions for dev, then test, as predict makes them (``load_system``)."""
+    from annotune.predictors import load_system
+    from annotune.systems.kinds import kind_of
+
     train, dev, test = setup.rows[task.name]
-    seed, predict = setup.params.seed, setup.params.predict
-    if system == "tfidf_logreg":
-        from annotune import baselines
-
-        return baselines.predict(task, baselines.train(system, task, train, section, seed, dev), dev + test)
-    if system != "qlora":
-        from annotune import classifiers
-
-        base = BASES["llm" if system == "llm_head" else "encoder"]
-        classifiers.train_classifier(system, base, task, train, dev, section, seed, folder)
-        return classifiers.classifier_predictions(task, folder, dev + test, predict.batch_size)
-    from annotune.config import save_resolved
-    from annotune.models import point_adapter_at_base, resolve_runtime
-    from annotune.predictors import MODEL_META, load_system
-    from annotune.training import train_qlora
-
-    qlora = dataclasses.replace(section, checkpoint_steps=0)  # a trial is replaced, never resumed
-    runtime, adapter = resolve_runtime(qlora.device, qlora.compute_dtype, qlora.quantization), folder / "adapter"
-    train_qlora(BASES["llm"], train, dev, qlora, runtime, seed, adapter, folder / "live")
-    # what load_system reads of qlora_train's folder: the adapter naming its base, the task and the runtime
-    point_adapter_at_base(adapter, BASES["llm"])
-    save_resolved(adapter / MODEL_META, task=task.name, labels=task.labels, qlora=qlora, runtime=runtime)
+    chosen, predict, out = spec(system), setup.params.predict, folder / "model"
+    if hasattr(section, "checkpoint_steps"):
+        section = dataclasses.replace(section, checkpoint_steps=0)  # a trial is replaced, never resumed
+    kind_of(system).train(
+        chosen, task, train, dev, section, base_dir=BASES.get(chosen.base), seed=setup.params.seed,
+        dataset=setup.params.dataset, out=out, live=folder / "live",
+    )  # fmt: skip
     sizes = {"batch_size": predict.batch_size, "max_new_tokens": predict.max_new_tokens}
-    return load_system(task, system, adapter, base_dir=BASES["llm"], **sizes).predict(dev + test)
+    return load_system(task, system, out, base_dir=BASES["llm"], **sizes).predict(dev + test)
 
 
 def summary(setup: Setup, system: str) -> dict:

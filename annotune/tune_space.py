@@ -11,21 +11,13 @@ from pydantic.dataclasses import dataclass
 
 from annotune.config import SECTION, Bool, Float, Int, Params, Positive, build
 from annotune.errors import ParamsError
+from annotune.systems import REGISTRY, TUNED
 
-# the params section each tunable system reads
-SECTIONS = {
-    "tfidf_logreg": "baselines",
-    "encoder": "encoder",
-    "soft_prompt": "encoder",
-    "llm_head": "llm_head",
-    "qlora": "qlora",
-}
+# the params section each tunable system reads (the registry's ``section``), in the order tune searches them
+SECTIONS = {name: REGISTRY[name].section for name in TUNED}
 # encoder and soft_prompt read one section: a key both read (epochs, batch_size...) is one params.yaml value, so a
-# value tuned for one would silently change the other; each tunes only the keys it alone reads
-OWN_KEYS = {
-    "encoder": ("learning_rate", "trainable_layers"),
-    "soft_prompt": ("virtual_tokens", "prompt_init", "prompt_learning_rate"),
-}
+# value tuned for one would silently change the other; each tunes only the keys it alone reads (``own_keys``)
+OWN_KEYS = {name: REGISTRY[name].own_keys for name in TUNED if REGISTRY[name].own_keys}
 
 
 @dataclass(frozen=True, config=SECTION)
@@ -95,7 +87,8 @@ def parse_space(params: Params, system: str, raw: Any) -> dict[str, Range | Choi
             section_with(params, {key: value}, f"{where}.{section}.")  # names a key or value the section refuses
         if leaf not in OWN_KEYS.get(system, (leaf,)):
             keys = ", ".join(f"{section}.{k}" for k in OWN_KEYS[system])
-            raise ParamsError(f"params.yaml: {name}: encoder and soft_prompt both read it; {system} tunes {keys}")
+            sharing = " and ".join(n for n in SECTIONS if SECTIONS[n] == section)
+            raise ParamsError(f"params.yaml: {name}: {sharing} both read it; {system} tunes {keys}")
         if isinstance(dimension, Range) and not (
             dimension.low < dimension.high and (dimension.low > 0 or not dimension.log)
         ):

@@ -19,7 +19,7 @@ from annotune.io import read_jsonl, write_json, write_jsonl
 from annotune.models import load_tokenizer
 from annotune.predictors import load_system
 from annotune.prompts import post_text
-from annotune.systems import spec
+from annotune.systems import spec, trained_by
 
 EXAMPLES_PER_LABEL = 3  # kept and dropped posts per label shown in the stats (and the report)
 
@@ -66,8 +66,9 @@ def main(argv: list[str]) -> None:
     write_jsonl(args.synthetic / "dropped.jsonl", dropped)
 
     augmented = train + kept
+    (system,) = trained_by("augment")  # the encoder variant this stage trains
     trained = train_and_predict(
-        task, args.encoder, (augmented, dev, test), params.encoder, params.seed, params.predict.batch_size,
+        system, task, args.encoder, (augmented, dev, test), params.encoder, params.seed, params.predict.batch_size,
         args.out, args.predictions, augment=settings, stats={"generation_seconds": generation_seconds},
     )  # fmt: skip
     train_seconds, predict_seconds = trained["train_seconds"], trained["predict_seconds"]

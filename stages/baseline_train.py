@@ -1,17 +1,18 @@
-"""baseline_train@<task>-<method>: fit a baseline on the task's training split (dev: early stopping, thresholds)."""
+"""baseline_train@<task>-<method>: fit a baseline on the task's training split (dev: early stopping, thresholds).
+
+``method`` is any system the registry says this stage trains (``trained_by: baseline_train``); its kind
+(annotune/systems/kinds.py) trains it and writes the folder's annotune.json and model card.
+"""
 
 import argparse
-import time
 from pathlib import Path
 
-from annotune import baselines, classifiers, cli, model_card, seq2seq
-from annotune.config import load_params, save_resolved
+from annotune import cli, seq2seq
+from annotune.config import load_params
 from annotune.errors import ParamsError
-from annotune.io import data_fingerprints, read_jsonl
-from annotune.models import point_adapter_at_base, read_source, resolve_runtime
-
-# classifier method -> the kind of folder it saves (annotune.model_card.KINDS)
-CARD_KINDS = {"encoder": "seq_cls_model", "soft_prompt": "seq_cls_adapter", "llm_head": "seq_cls_adapter"}
+from annotune.io import read_jsonl
+from annotune.systems import spec
+from annotune.systems.kinds import kind_of
 
 
 def main(argv: list[str]) -> None:
@@ -25,79 +26,21 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
     params = load_params()
-    task = params.task(args.task)
+    task, system = params.task(args.task), spec(args.method)
+    if system.trained_by != "baseline_train":
+        raise ParamsError(f"system {args.method!r} is trained by {system.trained_by or 'no stage'}, not baseline_train")
+    # the params sections and base folders of the systems this stage trains (the registry's section and base)
+    sections = {"baselines": params.baselines, "encoder": params.encoder, "llm_head": params.llm_head}
+    sections["seq2seq"] = params.seq2seq
+    bases = {None: None, "encoder": args.encoder, "llm": args.llm, "seq2seq": args.seq2seq}
+    if system.base == "seq2seq" and params.models.seq2seq is None:  # an opt-in base: null by default
+        raise ParamsError(f"params.yaml: system {args.method} needs a T5-family model: set models.seq2seq")
     train = read_jsonl(args.data / "train.jsonl")
     dev = read_jsonl(args.data / "dev.jsonl")
-    training_data = data_fingerprints(train=train, dev=dev)
-    card = {"system": args.method, "task": task, "dataset": params.dataset, "training_data": training_data}
-    started = time.perf_counter()  # the training time goes into the cost per 1,000 items (evaluate)
-    if args.method == "seq2seq_lora":
-        if params.models.seq2seq is None:
-            raise ParamsError("params.yaml: system seq2seq_lora needs a T5-family model: set models.seq2seq")
-        _, stats = seq2seq.train(task, args.seq2seq, train, dev, params.seq2seq, params.seed, args.out)
-        model_card.write(
-            args.out,
-            **card,
-            kind="seq2seq_adapter",
-            base_dir=args.seq2seq,
-            params=params.seq2seq,
-            sizes={"train": len(train), "dev": len(dev)},
-            metrics={k: stats[k] for k in ("train_loss", "dev_loss_per_epoch")},
-        )
-    elif args.method in classifiers.METHODS:
-        llm = args.method == "llm_head"
-        section = params.llm_head if llm else params.encoder
-        base = args.llm if llm else args.encoder
-        _, stats = classifiers.train_classifier(args.method, base, task, train, dev, section, params.seed, args.out)
-        stats["train_seconds"] = round(time.perf_counter() - started, 3)
-        save_resolved(
-            args.out / "annotune.json",
-            task=args.task,
-            labels=task.labels,
-            method=args.method,
-            base=read_source(base),
-            params=section,
-            stats=stats,
-            training_data=training_data,
-        )
-        kind = CARD_KINDS[args.method]
-        if kind == "seq_cls_adapter":
-            point_adapter_at_base(args.out, base)
-        notes = []
-        if llm:
-            runtime = resolve_runtime(section.device, section.compute_dtype, section.quantization)
-            notes = model_card.quantized_base_note(runtime.__dict__, double_quant=True)
-        model_card.write(
-            args.out,
-            **card,
-            kind=kind,
-            base_dir=base,
-            params=section,
-            sizes={"train": len(train), "dev": len(dev)},
-            metrics={k: stats[k] for k in ("dev_loss_per_epoch", "epochs_run")},
-            notes=notes,
-        )
-    else:
-        baselines.save(baselines.train(args.method, task, train, params.baselines, params.seed, dev), args.out)
-        stats = {"train_seconds": round(time.perf_counter() - started, 3), "train_rows": len(train)}
-        save_resolved(
-            args.out / "annotune.json",
-            task=args.task,
-            labels=task.labels,
-            method=args.method,
-            params=params.baselines,
-            stats=stats,
-            training_data=training_data,
-        )
-        model_card.write(
-            args.out,
-            **card,
-            kind="sklearn",
-            base_dir=None,
-            params=params.baselines,
-            sizes={"train": len(train)},
-            metrics={},
-        )
+    kind_of(args.method).train(
+        system, task, train, dev, sections[system.section],
+        base_dir=bases[system.base], seed=params.seed, dataset=params.dataset, out=args.out,
+    )  # fmt: skip
 
 
 if __name__ == "__main__":

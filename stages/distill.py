@@ -22,6 +22,7 @@ from annotune.io import read_jsonl, write_json, write_jsonl
 from annotune.predictors import load_system
 from annotune.processes import continue_alone, processes
 from annotune.prompts import post_text
+from annotune.systems import trained_by
 
 
 def main(argv: list[str]) -> None:
@@ -85,9 +86,10 @@ def main(argv: list[str]) -> None:
 
     dev, test = read_jsonl(args.data / "dev.jsonl"), read_jsonl(args.data / "test.jsonl")
     # train: the pool under the labeller's labels
+    (variant,) = trained_by("distill")  # the encoder variant this stage trains
     trained = train_and_predict(
-        task, args.encoder, (train, dev, test), params.encoder, params.seed, params.predict.batch_size, args.out,
-        args.predictions, labeller=labeller,
+        variant, task, args.encoder, (train, dev, test), params.encoder, params.seed, params.predict.batch_size,
+        args.out, args.predictions, labeller=labeller,
     )  # fmt: skip
     write_json(
         args.stats,

@@ -1,4 +1,4 @@
-"""predict@<task>-<system>: a system's predictions on the test split (any system of annotune/systems.py).
+"""predict@<task>-<system>: a system's predictions on the test split (any system of annotune/systems/registry.py).
 
 Classification: a probability for every allowed label (LLMs score the label verbalizers, never parse them).
 Generation: greedy decoding, normalized like the gold. Beside the predictions, ``<system>.runtime.json``: the
@@ -12,9 +12,10 @@ from pathlib import Path
 
 from annotune import cli
 from annotune.config import load_params
-from annotune.io import read_json, read_jsonl, write_json, write_jsonl
+from annotune.io import read_jsonl, write_json, write_jsonl
 from annotune.predictors import load_system
 from annotune.systems import spec
+from annotune.systems.meta import ModelMeta
 
 
 def main(argv: list[str]) -> None:
@@ -64,8 +65,7 @@ def main(argv: list[str]) -> None:
 
 def training_seconds(model_dir: Path) -> float:
     """The training time the system's model folder recorded (0 for a system that needs no training)."""
-    meta = model_dir / "annotune.json"
-    return float(read_json(meta).get("stats", {}).get("train_seconds", 0.0)) if meta.exists() else 0.0
+    return ModelMeta.read(model_dir).train_seconds
 
 
 if __name__ == "__main__":

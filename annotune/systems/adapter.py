@@ -1,0 +1,87 @@
+"""The ``adapter`` kind: a LoRA adapter trained on the quantized base LLM (QLoRA; the system ``qlora``), one per
+task; it predicts as the prompted LLM does, on its own trained runtime and input length."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from annotune.systems.kind import Kind, Prediction, System, folder_version
+from annotune.systems.meta import ModelMeta
+from annotune.systems.registry import SystemSpec
+from annotune.tasks import Task
+
+
+def load_adapter(base_dir: Path, adapter_dir: Path, runtime, double_quant: bool = True):
+    """The quantized base with a trained QLoRA adapter, for inference."""
+    from peft import PeftModel
+
+    from annotune.models import load_causal_lm
+
+    model = PeftModel.from_pretrained(load_causal_lm(base_dir, runtime, double_quant), adapter_dir)
+    return model.eval()
+
+
+class Adapter(Kind):
+    name = "adapter"
+    marker = "adapter_config.json"
+
+    def train(self, spec, task, train, dev, section, *, base_dir, seed, dataset, out, live=None) -> dict:
+        """One process, or each of the processes of a data-parallel launch (process 0 writes the folder's
+        annotune.json and card); an interrupted run resumes from its last checkpoint in ``out``."""
+        from annotune.io import data_fingerprints
+        from annotune.models import point_adapter_at_base, read_source, resolve_runtime
+        from annotune.systems.meta import write
+        from annotune.training import is_main_process, train_qlora
+
+        runtime = resolve_runtime(section.device, section.compute_dtype, section.quantization)
+        if is_main_process():
+            shutil.rmtree(out, ignore_errors=True)
+        _, stats = train_qlora(base_dir, train, dev, section, runtime, seed, out, live)
+        if is_main_process():
+            point_adapter_at_base(out, base_dir)
+            training_data = data_fingerprints(train=train, dev=dev)
+            write(
+                out,
+                task=task.name,
+                labels=task.labels,
+                dataset=dataset,
+                base=read_source(base_dir),
+                seed=seed,
+                **{spec.section: section},
+                runtime=runtime,
+                stats=stats,
+                training_data=training_data,
+            )
+            self.card(spec, out, task=task, dataset=dataset, base_dir=base_dir, section=section,
+                      runtime=runtime.__dict__, stats=stats, training_data=training_data)  # fmt: skip
+        return stats
+
+    def card(self, spec, out, *, task, dataset, base_dir, section, runtime: dict, stats, training_data) -> Path:
+        from annotune import model_card
+
+        return model_card.write(
+            out,
+            kind="causal_adapter",
+            system=spec.name,
+            task=task,
+            dataset=dataset,
+            base_dir=base_dir,
+            params={spec.section: section, "runtime": runtime},
+            sizes={"train": stats["train_examples"], "dev": stats["dev_examples"]},
+            metrics={k: stats[k] for k in ("train_loss", "dev_loss_per_epoch", "optimizer_steps")},
+            notes=model_card.quantized_base_note(runtime, section.double_quant),
+            training_data=training_data,
+        )
+
+    def load(self, spec: SystemSpec, task: Task, model_dir: Path, how: Prediction) -> System:
+        """Predict exactly as the adapter was trained: its runtime, quantization and input length."""
+        from annotune.models import Runtime, load_tokenizer
+        from annotune.systems.prompted import llm_predict
+
+        trained = ModelMeta.read(model_dir)
+        runtime = Runtime(**trained.runtime.model_dump(exclude_none=True))
+        model = load_adapter(how.base_dir, model_dir, runtime, trained.qlora.double_quant)
+        tokenizer = load_tokenizer(model_dir)
+        predict = llm_predict(task, model, tokenizer, trained.qlora.max_input_tokens, lambda row: [], how)
+        return System(spec.name, task, folder_version(model_dir), predict, model, runtime)

@@ -1,0 +1,56 @@
+"""The ``sklearn`` kind: a scikit-learn baseline fitted on the task's training split (annotune/baselines.py:
+majority, stratified, TF-IDF + logistic regression), saved in skops' format."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from annotune.systems.kind import Kind, Prediction, System, folder_version
+from annotune.systems.registry import SystemSpec
+from annotune.tasks import Task
+
+
+class SklearnBaseline(Kind):
+    name = "sklearn"
+    marker = "model.skops"  # baselines.MODEL_FILE
+
+    def train(self, spec, task, train, dev, section, *, base_dir, seed, dataset, out, live=None) -> dict:
+        from annotune import baselines
+        from annotune.io import data_fingerprints
+        from annotune.systems.meta import write
+
+        started = time.perf_counter()  # the training time goes into the cost per 1,000 items (evaluate)
+        baselines.save(baselines.train(spec.recipe, task, train, section, seed, dev), out)
+        stats = {"train_seconds": round(time.perf_counter() - started, 3), "train_rows": len(train)}
+        training_data = data_fingerprints(train=train, dev=dev)
+        write(out, task=task.name, labels=task.labels, method=spec.recipe, params=section, stats=stats,
+              training_data=training_data)  # fmt: skip
+        self.card(spec, out, task=task, dataset=dataset, section=section, train=train, training_data=training_data)
+        return stats
+
+    def card(self, spec, out, *, task, dataset, section, train, training_data) -> Path:
+        from annotune import model_card
+
+        return model_card.write(
+            out,
+            system=spec.name,
+            task=task,
+            dataset=dataset,
+            training_data=training_data,
+            kind="sklearn",
+            base_dir=None,
+            params=section,
+            sizes={"train": len(train)},
+            metrics={},
+        )
+
+    def load(self, spec: SystemSpec, task: Task, model_dir: Path, how: Prediction) -> System:
+        from annotune import baselines
+
+        fitted = baselines.load(model_dir)
+
+        def predict(rows):
+            return baselines.predict(task, fitted, rows)
+
+        return System(spec.name, task, folder_version(model_dir), predict)
