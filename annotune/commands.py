@@ -24,18 +24,27 @@ from annotune.cli import run
 # subcommand -> (module holding its main(argv), one-line help)
 COMMANDS = {
     "systems": ("annotune.systems", "list every system: kind, params group, training stage, model folder"),
-    "annotate": ("annotune.annotate", "label a CSV / TSV / JSONL with a trained system"),
-    "estimate": ("annotune.estimate_cli", "prevalences with valid intervals from model labels + a few human labels"),
-    "export": ("annotune.export", "merge a task's LoRA adapter into a plain model folder"),
-    "profiles": ("annotune.profiles", "run, apply or show a named parameter set (profiles/<name>.yaml)"),
-    "scaling": ("annotune.scaling", "score vs model size: run one experiment per model, then report"),
-    "budget": ("annotune.budget", "label budget curve: one experiment per training-set size, then report"),
-    "tune": ("annotune.tune", "tune every system with the same number of trials on dev, then report or profile"),
-    "plots": ("annotune.offline_plots", "render dvc plots as an HTML page that works offline"),
-    "select": ("annotune.select", "choose the items humans label next: random, uncertainty, mixture, ActiveLab"),
-    "labelstudio": ("annotune.labelstudio", "export tasks to Label Studio and import its annotations back"),
+    "annotate": ("annotune.workflows.annotate", "label a CSV / TSV / JSONL with a trained system"),
+    "estimate": (
+        "annotune.workflows.estimate_cli",
+        "prevalences with valid intervals from model labels + a few human labels",
+    ),
+    "export": ("annotune.workflows.export", "merge a task's LoRA adapter into a plain model folder"),
+    "profiles": ("annotune.workflows.profiles", "run, apply or show a named parameter set (profiles/<name>.yaml)"),
+    "scaling": ("annotune.workflows.scaling", "score vs model size: run one experiment per model, then report"),
+    "budget": ("annotune.workflows.budget", "label budget curve: one experiment per training-set size, then report"),
+    "tune": (
+        "annotune.workflows.tune",
+        "tune every system with the same number of trials on dev, then report or profile",
+    ),
+    "plots": ("annotune.evaluation.offline_plots", "render dvc plots as an HTML page that works offline"),
+    "select": (
+        "annotune.workflows.select",
+        "choose the items humans label next: random, uncertainty, mixture, ActiveLab",
+    ),
+    "labelstudio": ("annotune.workflows.labelstudio", "export tasks to Label Studio and import its annotations back"),
     "artifacts": (
-        "annotune.dvc_sections",
+        "annotune.workflows.dvc_sections",
         "print dvc.yaml's artifacts: section (DVC's model registry) for params.yaml",
     ),
 }

@@ -288,7 +288,8 @@ class AugmentParams:
 
 @dataclass(frozen=True, config=SECTION)
 class EstimateParams:
-    """estimate@task (annotune/estimate.py): prevalences from a system's labels on an unlabelled pool plus the
+    """estimate@task (annotune/evaluation/estimate.py): prevalences from a system's labels on an unlabelled pool plus
+    the
     human labels of a random gold sample (prediction-powered inference, PPI++), with the humans-only interval.
     Runs for every binary and multiclass task; a system that ``systems`` does not run is skipped (recorded)."""
 
@@ -372,7 +373,7 @@ class TableTaskParams:
     one annotator's label), ``annotator_columns`` (wide shape: one column per annotator) or ``count_columns``
     (counts shape: label -> column holding how many annotators chose it)."""
 
-    kind: str  # binary | multiclass | multilabel | generation (checked with the labels, annotune/tasks.py)
+    kind: str  # binary | multiclass | multilabel | generation (checked with the labels, annotune/data/tasks.py)
     column: str | None = None
     # allowed labels as written in the file, or label name -> raw value(s) of the column ({no: [0, "0.0"], yes: 1})
     labels: list[str] | dict[str, RawValue | list[RawValue]] = dataclasses.field(default_factory=list)
@@ -552,7 +553,7 @@ class Params:
     augment: AugmentParams = dataclasses.field(default_factory=AugmentParams)
     estimate: EstimateParams = dataclasses.field(default_factory=EstimateParams)
     table: TableParams = dataclasses.field(default_factory=TableParams)
-    # `annotune tune`'s search (annotune/tune.py validates it when tuning starts): no stage reads it, so a new
+    # `annotune tune`'s search (annotune/workflows/tune.py validates it when tuning starts): no stage reads it, so a new
     # search space reruns nothing and a typo in it stops only the tuning
     tune: dict[str, Any] = dataclasses.field(default_factory=dict)
 
@@ -566,7 +567,7 @@ class Params:
 
     def task(self, name: str):
         """The task ``name`` of the dataset in use (built-in, or declared under ``table.tasks``)."""
-        from annotune.tasks import declared_task, get_task  # late import: tasks know nothing of params
+        from annotune.data.tasks import declared_task, get_task  # late import: tasks know nothing of params
 
         declared = None
         if self.dataset == "table":

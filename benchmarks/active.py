@@ -1,4 +1,4 @@
-"""Choosing what humans label next (annotune/select.py), measured: a pool-based simulation on SBIC.
+"""Choosing what humans label next (annotune/workflows/select.py), measured: a pool-based simulation on SBIC.
 
     python -m benchmarks.active [--tasks hasBiasedImplication offensiveYN] [--seeds 0 1 2] [--out FILE.json]
 
@@ -7,7 +7,8 @@ SBIC.v2.dev.csv the 300-post test split did not take); the test set is the test 
 (``data/prepared/test.jsonl``). Per seed: a seed set of ``--seed-size`` posts drawn at random from the pool is
 "labelled" (its gold revealed), the project's ``tfidf_logreg`` system (TF-IDF 1-2-grams + logistic regression,
 params ``baselines``) is trained on the labelled posts, scored on the test set (macro-F1) and labels the rest of
-the pool; ``annotune.select`` picks the next ``--batch`` posts by each strategy, their gold is revealed, and so
+the pool; ``annotune.workflows.select`` picks the next ``--batch`` posts by each strategy, their gold is revealed, and
+so
 on up to ``--max-labels``. Every strategy starts from the same seed set at a given seed. Strategies: ``random``,
 ``least_confidence``, ``margin`` and ``mixture`` (a 20% random slice + margin). For a binary task
 least_confidence and margin rank alike, so their curves coincide.
@@ -30,13 +31,13 @@ from pathlib import Path
 
 import numpy as np
 
-from annotune import baselines, classifiers
 from annotune.config import load_params
-from annotune.io import read_jsonl, write_json
-from annotune.metrics.classification import classification_metrics
-from annotune.prompts import instruct_record
-from annotune.select import least_confidence, margin, select
-from annotune.tasks import Task
+from annotune.data.io import read_jsonl, write_json
+from annotune.data.tasks import Task
+from annotune.evaluation.metrics.classification import classification_metrics
+from annotune.systems import baselines, classifiers
+from annotune.systems.prompts import instruct_record
+from annotune.workflows.select import least_confidence, margin, select
 
 STRATEGIES = {"random": None, "least_confidence": least_confidence, "margin": margin, "mixture": margin}
 RANDOM_SHARE = 0.2

@@ -19,15 +19,15 @@ import tempfile
 import time
 from pathlib import Path
 
-from annotune.augment import build_requests, diversity, filter_candidates, generate
-from annotune.classifiers import classifier_predictions, train_classifier
 from annotune.config import load_params
-from annotune.datasets import sbic
-from annotune.datasets.common import stratified_split
-from annotune.io import read_jsonl
-from annotune.metrics.comparison import evaluate
-from annotune.models import load_causal_lm, load_tokenizer, resolve_runtime
-from annotune.prompts import post_text
+from annotune.data.datasets import sbic
+from annotune.data.datasets.common import stratified_split
+from annotune.data.io import read_jsonl
+from annotune.evaluation.metrics.comparison import evaluate
+from annotune.systems.augment import build_requests, diversity, filter_candidates, generate
+from annotune.systems.classifiers import classifier_predictions, train_classifier
+from annotune.systems.models import load_causal_lm, load_tokenizer, resolve_runtime
+from annotune.systems.prompts import post_text
 
 
 def budget_subset(train: list[dict], size: int, seed: int) -> list[dict]:

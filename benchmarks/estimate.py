@@ -1,4 +1,5 @@
-"""Estimates (annotune/estimate.py): coverage on SBIC with the real systems' labels, and speed at a million rows.
+"""Estimates (annotune/evaluation/estimate.py): coverage on SBIC with the real systems' labels, and speed at a million
+rows.
 
     python -m benchmarks.estimate coverage [--draws 1000] [--sizes 50 100 300]   # needs the estimate stage's outputs
     python -m benchmarks.estimate scale [--rows 1000000]
@@ -20,9 +21,9 @@ from pathlib import Path
 import numpy as np
 
 from annotune.config import load_params
-from annotune.estimate import coverage_simulation, estimate_task
-from annotune.estimate_cli import read_predictions
-from annotune.io import read_jsonl
+from annotune.data.io import read_jsonl
+from annotune.evaluation.estimate import coverage_simulation, estimate_task
+from annotune.workflows.estimate_cli import read_predictions
 
 
 def coverage(task_name: str, system: str, sizes: list[int], draws: int, level: float, seed: int) -> list[dict]:

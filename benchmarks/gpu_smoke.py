@@ -158,7 +158,7 @@ def make_tiny_llama(folder: Path) -> Path:
 
 
 def records(task, n: int) -> list[dict]:
-    from annotune.prompts import instruct_record
+    from annotune.systems.prompts import instruct_record
 
     labels = ["not_offensive", "offensive", "maybe_offensive", "offensive"]
     return [
@@ -221,7 +221,7 @@ def check_env(ctx: dict) -> str:
 
 @check("bitsandbytes-cuda")
 def check_bnb(ctx: dict) -> str:
-    from annotune.models import bitsandbytes_problem
+    from annotune.systems.models import bitsandbytes_problem
 
     problem = bitsandbytes_problem("cuda")
     if problem:
@@ -236,7 +236,7 @@ def check_nf4(ctx: dict) -> str:
     import bitsandbytes as bnb
     import torch
 
-    from annotune.models import load_causal_lm, resolve_runtime
+    from annotune.systems.models import load_causal_lm, resolve_runtime
 
     runtime = resolve_runtime(ctx["device"], "auto", "nf4")
     model = load_causal_lm(ctx["tiny"], runtime).eval()
@@ -305,7 +305,7 @@ def check_train(ctx: dict) -> str:
     lora_model + a manual loop with the same collator where dvclive (which train_qlora logs to) is missing."""
     import torch
 
-    from annotune.models import load_causal_lm, load_tokenizer, resolve_runtime
+    from annotune.systems.models import load_causal_lm, load_tokenizer, resolve_runtime
 
     params = qlora_params(ctx)
     runtime = resolve_runtime(ctx["device"], "auto", "nf4")
@@ -313,7 +313,7 @@ def check_train(ctx: dict) -> str:
     adapter = ctx["tmp"] / "adapter"
     os.environ["ANNOTUNE_CHECKPOINTS"] = str(ctx["tmp"] / "checkpoints")
     if importlib.util.find_spec("dvclive") is not None and importlib.util.find_spec("pydantic") is not None:
-        from annotune.training import train_qlora
+        from annotune.systems.training import train_qlora
 
         model, stats = train_qlora(ctx["tiny"], train, dev, params, runtime, 0, adapter, ctx["tmp"] / "live")
         loss, steps, how = stats["train_loss"], stats["optimizer_steps"], "train_qlora"
@@ -321,7 +321,7 @@ def check_train(ctx: dict) -> str:
     else:
         import bitsandbytes as bnb
 
-        from annotune.training import PackCollator, build_examples, lora_model
+        from annotune.systems.training import PackCollator, build_examples, lora_model
 
         tokenizer = load_tokenizer(ctx["tiny"])
         examples = build_examples(tokenizer, train, params.max_input_tokens)[0].to_list()
@@ -363,10 +363,10 @@ def check_scoring(ctx: dict) -> str:
     pass per prompt and answer on the same model."""
     import torch
 
-    from annotune.models import load_tokenizer
-    from annotune.predictors import load_adapter
-    from annotune.prompts import answer_ids, prompt_ids
-    from annotune.scoring import llm_predictions
+    from annotune.systems.models import load_tokenizer
+    from annotune.systems.predictors import load_adapter
+    from annotune.systems.prompts import answer_ids, prompt_ids
+    from annotune.systems.scoring import llm_predictions
 
     if "adapter" not in ctx:
         raise SkipCheck("no adapter (qlora-train failed)")
@@ -410,7 +410,7 @@ def check_accelerate(ctx: dict) -> str:
     (work / "data").mkdir(parents=True)
     from ruamel.yaml import YAML
 
-    from annotune.io import write_jsonl
+    from annotune.data.io import write_jsonl
 
     params = YAML(typ="safe").load((ROOT / "params.yaml").read_text())
     params["qlora"] |= {"batch_size": 4, "epochs": 1, "checkpoint_steps": 0, "optimizer": "paged_adamw_8bit"}
@@ -451,7 +451,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.cpu and cuda:
             report("SKIP", "cpu-run", "--cpu asked for, but CUDA is here: running on CUDA")
         try:
-            from annotune.tasks import get_task
+            from annotune.data.tasks import get_task
 
             ctx["task"] = get_task("sbic", "offensiveYN")
             ctx["tiny"] = make_tiny_llama(Path(tmp) / "tiny-llama")

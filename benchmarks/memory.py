@@ -37,10 +37,10 @@ def main(argv: list[str] | None = None) -> None:
     import transformers  # noqa: F401
 
     from annotune.config import QloraParams
-    from annotune.io import read_json, read_jsonl
-    from annotune.models import Runtime, load_causal_lm, load_tokenizer
-    from annotune.tasks import get_task
-    from annotune.training import PackCollator, build_examples, lora_model
+    from annotune.data.io import read_json, read_jsonl
+    from annotune.data.tasks import get_task
+    from annotune.systems.models import Runtime, load_causal_lm, load_tokenizer
+    from annotune.systems.training import PackCollator, build_examples, lora_model
 
     params = json.loads(args.params)
     after_imports = rss_mb()
@@ -61,8 +61,8 @@ def main(argv: list[str] | None = None) -> None:
     else:
         from peft import PeftModel
 
-        from annotune.prompts import prompt_ids
-        from annotune.scoring import llm_predictions
+        from annotune.systems.prompts import prompt_ids
+        from annotune.systems.scoring import llm_predictions
 
         trained = read_json(args.adapter / "annotune.json")
         runtime = Runtime("cpu", "float32", args.quantization)

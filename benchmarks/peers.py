@@ -1,11 +1,11 @@
 """annotune against peer libraries on the same model, data and settings (``--only peers``).
 
-- **QLoRA training**: ``annotune.training.train_qlora`` vs TRL's ``SFTTrainer`` (prompt-completion data,
-  completion-only loss), on the same 4-bit NF4 base loaded the same way (``annotune.models.load_causal_lm``),
+- **QLoRA training**: ``annotune.systems.training.train_qlora`` vs TRL's ``SFTTrainer`` (prompt-completion data,
+  completion-only loss), on the same 4-bit NF4 base loaded the same way (``annotune.systems.models.load_causal_lm``),
   the same rendered prompts, the same LoRA (r, alpha, dropout, target modules), optimizer, learning rate and
   schedule, epochs, batch size, seed and checkpoint interval. Each side trains in its own subprocess with an
   equal share of the cores, both at once (side by side) or one after the other (``--peers-sequential``);
-  both adapters are then scored the same way (``annotune.predictors.load_system(task, "qlora", ...)``, label
+  both adapters are then scored the same way (``annotune.systems.predictors.load_system(task, "qlora", ...)``, label
   scoring on the test split).
 - **Encoder baseline vs SetFit**: annotune's ``encoder`` method (``train_classifier``, params.yaml's
   ``encoder`` section) vs SetFit (contrastive fine-tuning of the sentence embedder, then a
@@ -57,7 +57,7 @@ def tiny_llama(base: Path, out: Path) -> Path:
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    from annotune.models import load_tokenizer
+    from annotune.systems.models import load_tokenizer
 
     tokenizer = load_tokenizer(base)
     torch.manual_seed(0)
@@ -82,7 +82,7 @@ def tiny_llama(base: Path, out: Path) -> Path:
 
 
 def _records(spec: dict) -> tuple[list[dict], list[dict], list[dict]]:
-    from annotune.io import read_jsonl
+    from annotune.data.io import read_jsonl
 
     data = Path(spec["data"])
     rows = spec.get("rows") or {}
@@ -90,8 +90,8 @@ def _records(spec: dict) -> tuple[list[dict], list[dict], list[dict]]:
 
 
 def _score_adapter(task, spec: dict, adapter: Path, test: list[dict]) -> dict:
-    from annotune.metrics.classification import classification_metrics
-    from annotune.predictors import load_system
+    from annotune.evaluation.metrics.classification import classification_metrics
+    from annotune.systems.predictors import load_system
 
     start = time.perf_counter()
     system = load_system(
@@ -118,9 +118,9 @@ def _trl_train(spec: dict, qlora, runtime, train: list[dict], dev: list[dict], o
     from peft import LoraConfig
     from trl import SFTConfig, SFTTrainer
 
-    from annotune.models import load_causal_lm, load_tokenizer
-    from annotune.prompts import render_prompt, truncate_text
-    from annotune.training import build_examples
+    from annotune.systems.models import load_causal_lm, load_tokenizer
+    from annotune.systems.prompts import render_prompt, truncate_text
+    from annotune.systems.training import build_examples
 
     base = Path(spec["base"])
     tokenizer = load_tokenizer(base)
@@ -213,9 +213,9 @@ def qlora_worker(side: str, spec: dict) -> dict:
     import torch
 
     from annotune.config import QloraParams, save_resolved
-    from annotune.models import resolve_runtime
-    from annotune.tasks import get_task
-    from annotune.training import train_qlora
+    from annotune.data.tasks import get_task
+    from annotune.systems.models import resolve_runtime
+    from annotune.systems.training import train_qlora
 
     torch.set_num_threads(spec["threads"])
     qlora = QloraParams(**spec["qlora"])
@@ -258,10 +258,11 @@ def qlora_worker(side: str, spec: dict) -> dict:
 def classifier_worker(side: str, spec: dict) -> dict:
     import torch
 
-    from annotune.classifiers import TRAIN_THREADS, classifier_predictions, train_classifier
     from annotune.config import EncoderParams
-    from annotune.metrics.classification import classification_metrics
-    from annotune.tasks import get_task
+    from annotune.data.tasks import get_task
+    from annotune.evaluation.metrics.classification import classification_metrics
+    from annotune.runtime.threads import TRAIN_THREADS
+    from annotune.systems.classifiers import classifier_predictions, train_classifier
 
     torch.set_num_threads(TRAIN_THREADS)
     task = get_task(spec["dataset"], spec["task"])
@@ -295,7 +296,7 @@ def _setfit(task, body: Path, train, test, params, spec: dict, tmp: Path) -> tup
     from datasets import Dataset
     from setfit import SetFitModel, Trainer, TrainingArguments
 
-    from annotune.classifiers import TRAIN_THREADS
+    from annotune.runtime.threads import TRAIN_THREADS
 
     labels = task.labels
     start = time.perf_counter()
@@ -409,7 +410,7 @@ def bench_peers(
             "predict_batch_size": params.predict.batch_size,
             "max_new_tokens": params.predict.max_new_tokens,
         }
-        from annotune.models import resolve_runtime
+        from annotune.systems.models import resolve_runtime
 
         runtime = resolve_runtime(params.qlora.device, params.qlora.compute_dtype, params.qlora.quantization)
         out["qlora_settings"] = {

@@ -255,7 +255,7 @@ def main(argv: list[str] | None = None) -> None:
     repeats = args.repeats or (1 if args.quick else 3)
     if repeats < 1:
         parser.error("--repeats must be at least 1")
-    from annotune.tasks import get_task
+    from annotune.data.tasks import get_task
 
     params = bench_params(ROOT / "params.yaml")
     sections = args.only or list(SECTIONS)

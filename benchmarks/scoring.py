@@ -9,12 +9,12 @@ from pathlib import Path
 
 import torch
 
-from annotune.io import read_json, read_jsonl
-from annotune.models import load_tokenizer
-from annotune.predictors import load_system
-from annotune.prompts import prompt_ids
-from annotune.scoring import llm_predictions
-from annotune.tasks import Task
+from annotune.data.io import read_json, read_jsonl
+from annotune.data.tasks import Task
+from annotune.systems.models import load_tokenizer
+from annotune.systems.predictors import load_system
+from annotune.systems.prompts import prompt_ids
+from annotune.systems.scoring import llm_predictions
 from benchmarks.common import summary
 
 
@@ -43,7 +43,7 @@ def naive_predictions(task: Task, model, tokenizer, prompts: list[list[int]], ma
 
 
 def load_qlora(task: Task, base: Path, adapter: Path):
-    """The qlora system as the pipeline loads it (annotune/predictors.py), with what the naive path needs."""
+    """The qlora system as the pipeline loads it (annotune/systems/predictors.py), with what the naive path needs."""
     system = load_system(task, "qlora", adapter, base_dir=base)
     max_input = read_json(adapter / "annotune.json")["qlora"]["max_input_tokens"]
     return system.model, load_tokenizer(adapter), max_input, system.runtime

@@ -16,8 +16,8 @@ from pathlib import Path
 import torch
 
 from annotune.config import save_resolved
-from annotune.models import Runtime, load_tokenizer
-from annotune.training import lora_model
+from annotune.systems.models import Runtime, load_tokenizer
+from annotune.systems.training import lora_model
 from benchmarks.common import ROOT
 from benchmarks.run import bench_params
 

@@ -2,7 +2,7 @@
 side, with every process taking all the cores (what torch does by default) and with annotune's share.
 
 Each worker is ``python -m benchmarks.threads worker``: it applies annotune's thread choice
-(``annotune.cli.use_cpu_threads``: ``ANNOTUNE_THREADS``, else cores / ``LOCAL_WORLD_SIZE``), builds the NF4
+(``annotune.runtime.threads.use_cpu_threads``: ``ANNOTUNE_THREADS``, else cores / ``LOCAL_WORLD_SIZE``), builds the NF4
 base + LoRA as the training stage does, runs a warm-up step, then times ``--steps`` packed training steps on
 the task's instruct data and prints one JSON line. Scenarios:
 
@@ -31,15 +31,15 @@ WORKER = [sys.executable, "-m", "benchmarks.threads", "worker"]
 
 
 def worker(base: Path, task_dir: Path, steps: int, batch_size: int) -> dict:
-    from annotune.cli import cpu_threads, use_cpu_threads
+    from annotune.runtime.threads import cpu_threads, use_cpu_threads
 
     use_cpu_threads()
     import torch
 
     from annotune.config import QloraParams
-    from annotune.io import read_jsonl
-    from annotune.models import load_tokenizer
-    from annotune.training import PackCollator, build_examples
+    from annotune.data.io import read_jsonl
+    from annotune.systems.models import load_tokenizer
+    from annotune.systems.training import PackCollator, build_examples
     from benchmarks.training import Trainee
 
     examples = build_examples(load_tokenizer(base), read_jsonl(task_dir / "train.jsonl"), 128)[0].to_list()

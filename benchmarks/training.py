@@ -15,9 +15,9 @@ from unittest import mock
 import torch
 
 from annotune.config import QloraParams
-from annotune.io import read_jsonl
-from annotune.models import load_causal_lm, load_tokenizer, resolve_runtime
-from annotune.training import IGNORE_INDEX, PackCollator, PadCollator, build_examples, lora_model, train_qlora
+from annotune.data.io import read_jsonl
+from annotune.systems.models import load_causal_lm, load_tokenizer, resolve_runtime
+from annotune.systems.training import IGNORE_INDEX, PackCollator, PadCollator, build_examples, lora_model, train_qlora
 from benchmarks.common import conventional_train_flops, llama_dims, lora_train_flops, matmul_rate, summary
 
 
@@ -152,7 +152,7 @@ def bench_train_stage(base: Path, task_dir: Path, qlora: QloraParams, n_train: i
             walls.append(time.perf_counter() - start)
         evaluation = stats["eval_seconds"]
         eval_seconds.append(evaluation)
-        steps_only.append(stats["train_seconds"] - evaluation)  # steps, checkpoint saves, logging
+        steps_only.append(stats["trainer_seconds"] - evaluation)  # steps, checkpoint saves, logging
         losses.append(stats["train_loss"])
         del model
     return {

@@ -1,6 +1,6 @@
 """augment@<task>: the LLM as data augmenter. The generator (the base LLM, or the task's QLoRA adapter) writes
 synthetic training posts, by label from a few training posts of that label (``generate``) or by rewriting each
-training post (``rewrite``); unfit ones are dropped, each drop counted by reason (annotune/augment.py: short,
+training post (``rewrite``); unfit ones are dropped, each drop counted by reason (annotune/systems/augment.py: short,
 truncated, a copy of a training post, a dev or test text, a near-duplicate, and optionally the labeller's
 disagreement); the encoder trains on the gold posts plus the kept ones, and its test predictions become the
 system ``encoder_augmented``. Evaluate tests it paired against the encoder trained on gold alone.
@@ -11,15 +11,15 @@ import time
 from pathlib import Path
 
 from annotune import cli
-from annotune.augment import build_requests, diversity, filter_candidates, generate
 from annotune.config import load_params
-from annotune.encoder_variant import train_and_predict
+from annotune.data.io import read_jsonl, write_json, write_jsonl
 from annotune.errors import DataError
-from annotune.io import read_jsonl, write_json, write_jsonl
-from annotune.models import load_tokenizer
-from annotune.predictors import load_system
-from annotune.prompts import post_text
 from annotune.systems import spec, trained_by
+from annotune.systems.augment import build_requests, diversity, filter_candidates, generate
+from annotune.systems.encoder_variant import train_and_predict
+from annotune.systems.models import load_tokenizer
+from annotune.systems.predictors import load_system
+from annotune.systems.prompts import post_text
 
 EXAMPLES_PER_LABEL = 3  # kept and dropped posts per label shown in the stats (and the report)
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from annotune import cli
 from annotune.config import load_params
-from annotune.models import SOURCE_FILE, resolve
+from annotune.systems.models import SOURCE_FILE, resolve
 
 log = logging.getLogger(__name__)
 

@@ -7,11 +7,11 @@
 import argparse
 from pathlib import Path
 
-from annotune import cli, seq2seq
+from annotune import cli
 from annotune.config import load_params
+from annotune.data.io import read_jsonl
 from annotune.errors import ParamsError
-from annotune.io import read_jsonl
-from annotune.systems import spec
+from annotune.systems import seq2seq, spec
 from annotune.systems.kinds import kind_of
 
 

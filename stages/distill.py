@@ -14,15 +14,16 @@ import json
 from pathlib import Path
 
 from annotune import cli
-from annotune.annotate import annotate
 from annotune.config import load_params
-from annotune.encoder_variant import train_and_predict
+from annotune.data.io import read_jsonl, write_json, write_jsonl
 from annotune.errors import DataError
-from annotune.io import read_jsonl, write_json, write_jsonl
-from annotune.predictors import load_system
-from annotune.processes import continue_alone, processes
-from annotune.prompts import post_text
+from annotune.runtime.processes import continue_alone, processes
+from annotune.runtime.threads import use_cpu_threads
 from annotune.systems import trained_by
+from annotune.systems.encoder_variant import train_and_predict
+from annotune.systems.predictors import load_system
+from annotune.systems.prompts import post_text
+from annotune.workflows.annotate import annotate
 
 
 def main(argv: list[str]) -> None:
@@ -75,6 +76,7 @@ def main(argv: list[str]) -> None:
     if rank != 0:
         return  # its share is in the labels; process 0 trains and scores the encoder
     continue_alone()
+    use_cpu_threads()
     labelled = [json.loads(line) for line in args.labels.open(encoding="utf-8")]
     failed = [r["row"] for r in labelled if r["status"] != "ok"]
     if failed:

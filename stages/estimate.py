@@ -1,5 +1,6 @@
 """estimate@<task>: each label's prevalence from the systems' labels on the pool plus the human labels of the test
-split (annotune/estimate.py), with the true share of gold + pool beside each interval where the pool's gold is known.
+split (annotune/evaluation/estimate.py), with the true share of gold + pool beside each interval where the pool's gold
+is known.
 
 The pool is what prepare's ``max_test`` left out of the test split's file (data/pool): the same population the test
 sample was drawn from, its labels hidden from the systems. The test items are weighted by their inclusion
@@ -14,11 +15,11 @@ import numpy as np
 
 from annotune import cli
 from annotune.config import load_params, save_resolved
-from annotune.estimate import estimate_task
-from annotune.io import read_json, read_jsonl, write_json, write_jsonl
-from annotune.predictors import load_system
-from annotune.prompts import instruct_record
+from annotune.data.io import read_json, read_jsonl, write_json, write_jsonl
+from annotune.evaluation.estimate import estimate_task
 from annotune.systems import enabled, spec
+from annotune.systems.predictors import load_system
+from annotune.systems.prompts import instruct_record
 
 
 def main(argv: list[str]) -> None:
@@ -82,7 +83,8 @@ def main(argv: list[str]) -> None:
 
 
 def pool_predictions(task, name: str, pool: list[dict], args, predict, prompting, seed: int) -> dict[str, dict]:
-    """The system's probabilities on the pool, through the loader every prediction uses (annotune/predictors.py)."""
+    """The system's probabilities on the pool, through the loader every prediction uses
+    (annotune/systems/predictors.py)."""
     prompted = spec(name).kind == "prompted"
     model_dir = spec(name).model_dir(task.name)
     system = load_system(

@@ -14,16 +14,16 @@ its old predictions file is still on disk.
 import argparse
 from pathlib import Path
 
-from annotune import baselines, cli
+from annotune import cli
 from annotune.config import load_params
-from annotune.io import read_json, read_jsonl, write_json
-from annotune.metrics.agreement import annotator_agreement
-from annotune.metrics.alt_test import alt_test
-from annotune.metrics.comparison import compare_systems
-from annotune.metrics.cost import human_cost, system_cost
-from annotune.metrics.reference import diagnose
-from annotune.predictors import CLASSIFIER_META
-from annotune.systems import enabled, paired_with, spec
+from annotune.data.io import read_json, read_jsonl, write_json
+from annotune.evaluation.metrics.agreement import annotator_agreement
+from annotune.evaluation.metrics.alt_test import alt_test
+from annotune.evaluation.metrics.comparison import compare_systems
+from annotune.evaluation.metrics.cost import human_cost, system_cost
+from annotune.evaluation.metrics.reference import diagnose
+from annotune.systems import baselines, enabled, paired_with, spec
+from annotune.systems.predictors import CLASSIFIER_META
 
 PLOTS = ("confusion", "reliability", "roc", "pr", "coverage")
 

@@ -5,8 +5,8 @@ from pathlib import Path
 
 from annotune import cli
 from annotune.config import load_params
-from annotune.datasets import adapter
-from annotune.fetch import fetch
+from annotune.data.datasets import adapter
+from annotune.data.fetch import fetch
 
 
 def main(argv: list[str]) -> None:

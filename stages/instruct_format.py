@@ -5,8 +5,8 @@ from pathlib import Path
 
 from annotune import cli
 from annotune.config import load_params
-from annotune.io import SPLITS, read_jsonl, write_jsonl
-from annotune.prompts import instruct_record
+from annotune.data.io import SPLITS, read_jsonl, write_jsonl
+from annotune.systems.prompts import instruct_record
 
 
 def main(argv: list[str]) -> None:

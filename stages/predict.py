@@ -12,10 +12,10 @@ from pathlib import Path
 
 from annotune import cli
 from annotune.config import load_params
-from annotune.io import read_jsonl, write_json, write_jsonl
-from annotune.predictors import load_system
+from annotune.data.io import read_jsonl, write_json, write_jsonl
 from annotune.systems import spec
 from annotune.systems.meta import ModelMeta
+from annotune.systems.predictors import load_system
 
 
 def main(argv: list[str]) -> None:
@@ -53,7 +53,7 @@ def main(argv: list[str]) -> None:
     }
     record = {"timing": timing}
     if system.model is not None:
-        from annotune.models import inference_footprint, read_source
+        from annotune.systems.models import inference_footprint, read_source
 
         record |= {
             "base": read_source(args.base),  # the base LLM's id and resolved revision

@@ -5,9 +5,10 @@ import dataclasses
 import logging
 from pathlib import Path
 
-from annotune import cli, datasets
+from annotune import cli
 from annotune.config import load_params, save_resolved
-from annotune.io import write_json, write_jsonl
+from annotune.data import datasets
+from annotune.data.io import write_json, write_jsonl
 
 log = logging.getLogger("prepare")
 

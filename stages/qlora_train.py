@@ -10,7 +10,7 @@ from pathlib import Path
 
 from annotune import cli
 from annotune.config import load_params
-from annotune.io import read_jsonl
+from annotune.data.io import read_jsonl
 from annotune.systems import trained_by
 from annotune.systems.adapter import Adapter
 

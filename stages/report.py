@@ -9,9 +9,9 @@ from pathlib import Path
 
 from annotune import cli
 from annotune.config import load_params
-from annotune.io import read_json
-from annotune.report import summary
-from annotune.report_figures import task_figures
+from annotune.data.io import read_json
+from annotune.evaluation.report import summary
+from annotune.evaluation.report_figures import task_figures
 
 
 def main(argv: list[str]) -> None:

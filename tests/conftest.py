@@ -116,7 +116,7 @@ def on_gpu(bf16: bool, name: str = "NVIDIA A100-SXM4-80GB", free_gb: float = 80.
         stack.enter_context(mock.patch("torch.cuda.is_bf16_supported", return_value=bf16))
         stack.enter_context(mock.patch("torch.cuda.get_device_name", return_value=name))
         stack.enter_context(mock.patch("torch.cuda.mem_get_info", return_value=(free_gb * 1e9, free_gb * 1e9)))
-        stack.enter_context(mock.patch("annotune.models.bitsandbytes_problem", return_value=None))
+        stack.enter_context(mock.patch("annotune.systems.models.bitsandbytes_problem", return_value=None))
         yield
 
 

@@ -11,9 +11,9 @@ from pathlib import Path
 
 from ruamel.yaml import YAML
 
-from annotune.predictors import System
-from annotune.prompts import instruct_record
-from annotune.tasks import get_task
+from annotune.data.tasks import get_task
+from annotune.systems.predictors import System
+from annotune.systems.prompts import instruct_record
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent  # the venv's torchrun and accelerate, installed with requirements.txt

@@ -13,13 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from annotune import baselines
-from annotune.annotate import annotate
-from annotune.annotate_input import check_input, count_rows, read_rows
-from annotune.annotate_output import dev_handoff, part_path
 from annotune.config import BaselinesParams
 from annotune.errors import DataError
-from annotune.handoff import confidence, coverage_at, coverage_curve, threshold_for_accuracy
+from annotune.evaluation.handoff import confidence, coverage_at, coverage_curve, threshold_for_accuracy
+from annotune.systems import baselines
+from annotune.workflows.annotate import annotate
+from annotune.workflows.annotate_input import check_input, count_rows, read_rows
+from annotune.workflows.annotate_output import dev_handoff, part_path
 from tests.helpers import BIAS as TASK
 from tests.helpers import fake_predict, fake_system, posts, read_out, write_jsonl
 
@@ -69,7 +69,7 @@ def test_dev_handoff_from_prediction_records():
 def test_confidence_is_the_given_labels_score_and_evaluate_reads_the_same():
     """One confidence for annotate's rows, its dev hand-off and evaluate's coverage: the predicted label's score,
     not the highest (a generative LLM's answer can differ from its scores' favourite)."""
-    from annotune.metrics.calibration import coverage
+    from annotune.evaluation.metrics.calibration import coverage
 
     written_b = {"pred": "b", "gold": "b", "scores": {"a": 0.7, "b": 0.3}}
     assert confidence(written_b) == 0.3 and confidence({"pred": "a", "scores": {}}) is None
@@ -129,7 +129,7 @@ def test_csv_and_tsv(tmp_path):
 
 
 def test_csv_header_and_jsonl_keys_follow_prepares_rules(tmp_path):
-    """annotate reads as prepare does (annotune/readers.py): the header is the first line that is not blank, a
+    """annotate reads as prepare does (annotune/data/readers.py): the header is the first line that is not blank, a
     header naming a column twice is refused, a JSONL object naming a key twice is an error row."""
     path = tmp_path / "in.csv"
     path.write_text("\n\nid,post\n1,hello\n")
@@ -200,7 +200,7 @@ KILLABLE = textwrap.dedent(
     from pathlib import Path
     sys.path.insert(0, {tests!r})
     from helpers import fake_predict, fake_system
-    from annotune.annotate import annotate
+    from annotune.workflows.annotate import annotate
 
     def slow(rows):
         time.sleep(0.15)
@@ -265,7 +265,7 @@ def test_resume_refuses_a_part_from_another_input_or_system(tmp_path):
 
 def test_a_real_baseline_system(tmp_path):
     """load_system on a saved tfidf_logreg baseline: annotate gives what baselines.predict gives."""
-    from annotune.predictors import load_system
+    from annotune.systems.predictors import load_system
 
     train = [
         {"id": str(i), "input": text, "label": label}
@@ -292,10 +292,10 @@ def test_an_llm_adapter_system(tmp_path, tiny_llama):
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
 
-    from annotune.models import Runtime, load_tokenizer
-    from annotune.predictors import load_adapter, load_system
-    from annotune.prompts import prompt_ids
-    from annotune.scoring import llm_predictions
+    from annotune.systems.models import Runtime, load_tokenizer
+    from annotune.systems.predictors import load_adapter, load_system
+    from annotune.systems.prompts import prompt_ids
+    from annotune.systems.scoring import llm_predictions
 
     adapter = tmp_path / "adapter"
     model = AutoModelForCausalLM.from_pretrained(tiny_llama)

@@ -14,12 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from annotune import baselines
-from annotune.annotate import annotate
-from annotune.annotate_output import part_files, part_path
 from annotune.config import BaselinesParams
 from annotune.errors import DataError
-from annotune.processes import share_size
+from annotune.runtime.processes import share_size
+from annotune.systems import baselines
+from annotune.workflows.annotate import annotate
+from annotune.workflows.annotate_output import part_files, part_path
 from tests.helpers import BIAS as TASK
 from tests.helpers import (
     BIN,
@@ -132,9 +132,9 @@ def cli_args(out: str, *extra: str) -> list[str]:
 
 
 def test_two_processes_write_what_one_process_writes(workspace):
-    one = run_unchecked([sys.executable, "-m", "annotune.annotate", *cli_args("one/out.jsonl")], workspace)
+    one = run_unchecked([sys.executable, "-m", "annotune.workflows.annotate", *cli_args("one/out.jsonl")], workspace)
     assert one.returncode == 0, one.stderr[-3000:]
-    two = run_unchecked(torchrun(2, "-m", "annotune.annotate", *cli_args("two/out.jsonl")), workspace)
+    two = run_unchecked(torchrun(2, "-m", "annotune.workflows.annotate", *cli_args("two/out.jsonl")), workspace)
     assert two.returncode == 0, two.stderr[-3000:]
     assert "process 0 of 2 labels input records 1-16, 33-48, ... (105 of 201)" in two.stderr
     assert "process 1 of 2 labels input records 17-32, 49-64, ... (96 of 201)" in two.stderr
@@ -164,7 +164,8 @@ def test_two_processes_write_what_one_process_writes(workspace):
     port = str(free_port())
     accelerate = [str(BIN / "accelerate"), "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1"]
     launched = run_unchecked(
-        [*accelerate, "--main_process_port", port, "-m", "annotune.annotate", *cli_args("acc/out.jsonl")], workspace
+        [*accelerate, "--main_process_port", port, "-m", "annotune.workflows.annotate", *cli_args("acc/out.jsonl")],
+        workspace,
     )
     assert launched.returncode == 0, launched.stderr[-3000:]
     assert "process 1 of 2" in launched.stderr
@@ -204,7 +205,7 @@ DRIVER = textwrap.dedent(
     # padded into the same batch, its scores depend on the rows predicted together
     import os, sys, time
     sys.path.insert(0, {tests!r})
-    import annotune.annotate as command
+    import annotune.workflows.annotate as command
     from annotune import cli
     from helpers import fake_predict, fake_system
 

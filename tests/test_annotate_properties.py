@@ -12,10 +12,10 @@ import json
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from annotune.annotate import annotate
+from annotune.data.tasks import get_task
 from annotune.errors import AnnotuneError
-from annotune.predictors import System
-from annotune.tasks import get_task
+from annotune.systems.predictors import System
+from annotune.workflows.annotate import annotate
 
 TASK = get_task("sbic", "hasBiasedImplication")
 CELL = st.text(alphabet=st.sampled_from(list("ab é,;\"'\n\r\t|{}[]:")), max_size=12)

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from ruamel.yaml import YAML
 
-from annotune import baselines
 from annotune.config import BaselinesParams
-from annotune.tasks import get_task
+from annotune.data.tasks import get_task
+from annotune.systems import baselines
 from tests.helpers import ROOT, project_repo, run, tool_env
 
 pytestmark = pytest.mark.slow  # a DVC pipeline

@@ -9,16 +9,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from annotune import baselines, classifiers
-from annotune.annotate import annotate
-from annotune.annotate_input import read_rows
 from annotune.config import BaselinesParams, PrepareParams, TableParams, build
-from annotune.datasets import adapter, mrpc, prepare, sbic
-from annotune.datasets.common import DatasetError
+from annotune.data.datasets import adapter, mrpc, prepare, sbic
+from annotune.data.datasets.common import DatasetError
+from annotune.data.tasks import declared_task
 from annotune.errors import DataError, ParamsError
-from annotune.predictors import System
-from annotune.prompts import instruct_record, post_text, prompt_ids, render_prompt
-from annotune.tasks import declared_task
+from annotune.systems import baselines, classifiers
+from annotune.systems.predictors import System
+from annotune.systems.prompts import instruct_record, post_text, prompt_ids, render_prompt
+from annotune.workflows.annotate import annotate
+from annotune.workflows.annotate_input import read_rows
 from tests.conftest import make_tokenizer
 
 SENTIMENT = {"column": "label", "kind": "binary", "labels": ["neg", "pos"]}
@@ -293,7 +293,7 @@ def test_annotate_feeds_the_attributes_as_training_did(tmp_path):
 
 
 def test_qlora_training_examples_hold_the_attribute_lines():
-    from annotune.training import build_examples
+    from annotune.systems.training import build_examples
 
     tokenizer = make_tokenizer()
     examples, _ = build_examples(tokenizer, [instruct_record(TASK, RECORD), *rows_by_platform(2)], max_input_tokens=64)

@@ -5,11 +5,11 @@ import dataclasses
 
 import pytest
 
-from annotune.augment import REASONS, build_requests, diversity, filter_candidates, generate, normalize, post_of
+from annotune.data.tasks import get_task
 from annotune.errors import ParamsError
-from annotune.models import load_causal_lm, load_tokenizer, resolve_runtime
-from annotune.prompts import instruct_record
-from annotune.tasks import get_task
+from annotune.systems.augment import REASONS, build_requests, diversity, filter_candidates, generate, normalize, post_of
+from annotune.systems.models import load_causal_lm, load_tokenizer, resolve_runtime
+from annotune.systems.prompts import instruct_record
 
 TASK = get_task("sbic", "offensiveYN")
 POSTS = {

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from ruamel.yaml import YAML
 
-from annotune.io import read_jsonl, records_fingerprint
-from annotune.tasks import get_task
+from annotune.data.io import read_jsonl, records_fingerprint
+from annotune.data.tasks import get_task
 from tests.conftest import make_tiny_bert, make_tiny_llama
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -72,7 +72,7 @@ def test_augment_accounts_for_every_post_and_trains_the_encoder_on_gold_plus_kep
 
 
 def test_report_shows_the_augmented_encoder_against_the_encoder_and_a_few_posts():
-    from annotune.report_sections import augmentation_section
+    from annotune.evaluation.report_sections import augmentation_section
 
     task = get_task("sbic", TASK)
     augmentation = {
@@ -110,7 +110,7 @@ def test_report_shows_the_augmented_encoder_against_the_encoder_and_a_few_posts(
 
 @pytest.mark.parametrize("delta", [0.05, -0.05])
 def test_evaluate_tests_the_augmented_encoder_paired_against_the_encoder(delta):
-    from annotune.metrics.comparison import compare_systems
+    from annotune.evaluation.metrics.comparison import compare_systems
 
     task = get_task("sbic", TASK)
     gold = ["implied_bias", "no_implied_bias"] * 20

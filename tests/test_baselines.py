@@ -2,9 +2,9 @@
 
 import pytest
 
-from annotune import baselines
 from annotune.config import BaselinesParams
-from annotune.tasks import declared_task, get_task
+from annotune.data.tasks import declared_task, get_task
+from annotune.systems import baselines
 from tests.helpers import BIASED, NEUTRAL, TEST, TRAIN
 
 BIAS = get_task("sbic", "hasBiasedImplication")
@@ -62,7 +62,7 @@ def test_tfidf_one_vs_rest_for_target_groups():
 
 @pytest.mark.parametrize("method", baselines.METHODS)
 def test_multilabel_baselines_score_every_declared_label(method):
-    from annotune.tasks import declared_task
+    from annotune.data.tasks import declared_task
 
     task = declared_task("topics", "multilabel", ["Food", "Pets", "Travel"], None, {}, None)
     labels = ["Food", "Food, Pets", "Pets", "Pets", "Food", "Food, Pets"]

@@ -6,8 +6,8 @@ from pathlib import Path
 
 from ruamel.yaml import YAML
 
-from annotune.budget import crossings, exp_run_commands, report, table_md
-from annotune.datasets.common import stratified_split
+from annotune.data.datasets.common import stratified_split
+from annotune.workflows.budget import crossings, exp_run_commands, report, table_md
 
 ROOT = Path(__file__).resolve().parents[1]
 

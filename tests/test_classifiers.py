@@ -4,9 +4,9 @@ head), soft prompts, and the LLM with a LoRA-trained classification head -- each
 import pytest
 import torch
 
-from annotune.classifiers import classifier_predictions, freeze_layers, load_classifier, train_classifier
 from annotune.config import EncoderParams, LlmHeadParams
-from annotune.tasks import get_task
+from annotune.data.tasks import get_task
+from annotune.systems.classifiers import classifier_predictions, freeze_layers, load_classifier, train_classifier
 from tests.conftest import make_tiny_bert
 from tests.helpers import BIAS, BIAS_ROWS, TEXTS, text_rows
 
@@ -74,8 +74,8 @@ def test_multilabel_head_for_target_groups(tiny_bert, tmp_path):
 
 
 def test_multilabel_task_scores_every_label_and_pairs_are_encoded_as_pairs(tiny_bert, tmp_path):
-    from annotune.classifiers import encode, load_classifier
-    from annotune.tasks import declared_task
+    from annotune.data.tasks import declared_task
+    from annotune.systems.classifiers import encode, load_classifier
 
     task = declared_task("tags", "multilabel", ["bias", "calm", "unused"], None, {}, None)
     labels = ["bias", "bias", "calm", "calm"]
@@ -115,7 +115,7 @@ TAGS_DEV = [{**r, "label": "Calm, Rare" if i == 3 else r["label"]} for i, r in e
 
 
 def tags_task():
-    from annotune.tasks import declared_task
+    from annotune.data.tasks import declared_task
 
     return declared_task("tags", "multilabel", TAGS_TASK_LABELS, None, {}, None)
 
@@ -123,8 +123,8 @@ def tags_task():
 def test_dev_thresholds_let_a_rare_label_be_predicted_and_are_stored_with_the_model(tiny_bert, tmp_path):
     import json
 
-    from annotune.classifiers import META_FILE
-    from annotune.predictors import load_system
+    from annotune.systems.classifiers import META_FILE
+    from annotune.systems.predictors import load_system
 
     task = tags_task()
     train_classifier("encoder", tiny_bert, task, TAGS_ROWS, TAGS_DEV, FAST, 0, tmp_path)
@@ -147,7 +147,7 @@ def test_dev_thresholds_let_a_rare_label_be_predicted_and_are_stored_with_the_mo
 
 
 def test_fixed_thresholds_and_balanced_positive_weights(tiny_bert, tmp_path):
-    from annotune.classifiers import _class_weights
+    from annotune.systems.classifiers import _class_weights
 
     task = tags_task()
     params = EncoderParams(**{**FAST.__dict__, "multilabel_thresholds": "fixed", "class_weight": "balanced"})

@@ -167,17 +167,6 @@ def test_annotune_command_lists_its_subcommands_and_the_systems(tmp_path):
     assert unknown.returncode == 2 and "unknown command 'lable'" in unknown.stderr
 
 
-def test_cpu_threads_split_the_cores_between_processes():
-    from annotune.cli import cpu_threads
-
-    cores = cpu_threads({})[0]
-    assert cpu_threads({"ANNOTUNE_THREADS": "3"}) == (3, "ANNOTUNE_THREADS")
-    assert cpu_threads({"LOCAL_WORLD_SIZE": str(cores)})[0] == 1
-    assert cpu_threads({"LOCAL_WORLD_SIZE": str(cores * 4)})[0] == 1  # never zero
-    with pytest.raises(ParamsError, match="ANNOTUNE_THREADS='two'"):
-        cpu_threads({"ANNOTUNE_THREADS": "two"})
-
-
 def test_stage_logs_and_applies_its_thread_share(tmp_path):
     code = (
         "import os, torch\nos.environ['ANNOTUNE_THREADS'] = '1'\ncli.run(lambda argv: print(torch.get_num_threads()))"

@@ -6,12 +6,12 @@ import json
 import pytest
 
 from annotune.config import TableParams
-from annotune.datasets import goemotions, mrpc
-from annotune.datasets.common import DatasetError
-from annotune.datasets.table import TableAdapter
+from annotune.data.datasets import goemotions, mrpc
+from annotune.data.datasets.common import DatasetError
+from annotune.data.datasets.table import TableAdapter
+from annotune.data.tasks import GOEMOTIONS_LABELS, declared_task, get_task
 from annotune.errors import ParamsError
-from annotune.prompts import instruct_record
-from annotune.tasks import GOEMOTIONS_LABELS, declared_task, get_task
+from annotune.systems.prompts import instruct_record
 
 MRPC_HEADER = "\ufeffQuality\t#1 ID\t#2 ID\t#1 String\t#2 String\n"
 
@@ -168,7 +168,7 @@ def test_prepare_stops_on_an_empty_split_naming_it(tmp_path):
     from pathlib import Path
 
     from annotune.config import PrepareParams, load_params
-    from annotune.datasets import adapter, prepare
+    from annotune.data.datasets import adapter, prepare
 
     (tmp_path / "all.csv").write_text("text,label,split\ngood,pos,train\nbad,neg,train\nfine,pos,test\n")
     declaration = TableParams(

@@ -9,14 +9,14 @@ from pathlib import Path
 import pytest
 from ruamel.yaml import YAML
 
-from annotune.annotate_input import read_rows
 from annotune.config import Params, PrepareParams, TableParams, build
-from annotune.datasets import adapter, prepare, sbic
-from annotune.datasets.common import DatasetError
+from annotune.data.datasets import adapter, prepare, sbic
+from annotune.data.datasets.common import DatasetError
+from annotune.data.tasks import declared_task
 from annotune.errors import DataError, ParamsError
-from annotune.metrics.agreement import human_agreement, krippendorff_alpha, leave_one_out_kappa
-from annotune.profiles import applied, load_profile
-from annotune.tasks import declared_task
+from annotune.evaluation.metrics.agreement import human_agreement, krippendorff_alpha, leave_one_out_kappa
+from annotune.workflows.annotate_input import read_rows
+from annotune.workflows.profiles import applied, load_profile
 
 ROOT = Path(__file__).resolve().parents[1]
 SENTIMENT = {"column": "label", "kind": "multiclass", "labels": ["neg", "neu", "pos"]}
@@ -142,7 +142,7 @@ i2,dull plot,w3,neg
     [("first", "pos", "neg"), ("last", "neg", "pos"), ("majority", "neg", None)],
 )
 def test_long_shape_repeats_keep_one_label_per_annotator_and_record_them(tmp_path, policy, good_w1, dull_w1):
-    from annotune.metrics.reference import repeats
+    from annotune.evaluation.metrics.reference import repeats
 
     (tmp_path / "train.csv").write_text(REPEATED)
     write_others(tmp_path, "item,text,worker,label", "x,other,w1,pos")
@@ -512,7 +512,7 @@ EXCEL_CSV = (
 
 
 def test_prepare_and_annotate_read_one_csv_alike(tmp_path):
-    """One reader (annotune/readers.py) for prepare and annotate: the same rows from a CSV as Excel writes it, and
+    """One reader (annotune/data/readers.py) for prepare and annotate: the same rows from a CSV as Excel writes it, and
     a byte that is not UTF-8 named by file and line by both."""
     (tmp_path / "train.csv").write_text(EXCEL_CSV, encoding="utf-8", newline="")
     write_others(tmp_path, "post_id,post,label", "other,text,pos")

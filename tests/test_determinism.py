@@ -13,13 +13,13 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from annotune import baselines
-from annotune.classifiers import classifier_predictions, train_classifier
 from annotune.config import BaselinesParams, EncoderParams, LlmHeadParams, QloraParams
-from annotune.models import load_tokenizer, resolve_runtime
-from annotune.predictors import load_adapter
-from annotune.prompts import prompt_ids
-from annotune.training import train_qlora
+from annotune.systems import baselines
+from annotune.systems.classifiers import classifier_predictions, train_classifier
+from annotune.systems.models import load_tokenizer, resolve_runtime
+from annotune.systems.predictors import load_adapter
+from annotune.systems.prompts import prompt_ids
+from annotune.systems.training import train_qlora
 from tests.conftest import make_tiny_bert
 from tests.helpers import BIAS, BIAS_ROWS, POSTS, TEXTS, records
 

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from ruamel.yaml import YAML
 
-from annotune import baselines
 from annotune.config import BaselinesParams
-from annotune.io import records_fingerprint
-from annotune.tasks import get_task
+from annotune.data.io import records_fingerprint
+from annotune.data.tasks import get_task
+from annotune.systems import baselines
 from tests.helpers import env, torchrun
 
 pytestmark = pytest.mark.slow  # torchrun launches and an encoder training

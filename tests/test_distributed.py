@@ -10,9 +10,9 @@ import pytest
 import torch
 from ruamel.yaml import YAML
 
-from annotune.io import read_json, write_jsonl
-from annotune.models import load_causal_lm, resolve_runtime
-from annotune.predictors import load_adapter
+from annotune.data.io import read_json, write_jsonl
+from annotune.systems.models import load_causal_lm, resolve_runtime
+from annotune.systems.predictors import load_adapter
 from tests.helpers import records
 
 pytestmark = pytest.mark.slow  # torchrun launches

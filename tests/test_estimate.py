@@ -1,4 +1,4 @@
-"""Estimates from model labels plus a random human-labelled sample (annotune/estimate.py): the intervals keep
+"""Estimates from model labels plus a random human-labelled sample (annotune/evaluation/estimate.py): the intervals keep
 their nominal coverage on data with known truth (seeded simulations), weights repair a non-uniform gold sample,
 an uninformative model costs nothing, the planner and the guards, and the command on files."""
 
@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from annotune import estimate
+from annotune.evaluation import estimate
 
 ROOT = Path(__file__).resolve().parents[1]
 LEVEL = 0.9

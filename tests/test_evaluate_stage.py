@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from annotune.config import load_params
-from annotune.io import read_json, write_jsonl
-from annotune.report import verdict
+from annotune.data.io import read_json, write_jsonl
+from annotune.evaluation.report import verdict
 from annotune.systems import enabled
 from stages import evaluate
 

@@ -13,8 +13,8 @@ import pytest
 import torch
 
 from annotune.errors import DataError
-from annotune.export import MERGE_ATOL, QuantizedBaseWarning, logit_difference, merge_adapter
-from annotune.export import main as export_main
+from annotune.workflows.export import MERGE_ATOL, QuantizedBaseWarning, logit_difference, merge_adapter
+from annotune.workflows.export import main as export_main
 from tests.helpers import make_adapter
 
 
@@ -62,7 +62,7 @@ def test_dequantized_merge_reproduces_the_4bit_model_as_trained(tmp_path, tiny_l
     merged into the float32 base it does not (what the warning is about)."""
     from peft import LoraConfig, PeftModel, get_peft_model
 
-    from annotune.models import Runtime, load_causal_lm
+    from annotune.systems.models import Runtime, load_causal_lm
 
     runtime = Runtime(device="cpu", compute_dtype="float32", quantization="nf4")
     torch.manual_seed(1)
@@ -152,7 +152,7 @@ def test_an_adapter_of_another_task_is_refused(tmp_path, tiny_llama, monkeypatch
 
 
 def test_a_failed_export_leaves_the_earlier_one_as_it_was(tmp_path, tiny_llama, monkeypatch):
-    import annotune.export
+    import annotune.workflows.export
 
     adapter = make_adapter(tiny_llama, tmp_path / "adapter")
     out = tmp_path / "exports" / "merged"
@@ -165,7 +165,7 @@ def test_a_failed_export_leaves_the_earlier_one_as_it_was(tmp_path, tiny_llama, 
         raise RuntimeError("disk full")
 
     with monkeypatch.context() as patch:
-        patch.setattr(annotune.export, "write_merged_card", fail)
+        patch.setattr(annotune.workflows.export, "write_merged_card", fail)
         with pytest.raises(RuntimeError, match="disk full"):
             merge_adapter(tiny_llama, adapter, out)
     assert snapshot(out) == earlier

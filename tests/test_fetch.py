@@ -5,7 +5,7 @@ import shutil
 
 import pytest
 
-from annotune.fetch import FetchError, RawSource, fetch
+from annotune.data.fetch import FetchError, RawSource, fetch
 
 
 @pytest.fixture

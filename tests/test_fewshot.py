@@ -1,6 +1,6 @@
 """Few-shot exemplar selection is deterministic and never shows the model the row it answers."""
 
-from annotune.prompts import (
+from annotune.systems.prompts import (
     SimilarExemplars,
     boundary_exemplars,
     boundary_margins,

@@ -1,4 +1,5 @@
-"""annotune labelstudio: tasks out, labels back (annotune/labelstudio.py), and a real round trip through a Label
+"""annotune labelstudio: tasks out, labels back (annotune/workflows/labelstudio.py), and a real round trip through a
+Label
 Studio server started here (skipped when its virtual environment, .venv-labelstudio, is absent)."""
 
 from __future__ import annotations
@@ -21,10 +22,10 @@ from pathlib import Path
 import pytest
 from ruamel.yaml import YAML
 
-from annotune import labelstudio, labelstudio_import
 from annotune.config import read_params_file
+from annotune.data.tasks import TASKS
 from annotune.errors import DataError, ParamsError
-from annotune.tasks import TASKS
+from annotune.workflows import labelstudio, labelstudio_import
 
 ROOT = Path(__file__).resolve().parents[1]
 BIAS = TASKS["sbic"]["hasBiasedImplication"]
@@ -160,7 +161,7 @@ def test_export_pre_annotates_with_the_model_and_keeps_gold_blind(project, capsy
 
 
 def test_export_of_a_select_batch_sends_its_random_slice_blind_with_inclusion_probabilities(project):
-    from annotune.select import main as select_main
+    from annotune.workflows.select import main as select_main
 
     select_main(["--predictions", "annotated.jsonl", "--strategy", "mixture", "--batch", "4", "--random-share", "0.5",
                  "--seed", "1", "--out", "batch.jsonl"])  # fmt: skip
@@ -345,8 +346,8 @@ def test_import_command_writes_a_long_csv_a_table_declaration_reads(project, cap
 def read_as_table(labels: Path, **options) -> dict[str, dict]:
     """The imported labels read by the ``table`` declaration docs/annotation-loop.md shows: item_id -> record."""
     from annotune.config import TableParams, build
-    from annotune.datasets import adapter
-    from annotune.tasks import declared_task
+    from annotune.data.datasets import adapter
+    from annotune.data.tasks import declared_task
 
     declaration = {
         "files": {split: str(labels) for split in ("train", "dev", "test")},
@@ -540,7 +541,7 @@ def choice(label: str) -> list[dict]:
 
 @pytest.mark.slow  # a real Label Studio server
 def test_round_trip_through_label_studio(label_studio, project):
-    from annotune.select import main as select_main
+    from annotune.workflows.select import main as select_main
 
     server = label_studio
     select_main(["--predictions", "annotated.jsonl", "--strategy", "mixture", "--batch", "4", "--random-share", "0.5",

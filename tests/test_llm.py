@@ -4,11 +4,11 @@ import pytest
 import torch
 
 from annotune.config import QloraParams
-from annotune.models import load_causal_lm, load_tokenizer, resolve_runtime
-from annotune.predictors import load_adapter
-from annotune.prompts import answer_ids, prompt_ids
-from annotune.scoring import answer_logprobs, generate
-from annotune.training import IGNORE_INDEX, PadCollator, build_examples, train_qlora
+from annotune.systems.models import load_causal_lm, load_tokenizer, resolve_runtime
+from annotune.systems.predictors import load_adapter
+from annotune.systems.prompts import answer_ids, prompt_ids
+from annotune.systems.scoring import answer_logprobs, generate
+from annotune.systems.training import IGNORE_INDEX, PadCollator, build_examples, train_qlora
 from tests.helpers import OFFENSIVE as TASK
 from tests.helpers import POSTS, records
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from annotune.metrics.agreement import (
+from annotune.evaluation.metrics.agreement import (
     human_agreement,
     krippendorff_alpha,
     leave_one_out_kappa,
@@ -63,7 +63,7 @@ def test_pairwise_agreement_by_hand():
 
 
 def test_each_annotators_kappa_against_the_others_majority():
-    from annotune.metrics.agreement import annotator_agreement, annotator_kappas
+    from annotune.evaluation.metrics.agreement import annotator_agreement, annotator_kappas
 
     # "bad" always disagrees with the two others, who agree; "ok" agrees with the other's majority
     annotations = [["x", "x", "y"], ["y", "y", "x"], ["x", "x", "y"], ["y", "y", "x"]]
@@ -85,7 +85,7 @@ def test_gwet_ac1_on_gwets_two_rater_example_where_kappa_collapses():
     kappa = (0.944 - 0.94528) / (1 - 0.94528) = -0.00128 / 0.05472 = -0.023392 (the "paradox")."""
     from sklearn.metrics import cohen_kappa_score
 
-    from annotune.metrics.agreement import gwet_ac1
+    from annotune.evaluation.metrics.agreement import gwet_ac1
 
     units = [["+", "+"]] * 118 + [["+", "-"]] * 5 + [["-", "+"]] * 2
     assert gwet_ac1(units) == pytest.approx(0.889568 / 0.945568, abs=1e-12)
@@ -100,7 +100,7 @@ def test_gwet_ac1_with_missing_ratings_on_the_handbook_example():
     """Gwet's Handbook of Inter-Rater Reliability, 4 raters x 12 units with missing ratings (the data of
     Krippendorff's example above): pa = 0.8182, pe = 0.1903, AC1 = 0.7754 (also irrCAC's documented
     value for its ``raw_4raters`` data; irrCAC 0.4.4 gives 0.7754440681 with the categories given)."""
-    from annotune.metrics.agreement import gwet_ac1
+    from annotune.evaluation.metrics.agreement import gwet_ac1
 
     coders = [
         [1, 2, 3, 3, 2, 1, 4, 1, 2, None, None, None],
@@ -115,7 +115,7 @@ def test_gwet_ac1_with_missing_ratings_on_the_handbook_example():
 def test_gwet_ac1_with_string_labels_against_irrcac():
     """4 raters, 15 items, 3 labels, a quarter of the ratings missing; irrCAC 0.4.4 (``CAC(ratings,
     categories=labels).gwet()``) gives AC1 = 0.4794867161 (pa = 0.6444444444, pe = 0.3169135802)."""
-    from annotune.metrics.agreement import gwet_ac1
+    from annotune.evaluation.metrics.agreement import gwet_ac1
 
     n, m, o = "not_offensive", "maybe_offensive", "offensive"
     units = [
@@ -140,7 +140,7 @@ def test_gwet_ac1_with_string_labels_against_irrcac():
 
 
 def test_ac1_of_a_system_against_the_human_majority():
-    from annotune.metrics.agreement import ac1_vs_human_majority, human_agreement
+    from annotune.evaluation.metrics.agreement import ac1_vs_human_majority, human_agreement
 
     # majorities a, (tie: skipped), b, a, b -> pairs (a,a) (b,b) (a,a) (a,b): pa = 3/4;
     # pi_a = (1 + 0 + 1 + 1/2) / 4 = 5/8, pi_b = 3/8; pe = 2 (5/8)(3/8) = 15/32 -> AC1 = (9/32) / (17/32)

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from annotune.metrics.alt_test import alt_test, annotator_tests, by_rejections, jaccard, one_sided_p
+from annotune.evaluation.metrics.alt_test import alt_test, annotator_tests, by_rejections, jaccard, one_sided_p
 
 LABELS = ["a", "b", "c"]
 

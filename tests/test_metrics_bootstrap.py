@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from annotune.metrics.bootstrap import bootstrap_indices, bootstrap_interval, paired_bootstrap_p
+from annotune.evaluation.metrics.bootstrap import bootstrap_indices, bootstrap_interval, paired_bootstrap_p
 
 
 def test_bootstrap_is_seeded_and_brackets_the_estimate():

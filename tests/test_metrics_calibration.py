@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from sklearn.metrics import auc, average_precision_score, brier_score_loss, roc_auc_score
 
-from annotune.metrics.calibration import curve_rows, expected_calibration_error, multiclass_brier
-from annotune.tasks import get_task
+from annotune.data.tasks import get_task
+from annotune.evaluation.metrics.calibration import curve_rows, expected_calibration_error, multiclass_brier
 
 BIAS = get_task("sbic", "hasBiasedImplication")
 OFFENSIVE = get_task("sbic", "offensiveYN")
@@ -65,7 +65,7 @@ def test_curve_rows_integrate_to_sklearn_scores():
 
 
 def test_coverage_at_target_accuracy_by_hand():
-    from annotune.metrics.calibration import coverage
+    from annotune.evaluation.metrics.calibration import coverage
 
     confidences = [0.9, 0.8, 0.7, 0.6]
     golds = ["implied_bias", "implied_bias", "no_implied_bias", "no_implied_bias"]  # the 0.7 row is wrong

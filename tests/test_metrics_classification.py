@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 from sklearn.metrics import f1_score, roc_auc_score
 
-from annotune.metrics.classification import binarized_f1, classification_metrics
-from annotune.tasks import get_task
+from annotune.data.tasks import get_task
+from annotune.evaluation.metrics.classification import binarized_f1, classification_metrics
 
 BIAS = get_task("sbic", "hasBiasedImplication")
 OFFENSIVE = get_task("sbic", "offensiveYN")
@@ -70,7 +70,7 @@ def test_unknown_label_is_an_error():
 def test_fast_bootstrap_statistics_equal_sklearn_with_ties_and_absent_classes():
     from sklearn.metrics import f1_score, roc_auc_score
 
-    from annotune.metrics.classification import _binary_auc, _f1_from_counts, _label_counts
+    from annotune.evaluation.metrics.classification import _binary_auc, _f1_from_counts, _label_counts
 
     rng = np.random.default_rng(1)
     for _ in range(20):

@@ -4,8 +4,8 @@ import pytest
 
 
 def test_compare_systems_marks_best_baseline_and_reports_humans():
-    from annotune.metrics.comparison import compare_systems
-    from annotune.tasks import get_task
+    from annotune.data.tasks import get_task
+    from annotune.evaluation.metrics.comparison import compare_systems
 
     task = get_task("sbic", "hasBiasedImplication")
     gold = ["implied_bias", "no_implied_bias"] * 10

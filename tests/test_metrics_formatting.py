@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from annotune.metrics.formatting import plain_numbers
+from annotune.evaluation.metrics.formatting import plain_numbers
 
 
 def test_plain_numbers_round_nest_and_turn_nan_into_null():

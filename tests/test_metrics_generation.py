@@ -4,8 +4,9 @@ recall, against hand-computed values."""
 import numpy as np
 import pytest
 
-from annotune.metrics.comparison import evaluate
-from annotune.metrics.generation import (
+from annotune.data.tasks import get_task
+from annotune.evaluation.metrics.comparison import evaluate
+from annotune.evaluation.metrics.generation import (
     generation_metrics,
     reference_generation_scores,
     rouge_l,
@@ -13,7 +14,6 @@ from annotune.metrics.generation import (
     set_scores,
     top_group_recall,
 )
-from annotune.tasks import get_task
 
 
 def test_set_scores_by_hand():

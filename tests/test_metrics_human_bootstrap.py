@@ -7,9 +7,14 @@ import itertools
 import numpy as np
 import pytest
 
-from annotune.metrics.agreement import gwet_ac1, kappa_vs_human_majority, krippendorff_alpha, leave_one_out_kappa
-from annotune.metrics.bootstrap import bootstrap_indices
-from annotune.metrics.human_bootstrap import HumanCounts, LabelCodes, human_intervals, versus_human
+from annotune.evaluation.metrics.agreement import (
+    gwet_ac1,
+    kappa_vs_human_majority,
+    krippendorff_alpha,
+    leave_one_out_kappa,
+)
+from annotune.evaluation.metrics.bootstrap import bootstrap_indices
+from annotune.evaluation.metrics.human_bootstrap import HumanCounts, LabelCodes, human_intervals, versus_human
 
 PREVALENCE, ANNOTATOR_ACCURACY, SYSTEM_ACCURACY = 0.4, 0.8, 0.75
 

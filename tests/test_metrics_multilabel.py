@@ -4,11 +4,11 @@ import numpy as np
 import pytest
 from sklearn.metrics import f1_score, hamming_loss, roc_auc_score
 
-from annotune.metrics.calibration import curve_rows
-from annotune.metrics.classification import confusion_rows
-from annotune.metrics.comparison import compare_systems
-from annotune.metrics.multilabel import multilabel_metrics
-from annotune.tasks import declared_task
+from annotune.data.tasks import declared_task
+from annotune.evaluation.metrics.calibration import curve_rows
+from annotune.evaluation.metrics.classification import confusion_rows
+from annotune.evaluation.metrics.comparison import compare_systems
+from annotune.evaluation.metrics.multilabel import multilabel_metrics
 
 TASK = declared_task("tags", "multilabel", ["a", "b", "c"], None, {}, None)
 GOLD = ["a, b", "b", "c", "a", "none"]

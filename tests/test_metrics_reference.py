@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from annotune.metrics.reference import (
+from annotune.data.tasks import get_task
+from annotune.evaluation.metrics.reference import (
     IMPLAUSIBLE_MIN_ITEMS,
     coverage,
     diagnose,
@@ -11,7 +12,6 @@ from annotune.metrics.reference import (
     repeats,
     selection,
 )
-from annotune.tasks import get_task
 
 BIAS = get_task("sbic", "hasBiasedImplication")
 TARGET = get_task("sbic", "targetMinority")

@@ -11,10 +11,10 @@ import pytest
 import torch
 from ruamel.yaml import YAML
 
-from annotune.export import logit_difference
-from annotune.io import write_jsonl
-from annotune.model_card import CARD_FILE
-from annotune.models import SOURCE_FILE, adapter_base, point_adapter_at_base, resolve
+from annotune.data.io import write_jsonl
+from annotune.systems.model_card import CARD_FILE
+from annotune.systems.models import SOURCE_FILE, adapter_base, point_adapter_at_base, resolve
+from annotune.workflows.export import logit_difference
 from tests.helpers import COMMIT, POSTS, make_adapter, records
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -96,8 +96,8 @@ def test_adapter_on_a_hub_base_loads_by_id_and_commit_anywhere(offline_hub, tmp_
 
 
 def test_hub_base_is_named_with_its_commit_and_licence_in_the_card(offline_hub, tmp_path):  # noqa: F811
-    from annotune import model_card
-    from annotune.tasks import get_task
+    from annotune.data.tasks import get_task
+    from annotune.systems import model_card
 
     base = tmp_path / "base"
     resolve("org/tiny@main", base)
@@ -135,7 +135,7 @@ def test_soft_prompt_adapter_names_its_base_relative_to_itself(project, tmp_path
     from peft import PeftModel
     from transformers import AutoModelForSequenceClassification
 
-    from annotune.classifiers import load_classifier
+    from annotune.systems.classifiers import load_classifier
     from stages import baseline_train
     from tests.conftest import make_tiny_bert
 

@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from annotune import baselines
 from annotune.config import BaselinesParams
+from annotune.data.io import read_json, records_fingerprint, write_jsonl
+from annotune.data.tasks import get_task
 from annotune.errors import DataError
-from annotune.io import read_json, records_fingerprint, write_jsonl
-from annotune.predictors import load_system, refuse_model_of_another_task
-from annotune.tasks import get_task
+from annotune.systems import baselines
+from annotune.systems.predictors import load_system, refuse_model_of_another_task
 from tests.helpers import TEST, TRAIN
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -9,7 +9,7 @@ from unittest import mock
 import pytest
 import torch
 
-from annotune.models import (
+from annotune.systems.models import (
     CHATML_END,
     SOURCE_FILE,
     ModelResolutionError,
@@ -19,7 +19,7 @@ from annotune.models import (
     resolve,
     resolve_runtime,
 )
-from annotune.preflight import PreflightError
+from annotune.systems.preflight import PreflightError
 from tests.conftest import on_gpu
 from tests.helpers import COMMIT
 

@@ -71,7 +71,7 @@ def test_dvc_repro_cache_and_experiment(tmp_path, tiny_llama, shared_sbic):
     changed = {path for path, metrics in diff.items() if any(m.get("diff") for m in metrics.values())}
     assert any(path.startswith("metrics/train/") for path in changed)
     # the experiment's plots against the committed run, as a page that needs no internet
-    run([sys.executable, "-m", "annotune.offline_plots", "diff", "HEAD", "-o", "review"], repo, env)
+    run([sys.executable, "-m", "annotune.evaluation.offline_plots", "diff", "HEAD", "-o", "review"], repo, env)
     page = (repo / "review" / "index.html").read_text()
     assert "<script src=" not in page and "window.vegaEmbed=" in page
     assert 'data-chart="offensiveYN/roc"' in page

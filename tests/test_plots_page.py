@@ -1,4 +1,5 @@
-"""The review page (annotune/offline_plots.py and its dvc_sections, plots_tables, plots_page modules): dvc.yaml's
+"""The review page (annotune/evaluation/offline_plots.py and its dvc_sections, plots_tables, plots_page modules):
+dvc.yaml's
 top-level charts, the page generator, and the page rendered by a real headless Chromium with the network off
 (skipped where chromium is not installed)."""
 
@@ -18,8 +19,9 @@ from pathlib import Path
 import pytest
 from ruamel.yaml import YAML
 
-from annotune import dvc_sections, plots_page, plots_tables
 from annotune.config import load_params
+from annotune.evaluation import plots_page, plots_tables
+from annotune.workflows import dvc_sections
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -237,7 +239,7 @@ def pages(tmp_path_factory) -> dict:
     run(["git", "-c", "user.name=t", "-c", "user.email=t@t.invalid", "commit", "-qm", "results"], repo)
     started = time.monotonic()
     shown = json.loads(run([*dvc, "plots", "show", "--json"], repo))
-    page = [sys.executable, "-m", "annotune.offline_plots"]
+    page = [sys.executable, "-m", "annotune.evaluation.offline_plots"]
     run([*page, "show", "-o", "show"], repo)
     eval_file = repo / "metrics" / "eval" / "hasBiasedImplication.json"
     metrics = json.loads(eval_file.read_text())

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from annotune import preflight
-from annotune.preflight import PreflightError
+from annotune.systems import preflight
+from annotune.systems.preflight import PreflightError
 from tests.conftest import on_gpu
 
 LLAMA_2_7B = {  # meta-llama/Llama-2-7b-hf config.json, the fields that size it

@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 
 from annotune.config import PrepareParams, load_params
-from annotune.datasets import prepare
-from annotune.datasets.common import record_id, remove_leakage, stratified_split
+from annotune.data.datasets import prepare
+from annotune.data.datasets.common import record_id, remove_leakage, stratified_split
 
 TASKS = ["hasBiasedImplication", "offensiveYN", "targetMinority"]
 DEFAULTS = load_params(Path(__file__).resolve().parents[1] / "params.yaml")
@@ -97,7 +97,7 @@ def annotated(index: int, annotators: list[str], label: str = "a") -> dict:
 
 
 def test_annotator_sample_gives_the_most_active_annotators_their_target_then_fills_stratified():
-    from annotune.datasets.common import annotator_sample
+    from annotune.data.datasets.common import annotator_sample
 
     # "busy" and "keen" share 40 items, "rare" labels 12 with them; 60 items have one annotator only
     records = [annotated(i, ["busy", "keen"], "a" if i % 4 else "b") for i in range(40)]

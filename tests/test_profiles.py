@@ -9,9 +9,9 @@ import pytest
 from ruamel.yaml import YAML
 
 from annotune.config import Params, ParamsError, build
-from annotune.models import resolve_runtime
-from annotune.preflight import PreflightError
-from annotune.profiles import applied, apply_to_params_file, load_profile, override
+from annotune.systems.models import resolve_runtime
+from annotune.systems.preflight import PreflightError
+from annotune.workflows.profiles import applied, apply_to_params_file, load_profile, override
 from tests.conftest import on_gpu
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -2,10 +2,10 @@
 
 import json
 
-from annotune.metrics.comparison import compare_systems
-from annotune.report import summary, system_table
-from annotune.report_figures import task_figures
-from annotune.tasks import get_task
+from annotune.data.tasks import get_task
+from annotune.evaluation.metrics.comparison import compare_systems
+from annotune.evaluation.report import summary, system_table
+from annotune.evaluation.report_figures import task_figures
 
 OFFENSIVE = get_task("sbic", "offensiveYN")
 TARGET = get_task("sbic", "targetMinority")
@@ -68,7 +68,7 @@ def test_table_sorts_by_main_metric_and_marks_the_best():
 
 
 def test_distillation_section_says_how_much_of_the_gap_closes():
-    from annotune.report_sections import distillation_section
+    from annotune.evaluation.report_sections import distillation_section
 
     bias = get_task("sbic", "hasBiasedImplication")
     metrics = {"qlora": {"macro_f1": 0.8}, "encoder": {"macro_f1": 0.6}, "encoder_distilled": {"macro_f1": 0.75}}
@@ -80,7 +80,7 @@ def test_distillation_section_says_how_much_of_the_gap_closes():
 
 def test_distillation_section_compares_with_the_labeller_params_name():
     """distill.labeller is configurable: the section reads that system's score, not QLoRA's."""
-    from annotune.report_sections import distillation_section
+    from annotune.evaluation.report_sections import distillation_section
 
     bias = get_task("sbic", "hasBiasedImplication")
     metrics = {"qlora": {"macro_f1": 0.9}, "llm_head": {"macro_f1": 0.7}, "encoder": {"macro_f1": 0.6}}
@@ -106,9 +106,9 @@ def renderings(value: float) -> set[str]:
 def test_verdict_sentences_use_only_numbers_the_metrics_hold():
     import re
 
-    from annotune.metrics.alt_test import alt_test
-    from annotune.metrics.cost import human_cost, system_cost
-    from annotune.report import verdict
+    from annotune.evaluation.metrics.alt_test import alt_test
+    from annotune.evaluation.metrics.cost import human_cost, system_cost
+    from annotune.evaluation.report import verdict
 
     predictions = {"qlora": offensive_system(2), "majority": offensive_system(1), "tfidf_logreg": offensive_system(4)}
     annotations = [[r["gold"], r["gold"], r["gold"], "offensive"] for r in predictions["qlora"]]
@@ -129,7 +129,7 @@ def test_verdict_sentences_use_only_numbers_the_metrics_hold():
 
 
 def test_verdict_without_annotators_names_the_best_system():
-    from annotune.report import verdict
+    from annotune.evaluation.report import verdict
 
     metrics, _ = compare_systems(OFFENSIVE, {"qlora": offensive_system(2)}, [], None, 20, 0.95, 5, 0, 0.9)
     text = verdict(OFFENSIVE, metrics, None, "USD")
@@ -137,9 +137,9 @@ def test_verdict_without_annotators_names_the_best_system():
 
 
 def test_human_section_opens_with_the_diagnostics_and_withholds_an_unusable_reference():
-    from annotune.metrics.reference import diagnose
-    from annotune.report import verdict
-    from annotune.report_human import human_section
+    from annotune.evaluation.metrics.reference import diagnose
+    from annotune.evaluation.report import verdict
+    from annotune.evaluation.report_human import human_section
 
     predictions = {"qlora": offensive_system(2), "majority": offensive_system(1)}
     rows = predictions["qlora"] * 2  # 60 items: enough for the implausible-agreement check
@@ -174,7 +174,7 @@ def test_human_section_opens_with_the_diagnostics_and_withholds_an_unusable_refe
 
 
 def test_the_verdict_says_whether_and_how_the_systems_were_tuned():
-    from annotune.report_sections import tuning_sentence
+    from annotune.evaluation.report_sections import tuning_sentence
 
     assert tuning_sentence(None).startswith("No system was tuned")
     assert tuning_sentence({"trials": None, "metric": None, "studies": []}).startswith("No system was tuned")
@@ -186,7 +186,7 @@ def test_the_verdict_says_whether_and_how_the_systems_were_tuned():
 
 
 def test_the_report_says_which_thresholds_the_multi_label_heads_used():
-    from annotune.report_sections import thresholds_line
+    from annotune.evaluation.report_sections import thresholds_line
 
     metrics = {
         "encoder": {"thresholds": {"source": "0.5", "values": {"women": 0.5, "jews": 0.5}}},

@@ -10,8 +10,8 @@ from safetensors.torch import load_file
 from transformers import TrainerCallback
 
 from annotune.config import QloraParams
-from annotune.models import resolve_runtime
-from annotune.training import checkpoint_root, train_qlora
+from annotune.systems.models import resolve_runtime
+from annotune.systems.training import checkpoint_root, train_qlora
 from tests.helpers import records
 
 

@@ -5,7 +5,7 @@ import json
 import pandas as pd
 import pytest
 
-from annotune.datasets import sbic
+from annotune.data.datasets import sbic
 
 RAW_COLUMNS = ["post", "WorkerId", "HITId", "offensiveYN", "targetMinority", "targetStereotype"]
 

@@ -4,7 +4,7 @@ from pathlib import Path
 
 from ruamel.yaml import YAML
 
-from annotune.scaling import exp_run_commands, experiment_name, report
+from annotune.workflows.scaling import exp_run_commands, experiment_name, report
 
 ROOT = Path(__file__).resolve().parents[1]
 TASK = "hasBiasedImplication"

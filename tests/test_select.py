@@ -1,4 +1,4 @@
-"""annotune select: which items humans label next (annotune/select.py)."""
+"""annotune select: which items humans label next (annotune/workflows/select.py)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from annotune.errors import DataError
-from annotune.select import least_confidence, main, margin, read_ids, select
+from annotune.workflows.select import least_confidence, main, margin, read_ids, select
 
 ROOT = Path(__file__).resolve().parents[1]
 

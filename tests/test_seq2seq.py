@@ -10,14 +10,14 @@ import pytest
 import torch
 from ruamel.yaml import YAML
 
-from annotune import seq2seq
 from annotune.config import Seq2seqParams
+from annotune.data.io import write_jsonl
+from annotune.data.tasks import get_task
 from annotune.errors import ParamsError
-from annotune.io import write_jsonl
-from annotune.models import SOURCE_FILE, resolve
-from annotune.predictors import load_system
-from annotune.prompts import answer_ids, instruct_record
-from annotune.tasks import get_task
+from annotune.systems import seq2seq
+from annotune.systems.models import SOURCE_FILE, resolve
+from annotune.systems.predictors import load_system
+from annotune.systems.prompts import answer_ids, instruct_record
 from tests.conftest import make_tokenizer
 from tests.helpers import OFFENSIVE as TASK
 from tests.helpers import POSTS, records

@@ -9,12 +9,12 @@ import pytest
 import torch
 
 from annotune.config import QloraParams
-from annotune.models import load_causal_lm, load_tokenizer, resolve_runtime
-from annotune.predictors import load_adapter
-from annotune.prompts import answer_ids, instruct_record, prompt_ids
-from annotune.scoring import answer_logprobs, llm_predictions
-from annotune.tasks import get_task
-from annotune.training import (
+from annotune.data.tasks import get_task
+from annotune.systems.models import load_causal_lm, load_tokenizer, resolve_runtime
+from annotune.systems.predictors import load_adapter
+from annotune.systems.prompts import answer_ids, instruct_record, prompt_ids
+from annotune.systems.scoring import answer_logprobs, llm_predictions
+from annotune.systems.training import (
     IGNORE_INDEX,
     PACKED_ATTENTION,
     PackCollator,

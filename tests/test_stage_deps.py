@@ -190,10 +190,10 @@ def test_closure_follows_function_level_and_submodule_imports(tmp_path):
     """The closure itself: ``from annotune import x`` and imports inside functions are followed."""
     script = ROOT / "stages" / "predict.py"
     files = {str(p.relative_to(ROOT)) for p in closure(script)}
-    assert {"annotune/predictors.py", "annotune/models.py", "annotune/classifiers.py"} <= files
+    assert {"annotune/systems/predictors.py", "annotune/systems/models.py", "annotune/systems/classifiers.py"} <= files
     # a system is one object (annotune/systems/): predict reaches each kind's class, whose train imports the
     # training code (the QLoRA trainer too) inside the method
-    assert {"annotune/systems/kinds.py", "annotune/systems/adapter.py", "annotune/training.py"} <= files
-    assert "annotune/report.py" not in files and "annotune/tune.py" not in files
+    assert {"annotune/systems/kinds.py", "annotune/systems/adapter.py", "annotune/systems/training.py"} <= files
+    assert "annotune/evaluation/report.py" not in files and "annotune/workflows/tune.py" not in files
     light = {str(p.relative_to(ROOT)) for p in closure(ROOT / "stages" / "report.py")}
     assert "annotune/systems/registry.py" in light and "annotune/systems/kinds.py" not in light  # the registry only

@@ -8,10 +8,10 @@ from ruamel.yaml import YAML
 
 from annotune import systems
 from annotune.config import PromptingParams, SystemsParams
-from annotune.io import write_jsonl
-from annotune.predictors import exemplar_chooser, load_system
-from annotune.prompts import boundary_exemplars
-from annotune.tasks import get_task
+from annotune.data.io import write_jsonl
+from annotune.data.tasks import get_task
+from annotune.systems.predictors import exemplar_chooser, load_system
+from annotune.systems.prompts import boundary_exemplars
 from tests.helpers import POOL
 
 ROOT = Path(__file__).resolve().parents[1]

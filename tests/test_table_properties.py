@@ -1,4 +1,4 @@
-"""Property tests of reading declared tables (annotune/datasets/table.py): generated CSV / TSV / JSONL files
+"""Property tests of reading declared tables (annotune/data/datasets/table.py): generated CSV / TSV / JSONL files
 (encodings, quoting, CRLF and CR line ends, a byte order mark, missing and extra cells, repeated columns, cells
 over the csv module's default limit, repeated ids, empty text, broken JSON) read in the single, checkbox and long
 shapes. Whatever the file, reading it ends one of two ways:
@@ -18,9 +18,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from annotune.config import TableParams, build
-from annotune.datasets.table import TableAdapter
+from annotune.data.datasets.table import TableAdapter
+from annotune.data.tasks import declared_task
 from annotune.errors import AnnotuneError
-from annotune.tasks import declared_task
 
 EXAMPLES = 300
 SETTINGS = settings(

@@ -15,11 +15,11 @@ import optuna
 import pytest
 from ruamel.yaml import YAML
 
-from annotune import tune, tune_space
 from annotune.config import PARAMS_FILE, Params, build, load_params
 from annotune.errors import MissingInputError, ParamsError
-from annotune.metrics import expected_max
-from annotune.profiles import applied, load_profile
+from annotune.evaluation.metrics import expected_max
+from annotune.workflows import tune, tune_space
+from annotune.workflows.profiles import applied, load_profile
 from tests.conftest import make_tiny_bert
 
 BIASED = ["women", "immigrants", "lazy", "stupid", "typical", "criminals", "those", "people"]
@@ -133,15 +133,6 @@ def test_busy_time_counts_side_by_side_trials_once_and_gaps_not_at_all():
     assert tune.busy_seconds([]) == 0
 
 
-def test_workers_get_their_share_of_the_cores_for_openmp_too():
-    """The launching process has set OMP_NUM_THREADS to every core (trial 0 ran there): no worker inherits it."""
-    inherited = {"ANNOTUNE_THREADS": "2", "OMP_NUM_THREADS": "2", "MKL_NUM_THREADS": "2", "PATH": "/bin"}
-    environment = tune.worker_environment(2, inherited)
-    assert environment["PATH"] == "/bin"
-    for name in ("ANNOTUNE_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-        assert environment[name] == "1", name
-
-
 @pytest.mark.slow  # two worker processes, each importing torch
 def test_two_worker_processes_share_one_study(project):
     params = json.loads((project / "params.yaml").read_text())
@@ -219,7 +210,7 @@ class FakeTrial:
 def test_the_callback_joins_every_trainer_of_a_trial_and_leaves_with_it(project):
     import transformers.trainer
 
-    from annotune.classifiers import train_classifier
+    from annotune.systems.classifiers import train_classifier
 
     before = list(transformers.trainer.DEFAULT_CALLBACKS)
     base = make_tiny_bert(project / "bert", [r["input"] for r in posts(40, 1)])

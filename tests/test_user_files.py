@@ -15,14 +15,14 @@ from pathlib import Path
 
 import pytest
 
-from annotune import annotate as command
-from annotune import baselines
-from annotune.annotate import main
-from annotune.annotate_input import count_rows, read_rows
-from annotune.annotate_output import output_lock
 from annotune.config import BaselinesParams
+from annotune.data.files import exclusive_lock
 from annotune.errors import AnnotuneError, DataError, MissingInputError, ParamsError
-from annotune.files import exclusive_lock
+from annotune.systems import baselines
+from annotune.workflows import annotate as command
+from annotune.workflows.annotate import main
+from annotune.workflows.annotate_input import count_rows, read_rows
+from annotune.workflows.annotate_output import output_lock
 from tests.helpers import BIAS as TASK
 from tests.helpers import fake_system, posts, read_out, run_unchecked, torchrun, write_jsonl
 
@@ -103,7 +103,7 @@ DRIVER = textwrap.dedent(
     # test creates the file "release" (however loaded the machine, the first run is still writing)
     import os, sys, time
     sys.path.insert(0, {tests!r})
-    import annotune.annotate as command
+    import annotune.workflows.annotate as command
     from annotune import cli
     from helpers import fake_predict, fake_system
 
@@ -160,7 +160,7 @@ def test_two_processes_stop_when_another_run_holds_the_output(project):
     (project / "out").mkdir()
     lock = project / "out" / "labels.jsonl.lock"
     with exclusive_lock(lock, "held by the test"):
-        result = run_unchecked(torchrun(2, "-m", "annotune.annotate", *args("--no-handoff")), project)
+        result = run_unchecked(torchrun(2, "-m", "annotune.workflows.annotate", *args("--no-handoff")), project)
     assert result.returncode != 0
     assert result.stderr.count("is held: another annotate is writing out/labels.jsonl") == 2  # both processes
     assert sorted(p.name for p in (project / "out").iterdir()) == []

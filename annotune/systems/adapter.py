@@ -4,19 +4,20 @@ task; it predicts as the prompted LLM does, on its own trained runtime and input
 from __future__ import annotations
 
 import shutil
+import time
 from pathlib import Path
 
+from annotune.data.tasks import Task
 from annotune.systems.kind import Kind, Prediction, System, folder_version
 from annotune.systems.meta import ModelMeta
 from annotune.systems.registry import SystemSpec
-from annotune.tasks import Task
 
 
 def load_adapter(base_dir: Path, adapter_dir: Path, runtime, double_quant: bool = True):
     """The quantized base with a trained QLoRA adapter, for inference."""
     from peft import PeftModel
 
-    from annotune.models import load_causal_lm
+    from annotune.systems.models import load_causal_lm
 
     model = PeftModel.from_pretrained(load_causal_lm(base_dir, runtime, double_quant), adapter_dir)
     return model.eval()
@@ -29,15 +30,18 @@ class Adapter(Kind):
     def train(self, spec, task, train, dev, section, *, base_dir, seed, dataset, out, live=None) -> dict:
         """One process, or each of the processes of a data-parallel launch (process 0 writes the folder's
         annotune.json and card); an interrupted run resumes from its last checkpoint in ``out``."""
-        from annotune.io import data_fingerprints
-        from annotune.models import point_adapter_at_base, read_source, resolve_runtime
+        from annotune.data.io import data_fingerprints
+        from annotune.runtime.processes import is_main_process
         from annotune.systems.meta import write
-        from annotune.training import is_main_process, train_qlora
+        from annotune.systems.models import point_adapter_at_base, read_source, resolve_runtime
+        from annotune.systems.training import train_qlora
 
+        started = time.perf_counter()  # train_seconds, as every kind counts it: loading the base to the saved folder
         runtime = resolve_runtime(section.device, section.compute_dtype, section.quantization)
         if is_main_process():
             shutil.rmtree(out, ignore_errors=True)
         _, stats = train_qlora(base_dir, train, dev, section, runtime, seed, out, live)
+        stats["train_seconds"] = round(time.perf_counter() - started, 3)
         if is_main_process():
             point_adapter_at_base(out, base_dir)
             training_data = data_fingerprints(train=train, dev=dev)
@@ -58,7 +62,7 @@ class Adapter(Kind):
         return stats
 
     def card(self, spec, out, *, task, dataset, base_dir, section, runtime: dict, stats, training_data) -> Path:
-        from annotune import model_card
+        from annotune.systems import model_card
 
         return model_card.write(
             out,
@@ -76,7 +80,7 @@ class Adapter(Kind):
 
     def load(self, spec: SystemSpec, task: Task, model_dir: Path, how: Prediction) -> System:
         """Predict exactly as the adapter was trained: its runtime, quantization and input length."""
-        from annotune.models import Runtime, load_tokenizer
+        from annotune.systems.models import Runtime, load_tokenizer
         from annotune.systems.prompted import llm_predict
 
         trained = ModelMeta.read(model_dir)

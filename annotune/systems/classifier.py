@@ -1,18 +1,19 @@
-"""The ``classifier`` kind: a sequence classifier (annotune/classifiers.py) trained with one Trainer path: the
+"""The ``classifier`` kind: a sequence classifier (annotune/systems/classifiers.py) trained with one Trainer path: the
 encoder fine-tuned (``encoder``), its soft prompt (``soft_prompt``), the LLM with a classification head and LoRA
 (``llm_head``); the distilled and augmented encoders are the ``encoder`` recipe trained on other rows
-(``variant_of``: annotune/encoder_variant.py)."""
+(``variant_of``: annotune/systems/encoder_variant.py)."""
 
 from __future__ import annotations
 
 import time
 from pathlib import Path
 
+from annotune.data.tasks import Task
 from annotune.systems.kind import Kind, Prediction, System, folder_version
 from annotune.systems.registry import SystemSpec
-from annotune.tasks import Task
 
-# classifier recipe -> the kind of folder it saves (annotune.model_card.KINDS): the encoder whole, the others adapters
+# classifier recipe -> the kind of folder it saves (annotune.systems.model_card.KINDS): the encoder whole, the others
+# adapters
 CARD_KINDS = {"encoder": "seq_cls_model", "soft_prompt": "seq_cls_adapter", "llm_head": "seq_cls_adapter"}
 
 
@@ -24,10 +25,10 @@ class Classifier(Kind):
         """A baseline's folder: the model, annotune.json (base, params, stats) and its card. A variant
         (``spec.variant_of``: trained on rows other than gold) records ``provenance`` in its annotune.json instead
         of the base and stats, and has no card."""
-        from annotune import classifiers
-        from annotune.io import data_fingerprints
-        from annotune.models import point_adapter_at_base, read_source
+        from annotune.data.io import data_fingerprints
+        from annotune.systems import classifiers
         from annotune.systems.meta import write
+        from annotune.systems.models import point_adapter_at_base, read_source
 
         started = time.perf_counter()  # the training time goes into the cost per 1,000 items (evaluate)
         _, stats = classifiers.train_classifier(spec.recipe, base_dir, task, train, dev, section, seed, out)
@@ -47,8 +48,8 @@ class Classifier(Kind):
         return stats
 
     def card(self, spec, out, *, task, dataset, base_dir, section, train, dev, stats, training_data) -> Path:
-        from annotune import model_card
-        from annotune.models import resolve_runtime
+        from annotune.systems import model_card
+        from annotune.systems.models import resolve_runtime
 
         notes = []
         if spec.base == "llm":  # the LLM head: on the (possibly quantized) base LLM
@@ -69,7 +70,7 @@ class Classifier(Kind):
         )
 
     def load(self, spec: SystemSpec, task: Task, model_dir: Path, how: Prediction) -> System:
-        from annotune import classifiers
+        from annotune.systems import classifiers
 
         model, tokenizer, meta = classifiers.load_classifier(model_dir)
 

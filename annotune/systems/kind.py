@@ -7,7 +7,7 @@ stages, ``annotune tune``'s trials, annotate, distill, augment, estimate and the
 - ``train(spec, task, train, dev, section, ...)``: train on the rows and save the model folder ``out`` with its
   ``annotune.json`` (annotune/systems/meta.py) and its model card; returns the training stats;
 - ``load(spec, task, model_dir, ...)``: a ``System`` whose ``predict(rows)`` gives the prediction records;
-- ``card(spec, out, ...)``: the folder's README.md (annotune/model_card.py).
+- ``card(spec, out, ...)``: the folder's README.md (annotune/systems/model_card.py).
 
 Model code is imported inside the methods: loading a TF-IDF model does not import torch.
 """
@@ -19,10 +19,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from annotune.data.tasks import Task
 from annotune.errors import DataError, MissingInputError
 from annotune.systems.meta import META_FILE, ModelMeta
 from annotune.systems.registry import SystemSpec
-from annotune.tasks import Task
 
 CLASSIFIER_META = "annotune_classifier.json"  # classifiers.META_FILE, read without importing torch
 
@@ -113,7 +113,7 @@ def refuse_model_of_another_task(model_dir: Path, task: Task) -> None:
     """Refuse a model folder trained for another task: its ``annotune.json`` names another task, or (a task
     with a fixed label set) it records other labels (``annotune.json``, else a classifier's own metadata). A
     folder that records neither (a base LLM, a model trained elsewhere) is accepted."""
-    from annotune.io import read_json
+    from annotune.data.io import read_json
 
     model_dir = Path(model_dir)
     meta = ModelMeta.read(model_dir)

@@ -1,7 +1,7 @@
 """The one schema of a model folder's ``annotune.json``: what trained the folder, validated on read.
 
 Every system that trains a folder writes one (its kind's ``train``; the distilled and augmented encoders through
-``annotune/encoder_variant.py``). The shapes are those the pipeline has always written, one model with a section
+``annotune/systems/encoder_variant.py``). The shapes are those the pipeline has always written, one model with a section
 per kind: every kind writes ``task``, ``labels``, ``stats`` and ``training_data``; the QLoRA adapter adds
 ``qlora`` (its params section), ``runtime``, ``dataset``, ``seed`` and ``base``; the other trained kinds ``method``
 (what they trained), ``params`` (their params section) and, on a base model, ``base``; a distilled encoder its
@@ -25,7 +25,7 @@ META_FILE = "annotune.json"
 
 
 class RuntimeMeta(BaseModel):
-    """Where and how the adapter was trained (annotune.models.Runtime): it predicts the same way."""
+    """Where and how the adapter was trained (annotune.systems.models.Runtime): it predicts the same way."""
 
     model_config = ConfigDict(extra="allow", frozen=True)
 

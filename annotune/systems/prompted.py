@@ -6,17 +6,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+from annotune.data.tasks import Task
 from annotune.errors import MissingInputError, ParamsError
 from annotune.systems.kind import Kind, Prediction, System, folder_version
 from annotune.systems.registry import SystemSpec, spec
-from annotune.tasks import Task
 
 
 def exemplar_chooser(name: str, train_rows: list[dict] | None, prompting, seed: int) -> Callable[[dict], list[dict]]:
     """The few-shot exemplars of each row: none for a zero-shot system, the same stratified (or, ``prompting.
     selection: boundary``, nearest the decision boundary) ones for every row, or the TF-IDF nearest training posts
     (``similar``)."""
-    from annotune.prompts import SimilarExemplars, boundary_exemplars, stratified_exemplars
+    from annotune.systems.prompts import SimilarExemplars, boundary_exemplars, stratified_exemplars
 
     if not spec(name).few_shot or prompting.shots == 0:
         return lambda row: []
@@ -34,9 +34,9 @@ def exemplar_chooser(name: str, train_rows: list[dict] | None, prompting, seed: 
 
 def llm_predict(task: Task, model, tokenizer, max_input: int, shots, how: Prediction):
     """``predict`` of a decoder LLM (prompted or adapter): one prompt per row, scored (classification) or
-    generated (annotune/scoring.py)."""
-    from annotune.prompts import prompt_ids
-    from annotune.scoring import llm_predictions
+    generated (annotune/systems/scoring.py)."""
+    from annotune.systems.prompts import prompt_ids
+    from annotune.systems.scoring import llm_predictions
 
     def predict(rows):
         prompts = [prompt_ids(tokenizer, task.instruction, r["input"], max_input, shots(r))[0] for r in rows]
@@ -50,8 +50,8 @@ class Prompted(Kind):
     marker = None  # the base LLM: nothing to train
 
     def load(self, spec: SystemSpec, task: Task, model_dir: Path, how: Prediction) -> System:
-        from annotune.io import read_jsonl
-        from annotune.models import load_causal_lm, load_tokenizer, resolve_runtime
+        from annotune.data.io import read_jsonl
+        from annotune.systems.models import load_causal_lm, load_tokenizer, resolve_runtime
 
         prompting = how.prompting
         if prompting is None:

@@ -1,13 +1,13 @@
 """The ``seq2seq`` kind: an encoder-decoder (T5 family) with a LoRA adapter trained to write each row's answer
-(annotune/seq2seq.py, which saves the folder's annotune.json)."""
+(annotune/systems/seq2seq.py, which saves the folder's annotune.json)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from annotune.data.tasks import Task
 from annotune.systems.kind import Kind, Prediction, System, folder_version
 from annotune.systems.registry import SystemSpec
-from annotune.tasks import Task
 
 
 class Seq2SeqLora(Kind):
@@ -15,8 +15,8 @@ class Seq2SeqLora(Kind):
     marker = "annotune.json"  # seq2seq.META_FILE
 
     def train(self, spec, task, train, dev, section, *, base_dir, seed, dataset, out, live=None) -> dict:
-        from annotune import seq2seq
-        from annotune.io import data_fingerprints
+        from annotune.data.io import data_fingerprints
+        from annotune.systems import seq2seq
 
         _, stats = seq2seq.train(task, base_dir, train, dev, section, seed, out)
         self.card(spec, out, task=task, dataset=dataset, base_dir=base_dir, section=section, train=train, dev=dev,
@@ -24,7 +24,7 @@ class Seq2SeqLora(Kind):
         return stats
 
     def card(self, spec, out, *, task, dataset, base_dir, section, train, dev, stats, training_data) -> Path:
-        from annotune import model_card
+        from annotune.systems import model_card
 
         return model_card.write(
             out,
@@ -40,7 +40,7 @@ class Seq2SeqLora(Kind):
         )
 
     def load(self, spec: SystemSpec, task: Task, model_dir: Path, how: Prediction) -> System:
-        from annotune import seq2seq
+        from annotune.systems import seq2seq
         from annotune.systems.meta import ModelMeta
 
         model, tokenizer, _ = seq2seq.load(model_dir)

@@ -1,4 +1,4 @@
-"""The ``sklearn`` kind: a scikit-learn baseline fitted on the task's training split (annotune/baselines.py:
+"""The ``sklearn`` kind: a scikit-learn baseline fitted on the task's training split (annotune/systems/baselines.py:
 majority, stratified, TF-IDF + logistic regression), saved in skops' format."""
 
 from __future__ import annotations
@@ -6,9 +6,9 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from annotune.data.tasks import Task
 from annotune.systems.kind import Kind, Prediction, System, folder_version
 from annotune.systems.registry import SystemSpec
-from annotune.tasks import Task
 
 
 class SklearnBaseline(Kind):
@@ -16,8 +16,8 @@ class SklearnBaseline(Kind):
     marker = "model.skops"  # baselines.MODEL_FILE
 
     def train(self, spec, task, train, dev, section, *, base_dir, seed, dataset, out, live=None) -> dict:
-        from annotune import baselines
-        from annotune.io import data_fingerprints
+        from annotune.data.io import data_fingerprints
+        from annotune.systems import baselines
         from annotune.systems.meta import write
 
         started = time.perf_counter()  # the training time goes into the cost per 1,000 items (evaluate)
@@ -30,7 +30,7 @@ class SklearnBaseline(Kind):
         return stats
 
     def card(self, spec, out, *, task, dataset, section, train, training_data) -> Path:
-        from annotune import model_card
+        from annotune.systems import model_card
 
         return model_card.write(
             out,
@@ -46,7 +46,7 @@ class SklearnBaseline(Kind):
         )
 
     def load(self, spec: SystemSpec, task: Task, model_dir: Path, how: Prediction) -> System:
-        from annotune import baselines
+        from annotune.systems import baselines
 
         fitted = baselines.load(model_dir)
 
