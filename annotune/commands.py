@@ -19,7 +19,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-from annotune.cli import run
+from annotune.runtime.cli import run
 
 # subcommand -> (module holding its main(argv), one-line help)
 COMMANDS = {
@@ -44,7 +44,7 @@ COMMANDS = {
     ),
     "labelstudio": ("annotune.workflows.labelstudio", "export tasks to Label Studio and import its annotations back"),
     "artifacts": (
-        "annotune.workflows.dvc_sections",
+        "annotune.evaluation.dvc_sections",
         "print dvc.yaml's artifacts: section (DVC's model registry) for params.yaml",
     ),
 }

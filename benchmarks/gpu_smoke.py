@@ -321,7 +321,8 @@ def check_train(ctx: dict) -> str:
     else:
         import bitsandbytes as bnb
 
-        from annotune.systems.training import PackCollator, build_examples, lora_model
+        from annotune.systems.packing import PackCollator, build_examples
+        from annotune.systems.training import lora_model
 
         tokenizer = load_tokenizer(ctx["tiny"])
         examples = build_examples(tokenizer, train, params.max_input_tokens)[0].to_list()

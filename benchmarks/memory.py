@@ -40,7 +40,8 @@ def main(argv: list[str] | None = None) -> None:
     from annotune.data.io import read_json, read_jsonl
     from annotune.data.tasks import get_task
     from annotune.systems.models import Runtime, load_causal_lm, load_tokenizer
-    from annotune.systems.training import PackCollator, build_examples, lora_model
+    from annotune.systems.packing import PackCollator, build_examples
+    from annotune.systems.training import lora_model
 
     params = json.loads(args.params)
     after_imports = rss_mb()

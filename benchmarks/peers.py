@@ -119,8 +119,8 @@ def _trl_train(spec: dict, qlora, runtime, train: list[dict], dev: list[dict], o
     from trl import SFTConfig, SFTTrainer
 
     from annotune.systems.models import load_causal_lm, load_tokenizer
+    from annotune.systems.packing import build_examples
     from annotune.systems.prompts import render_prompt, truncate_text
-    from annotune.systems.training import build_examples
 
     base = Path(spec["base"])
     tokenizer = load_tokenizer(base)

@@ -39,7 +39,7 @@ def worker(base: Path, task_dir: Path, steps: int, batch_size: int) -> dict:
     from annotune.config import QloraParams
     from annotune.data.io import read_jsonl
     from annotune.systems.models import load_tokenizer
-    from annotune.systems.training import PackCollator, build_examples
+    from annotune.systems.packing import PackCollator, build_examples
     from benchmarks.training import Trainee
 
     examples = build_examples(load_tokenizer(base), read_jsonl(task_dir / "train.jsonl"), 128)[0].to_list()

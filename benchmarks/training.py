@@ -17,7 +17,8 @@ import torch
 from annotune.config import QloraParams
 from annotune.data.io import read_jsonl
 from annotune.systems.models import load_causal_lm, load_tokenizer, resolve_runtime
-from annotune.systems.training import IGNORE_INDEX, PackCollator, PadCollator, build_examples, lora_model, train_qlora
+from annotune.systems.packing import IGNORE_INDEX, PackCollator, PadCollator, build_examples
+from annotune.systems.training import lora_model, train_qlora
 from benchmarks.common import conventional_train_flops, llama_dims, lora_train_flops, matmul_rate, summary
 
 

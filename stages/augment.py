@@ -10,10 +10,10 @@ import argparse
 import time
 from pathlib import Path
 
-from annotune import cli
 from annotune.config import load_params
 from annotune.data.io import read_jsonl, write_json, write_jsonl
 from annotune.errors import DataError
+from annotune.runtime import cli
 from annotune.systems import spec, trained_by
 from annotune.systems.augment import build_requests, diversity, filter_candidates, generate
 from annotune.systems.encoder_variant import train_and_predict

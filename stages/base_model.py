@@ -7,8 +7,8 @@ import logging
 import shutil
 from pathlib import Path
 
-from annotune import cli
 from annotune.config import load_params
+from annotune.runtime import cli
 from annotune.systems.models import SOURCE_FILE, resolve
 
 log = logging.getLogger(__name__)

@@ -7,11 +7,12 @@
 import argparse
 from pathlib import Path
 
-from annotune import cli
 from annotune.config import load_params
+from annotune.data import paths
 from annotune.data.io import read_jsonl
 from annotune.errors import ParamsError
-from annotune.systems import seq2seq, spec
+from annotune.runtime import cli
+from annotune.systems import spec
 from annotune.systems.kinds import kind_of
 
 
@@ -22,7 +23,7 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--data", type=Path, required=True, help="instruct folder of the task")
     parser.add_argument("--encoder", type=Path, required=True, help="base encoder folder")
     parser.add_argument("--llm", type=Path, required=True, help="base LLM folder")
-    parser.add_argument("--seq2seq", type=Path, default=seq2seq.BASE_DIR, help="base encoder-decoder folder")
+    parser.add_argument("--seq2seq", type=Path, default=paths.base_dir("seq2seq"), help="base encoder-decoder folder")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
     params = load_params()

@@ -13,10 +13,10 @@ import argparse
 import json
 from pathlib import Path
 
-from annotune import cli
 from annotune.config import load_params
 from annotune.data.io import read_jsonl, write_json, write_jsonl
 from annotune.errors import DataError
+from annotune.runtime import cli
 from annotune.runtime.processes import continue_alone, processes
 from annotune.runtime.threads import use_cpu_threads
 from annotune.systems import trained_by

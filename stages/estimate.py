@@ -13,10 +13,10 @@ from pathlib import Path
 
 import numpy as np
 
-from annotune import cli
 from annotune.config import load_params, save_resolved
 from annotune.data.io import read_json, read_jsonl, write_json, write_jsonl
 from annotune.evaluation.estimate import estimate_task
+from annotune.runtime import cli
 from annotune.systems import enabled, spec
 from annotune.systems.predictors import load_system
 from annotune.systems.prompts import instruct_record

@@ -14,7 +14,6 @@ its old predictions file is still on disk.
 import argparse
 from pathlib import Path
 
-from annotune import cli
 from annotune.config import load_params
 from annotune.data.io import read_json, read_jsonl, write_json
 from annotune.evaluation.metrics.agreement import annotator_agreement
@@ -22,6 +21,7 @@ from annotune.evaluation.metrics.alt_test import alt_test
 from annotune.evaluation.metrics.comparison import compare_systems
 from annotune.evaluation.metrics.cost import human_cost, system_cost
 from annotune.evaluation.metrics.reference import diagnose
+from annotune.runtime import cli
 from annotune.systems import baselines, enabled, paired_with, spec
 from annotune.systems.predictors import CLASSIFIER_META
 

@@ -3,10 +3,10 @@
 import argparse
 from pathlib import Path
 
-from annotune import cli
 from annotune.config import load_params
 from annotune.data.datasets import adapter
 from annotune.data.fetch import fetch
+from annotune.runtime import cli
 
 
 def main(argv: list[str]) -> None:

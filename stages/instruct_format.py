@@ -3,9 +3,9 @@
 import argparse
 from pathlib import Path
 
-from annotune import cli
 from annotune.config import load_params
 from annotune.data.io import SPLITS, read_jsonl, write_jsonl
+from annotune.runtime import cli
 from annotune.systems.prompts import instruct_record
 
 

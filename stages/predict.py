@@ -10,9 +10,9 @@ import argparse
 import time
 from pathlib import Path
 
-from annotune import cli
 from annotune.config import load_params
 from annotune.data.io import read_jsonl, write_json, write_jsonl
+from annotune.runtime import cli
 from annotune.systems import spec
 from annotune.systems.meta import ModelMeta
 from annotune.systems.predictors import load_system

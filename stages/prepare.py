@@ -5,10 +5,10 @@ import dataclasses
 import logging
 from pathlib import Path
 
-from annotune import cli
 from annotune.config import load_params, save_resolved
 from annotune.data import datasets
 from annotune.data.io import write_json, write_jsonl
+from annotune.runtime import cli
 
 log = logging.getLogger("prepare")
 

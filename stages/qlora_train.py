@@ -8,9 +8,9 @@ Runs as one process (``python -m stages.qlora_train``) or data parallel under ``
 import argparse
 from pathlib import Path
 
-from annotune import cli
 from annotune.config import load_params
 from annotune.data.io import read_jsonl
+from annotune.runtime import cli
 from annotune.systems import trained_by
 from annotune.systems.adapter import Adapter
 

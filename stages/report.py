@@ -7,11 +7,11 @@ it reruns whenever any task's evaluation changes and costs seconds.
 import argparse
 from pathlib import Path
 
-from annotune import cli
 from annotune.config import load_params
 from annotune.data.io import read_json
 from annotune.evaluation.report import summary
 from annotune.evaluation.report_figures import task_figures
+from annotune.runtime import cli
 
 
 def main(argv: list[str]) -> None:

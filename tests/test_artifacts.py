@@ -1,4 +1,4 @@
-"""dvc.yaml's `artifacts:` (annotune/workflows/dvc_sections.py): it follows params.yaml, and DVC's model registry
+"""dvc.yaml's `artifacts:` (annotune/evaluation/dvc_sections.py): it follows params.yaml, and DVC's model registry
 reads it."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from pathlib import Path
 from ruamel.yaml import YAML
 
 from annotune.config import load_params
-from annotune.workflows.dvc_sections import declared_artifacts
+from annotune.evaluation.dvc_sections import declared_artifacts
 
 ROOT = Path(__file__).resolve().parents[1]
 

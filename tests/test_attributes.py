@@ -293,7 +293,7 @@ def test_annotate_feeds_the_attributes_as_training_did(tmp_path):
 
 
 def test_qlora_training_examples_hold_the_attribute_lines():
-    from annotune.systems.training import build_examples
+    from annotune.systems.packing import build_examples
 
     tokenizer = make_tokenizer()
     examples, _ = build_examples(tokenizer, [instruct_record(TASK, RECORD), *rows_by_platform(2)], max_input_tokens=64)

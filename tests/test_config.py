@@ -145,7 +145,8 @@ def test_augment_needs_the_folders_its_stage_depends_on(tmp_path):
 
 
 def run_cli(tmp_path: Path, code: str) -> subprocess.CompletedProcess:
-    script = f"import sys\nsys.path.insert(0, {str(ROOT)!r})\nfrom annotune import cli, commands\n{code}\n"
+    imports = "from annotune import commands\nfrom annotune.runtime import cli"
+    script = f"import sys\nsys.path.insert(0, {str(ROOT)!r})\n{imports}\n{code}\n"
     return subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=60)
 
 

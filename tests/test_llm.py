@@ -5,10 +5,11 @@ import torch
 
 from annotune.config import QloraParams
 from annotune.systems.models import load_causal_lm, load_tokenizer, resolve_runtime
+from annotune.systems.packing import IGNORE_INDEX, PadCollator, build_examples
 from annotune.systems.predictors import load_adapter
 from annotune.systems.prompts import answer_ids, prompt_ids
 from annotune.systems.scoring import answer_logprobs, generate
-from annotune.systems.training import IGNORE_INDEX, PadCollator, build_examples, train_qlora
+from annotune.systems.training import train_qlora
 from tests.helpers import OFFENSIVE as TASK
 from tests.helpers import POSTS, records
 

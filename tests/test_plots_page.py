@@ -20,8 +20,7 @@ import pytest
 from ruamel.yaml import YAML
 
 from annotune.config import load_params
-from annotune.evaluation import plots_page, plots_tables
-from annotune.workflows import dvc_sections
+from annotune.evaluation import dvc_sections, plots_page, plots_tables
 
 ROOT = Path(__file__).resolve().parents[1]
 

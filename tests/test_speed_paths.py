@@ -11,20 +11,19 @@ import torch
 from annotune.config import QloraParams
 from annotune.data.tasks import get_task
 from annotune.systems.models import load_causal_lm, load_tokenizer, resolve_runtime
-from annotune.systems.predictors import load_adapter
-from annotune.systems.prompts import answer_ids, instruct_record, prompt_ids
-from annotune.systems.scoring import answer_logprobs, llm_predictions
-from annotune.systems.training import (
+from annotune.systems.packing import (
     IGNORE_INDEX,
     PACKED_ATTENTION,
     PackCollator,
     PadCollator,
     build_examples,
-    lora_model,
     packed_sdpa_attention,
-    train_qlora,
     use_packed_attention,
 )
+from annotune.systems.predictors import load_adapter
+from annotune.systems.prompts import answer_ids, instruct_record, prompt_ids
+from annotune.systems.scoring import answer_logprobs, llm_predictions
+from annotune.systems.training import lora_model, train_qlora
 
 TASK = get_task("sbic", "offensiveYN")
 POSTS = [

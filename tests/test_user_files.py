@@ -104,7 +104,7 @@ DRIVER = textwrap.dedent(
     import os, sys, time
     sys.path.insert(0, {tests!r})
     import annotune.workflows.annotate as command
-    from annotune import cli
+    from annotune.runtime import cli
     from helpers import fake_predict, fake_system
 
     calls = []

@@ -22,12 +22,11 @@ import sys
 import webbrowser
 from pathlib import Path
 
-from annotune.evaluation.plots_page import build_page, chart_revisions, group_charts, vega_bundle
-from annotune.evaluation.plots_tables import Revisions, table_markdown, task_table
-
 # This module is the command; the page's parts live beside it: dvc.yaml's chart definitions in
 # dvc_sections.py, the per-revision metric tables in plots_tables.py, the HTML page in plots_page.py.
-from annotune.workflows.dvc_sections import definitions_yaml
+from annotune.evaluation.dvc_sections import definitions_yaml
+from annotune.evaluation.plots_page import build_page, chart_revisions, group_charts, vega_bundle
+from annotune.evaluation.plots_tables import Revisions, table_markdown, task_table
 
 PASSTHROUGH = {"--json", "--md", "--show-vega", "--split"}
 

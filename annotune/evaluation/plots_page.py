@@ -3,7 +3,7 @@ renders without internet (``annotune plots show|diff``; the command is annotune/
 
 ``PAGE`` is the template; ``build_page`` fills it per task with the verdict and table
 (annotune/evaluation/plots_tables.py)
-above the task's charts in ``CHARTS`` order (annotune/workflows/dvc_sections.py); ``single_revision_spec`` recolours
+above the task's charts in ``CHARTS`` order (annotune/evaluation/dvc_sections.py); ``single_revision_spec`` recolours
 DVC's one-revision specs by system; ``vega_bundle`` inlines Vega, Vega-Lite and Vega-Embed from vl-convert.
 """
 
@@ -14,8 +14,8 @@ import json
 import re
 from pathlib import Path
 
+from annotune.evaluation.dvc_sections import CHARTS
 from annotune.evaluation.plots_tables import table_html
-from annotune.workflows.dvc_sections import CHARTS
 
 # The Vega-Lite major version of DVC's built-in templates ($schema .../vega-lite/v5.json).
 VEGA_LITE_VERSION = "5.21"

@@ -15,6 +15,8 @@ import re
 import subprocess
 from pathlib import Path
 
+from annotune.data import paths
+
 METRIC_NAMES = {"macro_f1": "macro-F1", "set_f1": "set-F1", "micro_f1": "micro-F1"}
 
 
@@ -94,8 +96,8 @@ def _cell(metrics: dict | None, key: str) -> str:
 
 def task_table(task: str, revs: list[str], files: Revisions) -> dict:
     """One task's main-metric table: per revision, each system's main metric (95% interval)."""
-    summaries = {rev: summary_sections(files.read(rev, "metrics/summary.md")).get(task, {}) for rev in revs}
-    evals = {rev: files.json(rev, f"metrics/eval/{task}.json") or {} for rev in revs}
+    summaries = {rev: summary_sections(files.read(rev, paths.SUMMARY.as_posix())).get(task, {}) for rev in revs}
+    evals = {rev: files.json(rev, paths.eval_file(task).as_posix()) or {} for rev in revs}
     last = revs[-1]
     about = next((summaries[r]["about"] for r in reversed(revs) if summaries[r].get("about")), "")
     key = main_metric(about, evals[last] or next((e for e in evals.values() if e), {}))

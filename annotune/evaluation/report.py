@@ -245,12 +245,13 @@ def summary(
     currency: str = "USD",
     estimates: dict[str, dict] | None = None,
     tuned: dict | None = None,
-    labeller: str = "qlora",
+    labeller: str | None = None,
 ) -> str:
     """The whole report; figure links are relative to ``base`` (the folder of summary.md). ``estimates``: per task,
     the estimate stage's result (metrics/estimate/<task>.json), shown as a section and one planner sentence.
     ``tuned``: params' ``tune.applied`` (written by a tuned profile), which each verdict states. ``labeller``:
-    params' ``distill.labeller``, the system whose labels the distilled encoder learned."""
+    params' ``distill.labeller``, the system whose labels the distilled encoder learned (None: no distillation
+    lines)."""
     parts = [
         f"# annotune report: {dataset}",
         "",
@@ -288,7 +289,7 @@ def summary(
         replacement = replacement_table(result, currency)
         if replacement:
             parts += ["", replacement]
-        distillation = distillation_section(task, result, labeller)
+        distillation = distillation_section(task, result, labeller) if labeller else None
         if distillation:
             parts += ["", distillation]
         augmentation = augmentation_section(task, result)

@@ -1,2 +1,3 @@
-"""Runtime: how a process shares the machine: its CPU threads (``threads``) and its rank among the processes
-of a ``torchrun`` / ``accelerate launch`` run (``processes``)."""
+"""Runtime: how a process runs: what every stage and command does around its ``main`` (``cli``: one-line errors,
+the CPU threads), its CPU threads (``threads``) and its rank among the processes of a ``torchrun`` /
+``accelerate launch`` run (``processes``)."""

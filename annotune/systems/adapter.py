@@ -32,6 +32,7 @@ class Adapter(Kind):
         annotune.json and card); an interrupted run resumes from its last checkpoint in ``out``."""
         from annotune.data.io import data_fingerprints
         from annotune.runtime.processes import is_main_process
+        from annotune.systems import model_card
         from annotune.systems.meta import write
         from annotune.systems.models import point_adapter_at_base, read_source, resolve_runtime
         from annotune.systems.training import train_qlora
@@ -57,26 +58,12 @@ class Adapter(Kind):
                 stats=stats,
                 training_data=training_data,
             )
-            self.card(spec, out, task=task, dataset=dataset, base_dir=base_dir, section=section,
-                      runtime=runtime.__dict__, stats=stats, training_data=training_data)  # fmt: skip
+            self.card(spec, out, kind="causal_adapter", task=task, dataset=dataset, base_dir=base_dir,
+                      params={spec.section: section, "runtime": runtime.__dict__}, training_data=training_data,
+                      sizes={"train": stats["train_examples"], "dev": stats["dev_examples"]},
+                      metrics={k: stats[k] for k in ("train_loss", "dev_loss_per_epoch", "optimizer_steps")},
+                      notes=model_card.quantized_base_note(runtime.__dict__, section.double_quant))  # fmt: skip
         return stats
-
-    def card(self, spec, out, *, task, dataset, base_dir, section, runtime: dict, stats, training_data) -> Path:
-        from annotune.systems import model_card
-
-        return model_card.write(
-            out,
-            kind="causal_adapter",
-            system=spec.name,
-            task=task,
-            dataset=dataset,
-            base_dir=base_dir,
-            params={spec.section: section, "runtime": runtime},
-            sizes={"train": stats["train_examples"], "dev": stats["dev_examples"]},
-            metrics={k: stats[k] for k in ("train_loss", "dev_loss_per_epoch", "optimizer_steps")},
-            notes=model_card.quantized_base_note(runtime, section.double_quant),
-            training_data=training_data,
-        )
 
     def load(self, spec: SystemSpec, task: Task, model_dir: Path, how: Prediction) -> System:
         """Predict exactly as the adapter was trained: its runtime, quantization and input length."""

@@ -26,9 +26,9 @@ class Classifier(Kind):
         (``spec.variant_of``: trained on rows other than gold) records ``provenance`` in its annotune.json instead
         of the base and stats, and has no card."""
         from annotune.data.io import data_fingerprints
-        from annotune.systems import classifiers
+        from annotune.systems import classifiers, model_card
         from annotune.systems.meta import write
-        from annotune.systems.models import point_adapter_at_base, read_source
+        from annotune.systems.models import point_adapter_at_base, read_source, resolve_runtime
 
         started = time.perf_counter()  # the training time goes into the cost per 1,000 items (evaluate)
         _, stats = classifiers.train_classifier(spec.recipe, base_dir, task, train, dev, section, seed, out)
@@ -43,31 +43,14 @@ class Classifier(Kind):
               params=section, stats=stats, training_data=training_data)  # fmt: skip
         if CARD_KINDS[spec.recipe] == "seq_cls_adapter":
             point_adapter_at_base(out, base_dir)
-        self.card(spec, out, task=task, dataset=dataset, base_dir=base_dir, section=section, train=train, dev=dev,
-                  stats=stats, training_data=training_data)  # fmt: skip
-        return stats
-
-    def card(self, spec, out, *, task, dataset, base_dir, section, train, dev, stats, training_data) -> Path:
-        from annotune.systems import model_card
-        from annotune.systems.models import resolve_runtime
-
         notes = []
         if spec.base == "llm":  # the LLM head: on the (possibly quantized) base LLM
             runtime = resolve_runtime(section.device, section.compute_dtype, section.quantization)
             notes = model_card.quantized_base_note(runtime.__dict__, double_quant=True)
-        return model_card.write(
-            out,
-            system=spec.name,
-            task=task,
-            dataset=dataset,
-            training_data=training_data,
-            kind=CARD_KINDS[spec.recipe],
-            base_dir=base_dir,
-            params=section,
-            sizes={"train": len(train), "dev": len(dev)},
-            metrics={k: stats[k] for k in ("dev_loss_per_epoch", "epochs_run")},
-            notes=notes,
-        )
+        self.card(spec, out, kind=CARD_KINDS[spec.recipe], task=task, dataset=dataset, params=section,
+                  base_dir=base_dir, training_data=training_data, sizes={"train": len(train), "dev": len(dev)},
+                  metrics={k: stats[k] for k in ("dev_loss_per_epoch", "epochs_run")}, notes=notes)  # fmt: skip
+        return stats
 
     def load(self, spec: SystemSpec, task: Task, model_dir: Path, how: Prediction) -> System:
         from annotune.systems import classifiers

@@ -7,7 +7,8 @@ stages, ``annotune tune``'s trials, annotate, distill, augment, estimate and the
 - ``train(spec, task, train, dev, section, ...)``: train on the rows and save the model folder ``out`` with its
   ``annotune.json`` (annotune/systems/meta.py) and its model card; returns the training stats;
 - ``load(spec, task, model_dir, ...)``: a ``System`` whose ``predict(rows)`` gives the prediction records;
-- ``card(spec, out, ...)``: the folder's README.md (annotune/systems/model_card.py).
+- ``card(spec, out, kind=..., ...)``: the folder's README.md (annotune/systems/model_card.py), one writer for
+  every kind.
 
 Model code is imported inside the methods: loading a TF-IDF model does not import torch.
 """
@@ -19,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from annotune.data import paths
 from annotune.data.tasks import Task
 from annotune.errors import DataError, MissingInputError
 from annotune.systems.meta import META_FILE, ModelMeta
@@ -45,7 +47,7 @@ class Prediction:
     """How a loaded system predicts: batch sizes, and what the prompted kind reads (params' prompting section, the
     task's instruct folder whose train split is the few-shot pool, the exemplars' seed)."""
 
-    base_dir: Path = Path("models/base/llm")  # the base LLM an adapter is loaded on
+    base_dir: Path = paths.LLM_BASE  # the base LLM an adapter is loaded on
     batch_size: int = 16
     max_new_tokens: int = 24
     prompting: object = None
@@ -82,8 +84,12 @@ class Kind:
     def load(self, spec: SystemSpec, task: Task, model_dir: Path, how: Prediction) -> System:
         raise NotImplementedError
 
-    def card(self, spec: SystemSpec, out: Path, **facts) -> Path:
-        raise NotImplementedError(f"system {spec.name!r} ({self.name}) has no model folder of its own")
+    def card(self, spec: SystemSpec, out: Path, *, kind: str, task: Task, dataset: str, params, **facts) -> Path:
+        """The folder's README.md: ``kind`` is what the folder holds (annotune/systems/model_card.py ``KINDS``);
+        ``facts``: the training data's fingerprints, base folder, split sizes, run metrics, loading notes."""
+        from annotune.systems import model_card
+
+        return model_card.write(out, system=spec.name, kind=kind, task=task, dataset=dataset, params=params, **facts)
 
     def require_trained(self, spec: SystemSpec, model_dir: Path) -> None:
         """A folder without the kind's marker file: name the stage that trains it."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from annotune.data import paths
 from annotune.data.tasks import Task
 from annotune.systems.adapter import load_adapter
 from annotune.systems.kind import CLASSIFIER_META, Prediction, System, folder_version, refuse_model_of_another_task
@@ -36,7 +37,7 @@ def load_system(
     name: str,
     model_dir: Path | None = None,
     *,
-    base_dir: Path = Path("models/base/llm"),
+    base_dir: Path = paths.LLM_BASE,
     batch_size: int = 16,
     max_new_tokens: int = 24,
     prompting=None,

@@ -107,6 +107,20 @@ def answer_ids(tokenizer, answer: str) -> list[int]:
     return tokenizer(answer, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
 
 
+def common_prefix_length(sequences: list[list[int]], limit: int) -> int:
+    """How many tokens every one of ``sequences`` starts with, at most ``limit`` (never past the shortest).
+
+    The one rule for the prefix a batch computes once (the prompt puts the instruction first, so rows share one):
+    scoring encodes it once for all prompts (``scoring.shared_prefix_length``), packed training once per batch
+    (``packing.PackCollator.shared_prefix_length``). Each caller's ``limit`` keeps out the positions whose logits
+    must be a row's own."""
+    limit = min([limit, *(len(s) for s in sequences)])
+    length = 0
+    while length < limit and all(s[length] == sequences[0][length] for s in sequences):
+        length += 1
+    return length
+
+
 def _round_robin(queues: dict[str, list[dict]], k: int) -> list[dict]:
     """Up to k records taken one label at a time (labels in sorted order), each from the end of its queue."""
     chosen: list[dict] = []

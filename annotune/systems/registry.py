@@ -17,6 +17,8 @@ import argparse
 from dataclasses import dataclass
 from pathlib import Path
 
+from annotune.data import paths
+
 GROUPS = ("finetuned", "prompted", "baselines")
 
 
@@ -40,6 +42,11 @@ class SystemSpec:
 
     def model_dir(self, task: str) -> Path:
         return Path(self.model_path.format(task=task))
+
+    @property
+    def base_dir(self) -> Path | None:
+        """The folder ``base_model@<base>`` puts its base model in; None for a system with no base."""
+        return paths.base_dir(self.base) if self.base else None
 
     @property
     def recipe(self) -> str:

@@ -14,7 +14,7 @@ import torch
 from tqdm import tqdm
 
 from annotune.data.tasks import Task
-from annotune.systems.prompts import answer_ids
+from annotune.systems.prompts import answer_ids, common_prefix_length
 
 
 def batches_by_length(lengths: list[int], batch_size: int, desc: str) -> Iterator[list[int]]:
@@ -37,12 +37,9 @@ def left_pad(sequences: list[list[int]], pad_id: int, device) -> tuple[torch.Ten
 
 
 def shared_prefix_length(sequences: list[list[int]]) -> int:
-    """Length of the longest token prefix common to all sequences, leaving every one at least one token."""
-    shortest = min(len(s) for s in sequences)
-    length = 0
-    while length < shortest - 1 and all(s[length] == sequences[0][length] for s in sequences):
-        length += 1
-    return length
+    """Length of the longest token prefix common to all sequences, leaving every one at least one token (a row's
+    last logits, which predict its answer's first token, come from a token of its own)."""
+    return common_prefix_length(sequences, min(len(s) for s in sequences) - 1)
 
 
 @torch.inference_mode()

@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 
 from annotune.config import save_resolved
+from annotune.data import paths
 from annotune.data.io import data_fingerprints, read_json
 from annotune.data.tasks import Task
 from annotune.runtime.threads import fixed_threads
@@ -25,7 +26,6 @@ from annotune.systems.prompts import answer_ids, truncate_text
 from annotune.systems.scoring import batches_by_length, first_line, label_records, left_pad, text_records
 
 META_FILE = "annotune.json"
-BASE_DIR = Path("models/base/seq2seq")  # where base_model@seq2seq puts the base; used when the adapter names a hub id
 
 
 def source_ids(tokenizer, instruction: str, text: str, max_input_tokens: int) -> list[int]:
@@ -136,7 +136,8 @@ def load(model_dir: Path):
     from transformers import AutoTokenizer
 
     base = adapter_base(model_dir)
-    model = PeftModel.from_pretrained(_load_base(base if isinstance(base, Path) else BASE_DIR), model_dir)
+    base = base if isinstance(base, Path) else paths.base_dir("seq2seq")  # a hub id: base_model@seq2seq's copy
+    model = PeftModel.from_pretrained(_load_base(base), model_dir)
     if torch.cuda.is_available():
         model = model.to("cuda")
     tokenizer = portable_tokenizer(AutoTokenizer.from_pretrained(model_dir))

@@ -19,25 +19,10 @@ class Seq2SeqLora(Kind):
         from annotune.systems import seq2seq
 
         _, stats = seq2seq.train(task, base_dir, train, dev, section, seed, out)
-        self.card(spec, out, task=task, dataset=dataset, base_dir=base_dir, section=section, train=train, dev=dev,
-                  stats=stats, training_data=data_fingerprints(train=train, dev=dev))  # fmt: skip
+        self.card(spec, out, kind="seq2seq_adapter", task=task, dataset=dataset, params=section, base_dir=base_dir,
+                  training_data=data_fingerprints(train=train, dev=dev), sizes={"train": len(train), "dev": len(dev)},
+                  metrics={k: stats[k] for k in ("train_loss", "dev_loss_per_epoch")})  # fmt: skip
         return stats
-
-    def card(self, spec, out, *, task, dataset, base_dir, section, train, dev, stats, training_data) -> Path:
-        from annotune.systems import model_card
-
-        return model_card.write(
-            out,
-            system=spec.name,
-            task=task,
-            dataset=dataset,
-            training_data=training_data,
-            kind="seq2seq_adapter",
-            base_dir=base_dir,
-            params=section,
-            sizes={"train": len(train), "dev": len(dev)},
-            metrics={k: stats[k] for k in ("train_loss", "dev_loss_per_epoch")},
-        )
 
     def load(self, spec: SystemSpec, task: Task, model_dir: Path, how: Prediction) -> System:
         from annotune.systems import seq2seq

@@ -26,24 +26,9 @@ class SklearnBaseline(Kind):
         training_data = data_fingerprints(train=train, dev=dev)
         write(out, task=task.name, labels=task.labels, method=spec.recipe, params=section, stats=stats,
               training_data=training_data)  # fmt: skip
-        self.card(spec, out, task=task, dataset=dataset, section=section, train=train, training_data=training_data)
+        self.card(spec, out, kind="sklearn", task=task, dataset=dataset, params=section, base_dir=None,
+                  training_data=training_data, sizes={"train": len(train)}, metrics={})  # fmt: skip
         return stats
-
-    def card(self, spec, out, *, task, dataset, section, train, training_data) -> Path:
-        from annotune.systems import model_card
-
-        return model_card.write(
-            out,
-            system=spec.name,
-            task=task,
-            dataset=dataset,
-            training_data=training_data,
-            kind="sklearn",
-            base_dir=None,
-            params=section,
-            sizes={"train": len(train)},
-            metrics={},
-        )
 
     def load(self, spec: SystemSpec, task: Task, model_dir: Path, how: Prediction) -> System:
         from annotune.systems import baselines

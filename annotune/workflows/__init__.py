@@ -6,6 +6,5 @@
 - ``estimate_cli``: ``annotune estimate`` over annotate's output;
 - ``export``: an adapter merged into a plain model folder;
 - ``budget`` / ``scaling`` / ``profiles`` / ``tune`` / ``tune_space``: experiments queued through DVC (label
-  budget, model size, named parameter sets, hyperparameter search);
-- ``dvc_sections``: dvc.yaml's written-out ``plots:`` and ``artifacts:``.
+  budget, model size, named parameter sets, hyperparameter search).
 """

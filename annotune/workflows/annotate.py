@@ -45,6 +45,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from annotune.config import load_params
+from annotune.data import paths
 from annotune.data.files import created_folders
 from annotune.data.io import read_jsonl, write_json, write_jsonl
 from annotune.data.tasks import Task
@@ -245,7 +246,7 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--text-column", help="column (or JSON key) holding the text (default: params)")
     parser.add_argument("--id-column", help="column holding the row id (default: params; else the row number)")
     parser.add_argument("--model", type=Path, help="system's model folder (default: where the pipeline puts it)")
-    parser.add_argument("--base", type=Path, default=Path("models/base/llm"), help="base LLM folder")
+    parser.add_argument("--base", type=Path, default=paths.LLM_BASE, help="base LLM folder")
     parser.add_argument("--data", type=Path, help="instruct folder of the task (dev split for the hand-off)")
     parser.add_argument("--target-accuracy", type=float, help="default: params annotate.target_accuracy")
     parser.add_argument("--no-handoff", action="store_true", help="no threshold, no needs_human file")
@@ -262,7 +263,7 @@ def main(argv: list[str]) -> None:
     params = load_params()
     settings = params.annotate
     task = params.task(args.task)
-    data = args.data or Path("data/instruct") / args.task
+    data = args.data or paths.instruct_dir(args.task)
     input_path = args.input or Path(settings.input)
     text_column = args.text_column or settings.text_column
     id_column = args.id_column or settings.id_column
@@ -351,7 +352,7 @@ def main(argv: list[str]) -> None:
 if (
     __name__ == "__main__"
 ):  # python -m annotune.workflows.annotate (also: torchrun / accelerate launch -m annotune.workflows.annotate)
-    from annotune.cli import run
+    from annotune.runtime.cli import run
 
     sys.argv[0] = "annotune annotate"
     run(main)

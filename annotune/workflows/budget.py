@@ -23,6 +23,7 @@ from pathlib import Path
 from matplotlib.figure import Figure
 
 from annotune.config import Params, build, read_params_file
+from annotune.data import paths
 from annotune.data.io import read_json
 from annotune.evaluation.metrics.classification import main_metric
 from annotune.systems import GROUPS, REGISTRY, display_name
@@ -78,14 +79,14 @@ def collect(exp_show: list, workspace: Path | None, prefix: str = PREFIX) -> lis
     """Rows of every finished ``<prefix><size>`` experiment, plus the workspace's run (the full split)."""
     rows = []
     for name, params, data in readable_experiments(exp_show, prefix, "budget"):
-        metrics = {t: (data["metrics"].get(f"metrics/eval/{t}.json") or {}).get("data") for t in params.tasks}
-        prepared = (data["metrics"].get("metrics/prepare.json") or {}).get("data") or {}
+        metrics = {t: (data["metrics"].get(paths.eval_file(t).as_posix()) or {}).get("data") for t in params.tasks}
+        prepared = (data["metrics"].get(paths.PREPARE_METRICS.as_posix()) or {}).get("data") or {}
         size = prepared.get("splits", {}).get("train", {}).get("kept", params.prepare.train_budget)
         rows += rows_of(name, params, {t: m for t, m in metrics.items() if m}, size)
     if workspace is not None:
         params = build(Params, read_params_file(workspace / "params.yaml"))
-        size = read_json(workspace / "metrics/prepare.json")["splits"]["train"]["kept"]
-        metrics = {t: read_json(workspace / f"metrics/eval/{t}.json") for t in params.tasks}
+        size = read_json(workspace / paths.PREPARE_METRICS)["splits"]["train"]["kept"]
+        metrics = {t: read_json(workspace / paths.eval_file(t)) for t in params.tasks}
         curves = {(r["task"], r["system"]) for r in rows}  # the workspace ends the curves the experiments drew
         rows += [
             r for r in rows_of("workspace", params, metrics, size) if not rows or (r["task"], r["system"]) in curves

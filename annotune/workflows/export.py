@@ -38,6 +38,7 @@ from pathlib import Path
 
 import torch
 
+from annotune.data import paths
 from annotune.data.files import check_can_create, replaced_folder
 from annotune.errors import DataError, MissingInputError
 
@@ -223,7 +224,7 @@ def main(argv: list[str]) -> None:
     adapter = args.adapter or adapter_system().model_dir(args.task)
     refuse_model_of_another_task(adapter, task)
     named = adapter_base(adapter)
-    base = args.base or (named if isinstance(named, Path) else Path("models/base/llm"))
+    base = args.base or (named if isinstance(named, Path) else paths.LLM_BASE)
     merged = merge_adapter(base, adapter, args.out, dequantize=args.dequantize)
     print(f"merged model saved to {args.out}")
     if args.check:
@@ -246,7 +247,7 @@ def check(task_name: str, base: Path, adapter: Path, merged, rows: int) -> None:
     trained = ModelMeta.read(adapter)
     as_trained = load_system(task, adapter_system().name, adapter, base_dir=base, batch_size=8, max_new_tokens=4)
     tokenizer = load_tokenizer(adapter)
-    dev = read_jsonl(Path("data/instruct") / task_name / "dev.jsonl")[:rows]
+    dev = read_jsonl(paths.instruct_dir(task_name) / "dev.jsonl")[:rows]
     prompts = [prompt_ids(tokenizer, r["instruction"], r["input"], trained.qlora.max_input_tokens)[0] for r in dev]
     worst = max(logit_difference(merged, as_trained.model, torch.tensor([ids])) for ids in prompts)
     print(f"{len(dev)} dev prompts, merged float32 vs as trained ({trained.runtime.quantization} base):")

@@ -17,8 +17,8 @@ from pathlib import Path
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedSeq
 
-from annotune import cli
 from annotune.config import PARAMS_FILE, Params, ParamsError, build
+from annotune.runtime import cli
 
 PROFILES_DIR = Path("profiles")
 

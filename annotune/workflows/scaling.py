@@ -33,10 +33,11 @@ from pathlib import Path
 
 from matplotlib.figure import Figure
 
-from annotune import cli
 from annotune.config import Params, ParamsError, build
+from annotune.data import paths
 from annotune.errors import AnnotuneError
 from annotune.evaluation.metrics.classification import main_metric
+from annotune.runtime import cli
 from annotune.systems import of_kind, spec
 from annotune.workflows.profiles import load_profile, override
 
@@ -120,7 +121,7 @@ def collect(exp_show: list, prefix: str = PREFIX) -> list[dict]:
     rows = []
     for name, params, data in readable_experiments(exp_show, prefix, "scaling"):
         for task_name in params.tasks:
-            metrics = (data["metrics"].get(f"metrics/eval/{task_name}.json") or {}).get("data")
+            metrics = (data["metrics"].get(paths.eval_file(task_name).as_posix()) or {}).get("data")
             if not metrics:
                 continue
             metric = main_metric(params.task(task_name))
@@ -128,13 +129,11 @@ def collect(exp_show: list, prefix: str = PREFIX) -> list[dict]:
             sizes = [
                 s["model_parameters"] for s in metrics.values() if isinstance(s, dict) and s.get("model_parameters")
             ]
-            # each setting runs on the quantization of its params section (prompting, qlora)
-            quantizations = {"prompting": params.prompting.quantization, "qlora": params.qlora.quantization}
             for setting in SETTINGS:
                 system = metrics.get(setting)
                 if not system or system.get(metric) is None:
                     continue
-                quantization = quantizations[spec(setting).section]
+                quantization = getattr(params, spec(setting).section).quantization  # its params section's
                 rows.append(
                     {
                         "experiment": name,

@@ -22,19 +22,18 @@ from pathlib import Path
 
 from ruamel.yaml import YAML
 
-from annotune import cli
 from annotune.config import PARAMS_FILE, Params, build, load_params
+from annotune.data import paths
 from annotune.data.io import data_fingerprints, read_jsonl, write_json
 from annotune.errors import MissingInputError, ParamsError
 from annotune.evaluation.metrics import expected_max
 from annotune.evaluation.metrics.formatting import plain_numbers
+from annotune.runtime import cli
 from annotune.runtime.threads import share_environment
 from annotune.systems import spec
 from annotune.workflows.profiles import PROFILES_DIR, applied
 from annotune.workflows.tune_space import SECTIONS, Choices, Range, TuneParams, parse_space, section_with
 
-DATA_DIR = Path("data/instruct")
-BASES = {"encoder": Path("models/base/encoder"), "llm": Path("models/base/llm")}
 COUNTED = ("COMPLETE", "PRUNED", "RUNNING")  # the budget: a failed trial is replaced, a waiting one not yet run
 # task i's epoch e is reported as step i * STEPS_PER_TASK + e (more than any trial's epochs), so the pruner compares
 # each trial's task i, epoch e with the other trials' task i, epoch e
@@ -64,11 +63,12 @@ def setup(params: Params, systems: list[str] | None = None, trials: int | None =
         raise ParamsError(f"params.yaml: tune.tasks = {tune.tasks}: give binary or multiclass tasks of {classifying}")
     tasks = [params.task(n) for n in tune.tasks or classifying]
     rows = {
-        t.name: tuple(read_jsonl(DATA_DIR / t.name / f"{s}.jsonl") for s in ("train", "dev", "test")) for t in tasks
+        t.name: tuple(read_jsonl(paths.instruct_dir(t.name) / f"{s}.jsonl") for s in ("train", "dev", "test"))
+        for t in tasks
     }
-    for base in sorted({spec(s).base for s in chosen} - {None}):
-        if not BASES[base].is_dir():
-            raise MissingInputError(f"{BASES[base]} not found; run `dvc repro base_model@{base}` first")
+    for base, folder in sorted({(spec(s).base, spec(s).base_dir) for s in chosen if spec(s).base}):
+        if not folder.is_dir():
+            raise MissingInputError(f"{folder} not found; run `dvc repro base_model@{base}` first")
     tune = dataclasses.replace(tune, systems=chosen, trials=trials or tune.trials, storage=url or tune.storage)
     return Setup(params, tune, spaces, tasks, rows)
 
@@ -188,11 +188,11 @@ def train_and_predict(setup: Setup, system: str, task, section, folder: Path) ->
     if hasattr(section, "checkpoint_steps"):
         section = dataclasses.replace(section, checkpoint_steps=0)  # a trial is replaced, never resumed
     kind_of(system).train(
-        chosen, task, train, dev, section, base_dir=BASES.get(chosen.base), seed=setup.params.seed,
+        chosen, task, train, dev, section, base_dir=chosen.base_dir, seed=setup.params.seed,
         dataset=setup.params.dataset, out=out, live=folder / "live",
     )  # fmt: skip
     sizes = {"batch_size": predict.batch_size, "max_new_tokens": predict.max_new_tokens}
-    return load_system(task, system, out, base_dir=BASES["llm"], **sizes).predict(dev + test)
+    return load_system(task, system, out, **sizes).predict(dev + test)
 
 
 def summary(setup: Setup, system: str) -> dict:

@@ -38,6 +38,7 @@ import shutil
 from pathlib import Path
 
 from annotune.config import TableParams
+from annotune.data import paths
 from annotune.data.datasets.common import DatasetError, Record, dedupe, read_attributes
 from annotune.data.datasets.gold import cell
 from annotune.data.datasets.table_annotators import AnnotatorShapes
@@ -48,7 +49,6 @@ from annotune.errors import ParamsError
 
 SPLITS = ("train", "dev", "test")
 POOL = "pool"  # the one file prepare carves into the three splits
-TRACKED_FOLDER = Path("data/own")  # fetch_data's dependency in dvc.yaml: the declared files DVC sees edits of
 log = logging.getLogger(__name__)
 
 
@@ -102,12 +102,12 @@ class TableAdapter(AnnotatorShapes):
         for name, path in sources.items():
             if not path.exists():
                 raise DatasetError(f"params.yaml: table.files: {path} not found")
-            if not path.resolve().is_relative_to(TRACKED_FOLDER.resolve()):
+            if not path.resolve().is_relative_to(paths.OWN_DATA.resolve()):
                 log.warning(
                     "table.files: %s is outside %s/, which dvc.yaml declares as fetch_data's dependency: DVC will "
                     "not see its edits (move it there, or run `dvc repro -f fetch_data` after each edit)",
                     path,
-                    TRACKED_FOLDER,
+                    paths.OWN_DATA,
                 )
             shutil.copyfile(path, out_dir / name)
         return {name: str(path) for name, path in sources.items()}

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import argparse
 
+from annotune.data import paths
+
 # chart -> DVC template, x field, y field, title, x label, y label, legend title. The order is the page's.
 CHARTS = {
     "roc": ("simple", "fpr", "tpr", "ROC curves", "false positive rate", "true positive rate", "system"),
@@ -49,9 +51,9 @@ def task_charts(task: str, kind: str, systems: list[str], qlora: bool) -> list[d
     for chart in (*KIND_CHARTS[kind], *(("loss",) if qlora else ())):
         template, x, y, title, x_label, y_label, _ = CHARTS[chart]
         if chart == "loss":
-            sources = {f"metrics/train/{task}/plots/metrics/{name}": y for name in LOSS_FILES}
+            sources = {f"{paths.TRAIN_CURVES.as_posix()}/{task}/plots/metrics/{name}": y for name in LOSS_FILES}
         else:
-            sources = {f"metrics/plots/{task}/{chart}/{system}.json": y for system in systems}
+            sources = {f"{paths.PLOTS.as_posix()}/{task}/{chart}/{system}.json": y for system in systems}
         props = {"template": template, "x": x, "y": sources, "title": f"{task}: {title}"}
         charts.append({f"{task}/{chart}": props | {"x_label": x_label, "y_label": y_label}})
     return charts
