@@ -32,6 +32,10 @@ PIPELINE_PATHS = [
 ]
 
 
+def test_every_path_constant_is_checked():
+    assert {paths.INSTRUCT, paths.BASES, paths.EVAL, paths.SUMMARY} <= set(PIPELINE_PATHS)
+
+
 @pytest.mark.parametrize("path", PIPELINE_PATHS, ids=str)
 def test_each_path_is_one_dvc_yaml_declares(path):
     assert any(d == str(path) or d.startswith(f"{path}/") for d in DECLARED), f"{path}: no stage declares it"
